@@ -1,0 +1,62 @@
+// Guest physical memory as seen from the host: one contiguous region starting
+// at guest physical address `base`. Every access a device makes on behalf of
+// the guest goes through `translate`, which refuses ranges outside the region,
+// so hostile guest addresses can never reach other host memory.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+#include <cstring>
+#include <optional>
+#include <span>
+
+namespace minivmm {
+
+class GuestMemory {
+ public:
+  GuestMemory() = default;
+  GuestMemory(uint8_t* host, uint64_t base, uint64_t size)
+      : host_(host), base_(base), size_(size) {}
+
+  uint64_t base() const { return base_; }
+  uint64_t size() const { return size_; }
+  uint8_t* host_base() const { return host_; }
+
+  // Host pointer for [gpa, gpa+len), or nullptr when any byte is outside RAM.
+  uint8_t* translate(uint64_t gpa, uint64_t len) const {
+    if (gpa < base_) return nullptr;
+    const uint64_t off = gpa - base_;
+    if (off > size_ || len > size_ - off) return nullptr;
+    return host_ + off;
+  }
+
+  std::span<uint8_t> span(uint64_t gpa, uint64_t len) const {
+    uint8_t* p = translate(gpa, len);
+    return p ? std::span<uint8_t>(p, len) : std::span<uint8_t>();
+  }
+
+  // Copy-out of a plain value; nullopt when out of range.
+  template <typename T>
+  std::optional<T> read(uint64_t gpa) const {
+    const uint8_t* p = translate(gpa, sizeof(T));
+    if (!p) return std::nullopt;
+    T v;
+    std::memcpy(&v, p, sizeof(T));
+    return v;
+  }
+
+  template <typename T>
+  bool write(uint64_t gpa, const T& v) const {
+    uint8_t* p = translate(gpa, sizeof(T));
+    if (!p) return false;
+    std::memcpy(p, &v, sizeof(T));
+    return true;
+  }
+
+ private:
+  uint8_t* host_ = nullptr;
+  uint64_t base_ = 0;
+  uint64_t size_ = 0;
+};
+
+}  // namespace minivmm
