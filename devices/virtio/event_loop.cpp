@@ -1,0 +1,153 @@
+#include "devices/virtio/event_loop.h"
+
+#include <sys/epoll.h>
+#include <sys/eventfd.h>
+
+#include <array>
+#include <future>
+
+#include <spdlog/spdlog.h>
+
+#include "common/error.h"
+
+namespace minivmm::virtio {
+
+namespace {
+constexpr EventLoop::Handle kWakeHandle = 0;
+}
+
+EventLoop::EventLoop(std::string name) : name_(std::move(name)) {
+  epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
+  if (!epoll_) throw sys_error("event loop " + name_ + ": epoll_create1");
+  wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
+  if (!wake_fd_) throw sys_error("event loop " + name_ + ": eventfd");
+  epoll_event ev{};
+  ev.events = EPOLLIN;
+  ev.data.u64 = kWakeHandle;
+  if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) {
+    throw sys_error("event loop " + name_ + ": epoll_ctl add wake fd");
+  }
+  thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
+}
+
+EventLoop::~EventLoop() {
+  thread_.request_stop();
+  wake();
+  if (thread_.joinable()) thread_.join();
+}
+
+bool EventLoop::on_loop_thread() const {
+  return std::this_thread::get_id() == thread_.get_id();
+}
+
+void EventLoop::wake() {
+  const uint64_t one = 1;
+  // EAGAIN means the counter is already non-zero: the loop wakes anyway.
+  [[maybe_unused]] ssize_t n = ::write(wake_fd_.get(), &one, sizeof(one));
+}
+
+void EventLoop::post(std::function<void()> task) {
+  {
+    std::lock_guard lock(tasks_mutex_);
+    if (stopped_) throw Error("event loop " + name_ + ": post after stop");
+    tasks_.push_back(std::move(task));
+  }
+  wake();
+}
+
+void EventLoop::run_sync(const std::function<void()>& task) {
+  if (on_loop_thread()) {
+    task();
+    return;
+  }
+  std::promise<void> done;
+  std::future<void> finished = done.get_future();
+  post([&task, &done] {
+    try {
+      task();
+      done.set_value();
+    } catch (...) {
+      done.set_exception(std::current_exception());
+    }
+  });
+  finished.get();
+}
+
+EventLoop::Handle EventLoop::add(int fd, std::function<void()> on_readable) {
+  Handle handle = 0;
+  run_sync([&] {
+    handle = next_handle_++;
+    epoll_event ev{};
+    ev.events = EPOLLIN;
+    ev.data.u64 = handle;
+    if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
+      throw sys_error("event loop " + name_ + ": epoll_ctl add fd " + std::to_string(fd));
+    }
+    callbacks_.emplace(handle, std::make_pair(fd, std::move(on_readable)));
+  });
+  return handle;
+}
+
+void EventLoop::remove(Handle handle) {
+  run_sync([&] {
+    auto it = callbacks_.find(handle);
+    if (it == callbacks_.end()) return;
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.first, nullptr);
+    callbacks_.erase(it);
+  });
+}
+
+void EventLoop::run_posted_tasks() {
+  std::vector<std::function<void()>> tasks;
+  {
+    std::lock_guard lock(tasks_mutex_);
+    tasks.swap(tasks_);
+  }
+  for (auto& task : tasks) {
+    try {
+      task();
+    } catch (const std::exception& e) {
+      spdlog::error("event loop {}: posted task failed: {}", name_, e.what());
+    }
+  }
+}
+
+void EventLoop::run(std::stop_token stop) {
+  std::array<epoll_event, 32> events{};
+  while (!stop.stop_requested()) {
+    const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), -1);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      spdlog::critical("event loop {}: epoll_wait: {}", name_, std::strerror(errno));
+      break;
+    }
+    for (int i = 0; i < n; ++i) {
+      const Handle handle = events[i].data.u64;
+      if (handle == kWakeHandle) {
+        uint64_t count = 0;
+        [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &count, sizeof(count));
+        run_posted_tasks();
+        continue;
+      }
+      // Looked up per event: an earlier callback in this batch may have
+      // removed this registration.
+      auto it = callbacks_.find(handle);
+      if (it == callbacks_.end()) continue;
+      const int fd = it->second.first;
+      auto callback = it->second.second;  // copy: the callback may remove itself
+      try {
+        callback();
+      } catch (const std::exception& e) {
+        spdlog::error("event loop {}: callback for fd {} failed: {}", name_, fd, e.what());
+      }
+    }
+  }
+  // Tasks posted before stop still run so no run_sync caller waits forever.
+  {
+    std::lock_guard lock(tasks_mutex_);
+    stopped_ = true;
+  }
+  run_posted_tasks();
+}
+
+}  // namespace minivmm::virtio

@@ -1,0 +1,59 @@
+// One epoll loop on its own thread. Device data paths (queue notifications,
+// disk completions) run here so each device's queues are single-threaded;
+// vCPU threads hand work over with post() or run_sync().
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <mutex>
+#include <string>
+#include <thread>
+#include <unordered_map>
+#include <vector>
+
+#include "common/unique_fd.h"
+
+namespace minivmm::virtio {
+
+class EventLoop {
+ public:
+  using Handle = uint64_t;
+
+  explicit EventLoop(std::string name = "virtio-loop");
+  ~EventLoop();  // stops and joins the thread
+  EventLoop(const EventLoop&) = delete;
+  EventLoop& operator=(const EventLoop&) = delete;
+
+  // Calls `on_readable` on the loop thread whenever `fd` is readable
+  // (level-triggered: the callback must consume what made it readable).
+  // Callable from any thread.
+  Handle add(int fd, std::function<void()> on_readable);
+  // After remove() returns the callback is not running and never runs again.
+  void remove(Handle handle);
+
+  // Runs `task` on the loop thread soon; callable from any thread.
+  void post(std::function<void()> task);
+  // Runs `task` on the loop thread and waits for it (inline when already on
+  // it); rethrows what the task threw.
+  void run_sync(const std::function<void()>& task);
+
+  bool on_loop_thread() const;
+
+ private:
+  void run(std::stop_token stop);
+  void run_posted_tasks();
+  void wake();
+
+  std::string name_;
+  UniqueFd epoll_;
+  UniqueFd wake_fd_;
+  std::mutex tasks_mutex_;
+  std::vector<std::function<void()>> tasks_;
+  bool stopped_ = false;  // guarded by tasks_mutex_
+  // Loop-thread only: registrations by handle (handle 0 is the wake fd).
+  std::unordered_map<Handle, std::pair<int, std::function<void()>>> callbacks_;
+  Handle next_handle_ = 1;  // loop-thread only
+  std::jthread thread_;  // last: starts after every member above exists
+};
+
+}  // namespace minivmm::virtio

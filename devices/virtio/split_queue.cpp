@@ -1,0 +1,128 @@
+#include "devices/virtio/split_queue.h"
+
+#include <atomic>
+#include <bit>
+#include <cstring>
+
+#include "devices/virtio/virtio_constants.h"
+
+namespace minivmm::virtio {
+
+namespace {
+
+// Ring offsets (2.7.6, 2.7.8).
+constexpr uint64_t kRingFlags = 0;
+constexpr uint64_t kRingIdx = 2;
+constexpr uint64_t kRingEntries = 4;
+constexpr uint64_t kAvailEntrySize = 2;
+constexpr uint64_t kUsedEntrySize = 8;
+
+uint64_t avail_ring_bytes(uint16_t size) { return kRingEntries + kAvailEntrySize * size + 2; }
+uint64_t used_ring_bytes(uint16_t size) { return kRingEntries + kUsedEntrySize * size + 2; }
+
+// Shared 16-bit fields: the guest writes them concurrently, so access them as
+// atomics (the rings are checked to be 2-byte aligned).
+uint16_t load16(uint8_t* p) {
+  return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).load(std::memory_order_relaxed);
+}
+void store16(uint8_t* p, uint16_t v) {
+  std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, std::memory_order_relaxed);
+}
+
+}  // namespace
+
+std::optional<std::string> check_queue_layout(const GuestMemory& mem, const QueueLayout& l,
+                                              uint16_t max_size) {
+  if (l.size == 0 || !std::has_single_bit(l.size) || l.size > max_size) {
+    return "queue size " + std::to_string(l.size) + " is not a power of two <= " +
+           std::to_string(max_size);
+  }
+  // 2.7: descriptor table 16-byte, available ring 2-byte, used ring 4-byte aligned.
+  if (l.desc % 16 != 0 || !mem.translate(l.desc, kDescriptorSize * l.size)) {
+    return "descriptor table at " + std::to_string(l.desc) + " misaligned or outside RAM";
+  }
+  if (l.driver % 2 != 0 || !mem.translate(l.driver, avail_ring_bytes(l.size))) {
+    return "available ring at " + std::to_string(l.driver) + " misaligned or outside RAM";
+  }
+  if (l.device % 4 != 0 || !mem.translate(l.device, used_ring_bytes(l.size))) {
+    return "used ring at " + std::to_string(l.device) + " misaligned or outside RAM";
+  }
+  return std::nullopt;
+}
+
+SplitQueue::SplitQueue(GuestMemory mem, QueueLayout layout, bool indirect_desc, bool event_idx)
+    : mem_(mem), layout_(layout), indirect_(indirect_desc), event_idx_(event_idx) {
+  avail_ = mem_.translate(layout_.driver, avail_ring_bytes(layout_.size));
+  used_ = mem_.translate(layout_.device, used_ring_bytes(layout_.size));
+  if (!avail_ || !used_) {
+    avail_ = used_ = nullptr;
+    return;
+  }
+  // Both ring indices start at 0 after reset (2.7); last_avail_, used_idx_
+  // and signalled_used_ are zero-initialised to match.
+}
+
+uint16_t SplitQueue::load_avail_idx() const { return load16(avail_ + kRingIdx); }
+
+void SplitQueue::publish_avail_event() {
+  // 2.7.10: avail_event tells the driver which index to notify us at.
+  store16(used_ + kRingEntries + kUsedEntrySize * layout_.size, last_avail_);
+}
+
+std::optional<DescriptorChain> SplitQueue::pop() {
+  if (!ready() || broken()) return std::nullopt;
+  uint16_t avail_idx = load_avail_idx();
+  if (avail_idx == last_avail_ && event_idx_) {
+    // Ask for a notification at the next buffer, then look again: the
+    // driver may have added one before it saw avail_event (2.7.10).
+    publish_avail_event();
+    std::atomic_thread_fence(std::memory_order_seq_cst);
+    avail_idx = load_avail_idx();
+  }
+  if (avail_idx == last_avail_) return std::nullopt;
+  if (static_cast<uint16_t>(avail_idx - last_avail_) > layout_.size) {
+    broken_reason_ = "available idx " + std::to_string(avail_idx) + " is more than " +
+                     std::to_string(layout_.size) + " ahead of " + std::to_string(last_avail_);
+    return std::nullopt;
+  }
+  // Read the ring entry and descriptors only after seeing idx (2.7.13.3).
+  std::atomic_thread_fence(std::memory_order_acquire);
+  const uint16_t slot = last_avail_ % layout_.size;
+  const uint16_t head = load16(avail_ + kRingEntries + kAvailEntrySize * slot);
+  if (head >= layout_.size) {
+    broken_reason_ = "available ring slot " + std::to_string(slot) + " holds head " +
+                     std::to_string(head) + " >= queue size " + std::to_string(layout_.size);
+    return std::nullopt;
+  }
+  ++last_avail_;
+  if (event_idx_) publish_avail_event();
+  return read_descriptor_chain(mem_, layout_.desc, layout_.size, head, indirect_);
+}
+
+void SplitQueue::push_used(uint16_t head, uint32_t len) {
+  if (!ready()) return;
+  uint8_t* elem = used_ + kRingEntries + kUsedEntrySize * (used_idx_ % layout_.size);
+  const uint32_t id = head;
+  std::memcpy(elem, &id, sizeof(id));
+  std::memcpy(elem + 4, &len, sizeof(len));
+  ++used_idx_;
+  // The element must be visible before the index that publishes it (2.7.14).
+  std::atomic_thread_fence(std::memory_order_release);
+  store16(used_ + kRingIdx, used_idx_);
+}
+
+bool SplitQueue::needs_interrupt() {
+  if (!ready()) return false;
+  // Order our used idx store before reading the driver's suppression state.
+  std::atomic_thread_fence(std::memory_order_seq_cst);
+  const uint16_t old_idx = signalled_used_;
+  signalled_used_ = used_idx_;
+  if (old_idx == used_idx_) return false;
+  if (event_idx_) {
+    const uint16_t used_event = load16(avail_ + kRingEntries + kAvailEntrySize * layout_.size);
+    return vring_need_event(used_event, used_idx_, old_idx);
+  }
+  return (load16(avail_ + kRingFlags) & kAvailFlagNoInterrupt) == 0;
+}
+
+}  // namespace minivmm::virtio

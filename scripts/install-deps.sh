@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Installs the Debian packages minivmm needs to build, boot its guest and run
+# its tests. Idempotent: does nothing (and needs no network) when all are there.
+set -euo pipefail
+
+packages=(
+  build-essential cmake pkg-config            # toolchain
+  linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev  # libraries
+  linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils  # guest kernel build
+  python3                                      # test drivers
+  clang libclang-rt-14-dev                     # libFuzzer target
+)
+optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
+
+want=("${packages[@]}")
+[ "${MINIVMM_BENCH_DEPS:-0}" = 1 ] && want+=("${optional[@]}")
+
+missing=()
+for p in "${want[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+SUDO=""
+[ "$(id -u)" -eq 0 ] || SUDO="sudo"
+export DEBIAN_FRONTEND=noninteractive
+$SUDO apt-get update -qq
+$SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,70 @@
+// The seam between a Disk and the kernel: an IoEngine takes file operations,
+// pushes them to the kernel in one batch per kick(), and reports completions
+// through an eventfd. Two real engines (io_uring, synchronous) and a recording
+// decorator implement it, so the disk code path is identical over all three.
+//
+// Engines finish every operation completely before reporting it: short
+// reads/writes are resubmitted for the remainder and -EAGAIN/-EINTR retried,
+// so a completion's result is the full byte count (or 0) or a -errno.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <memory>
+#include <span>
+#include <string_view>
+#include <vector>
+
+#include "storage/disk.h"
+
+namespace minivmm::storage {
+
+struct IoOp {
+  enum class Kind { Read, Write, Fdatasync, Fallocate, Noop };
+  Kind kind = Kind::Noop;
+  int fd = -1;
+  uint64_t offset = 0;
+  std::span<const iovec> iov;  // Read/Write; copied by prepare()
+  uint64_t length = 0;         // Fallocate
+  int fallocate_mode = 0;      // Fallocate: FALLOC_FL_* flags
+  bool dsync = false;          // Write: RWF_DSYNC (durable before completion)
+  uint64_t tag = 0;            // returned unchanged in the completion
+};
+
+struct IoCompletion {
+  uint64_t tag = 0;
+  int64_t result = 0;  // bytes transferred (Read/Write), 0, or -errno
+};
+
+class IoEngine {
+ public:
+  virtual ~IoEngine() = default;
+  virtual std::string_view name() const = 0;
+  // Queues an operation; nothing reaches the kernel before kick().
+  virtual void prepare(const IoOp& op) = 0;
+  // Submits everything queued, as one batch where the engine can.
+  virtual void kick() = 0;
+  // Readable (eventfd counter > 0) whenever completions may be waiting.
+  virtual int event_fd() const = 0;
+  // Appends the completions available now; never blocks.
+  virtual void reap(std::vector<IoCompletion>& out) = 0;
+  // Blocks until reap() would return something, or returns at once when
+  // nothing is outstanding.
+  virtual void wait() = 0;
+};
+
+// Ring depth of the io_uring engine; operations beyond it wait in a queue.
+inline constexpr unsigned kDefaultQueueDepth = 128;
+
+std::unique_ptr<IoEngine> make_sync_engine();
+// Throws minivmm::Error (with the reason) when io_uring cannot be used.
+std::unique_ptr<IoEngine> make_uring_engine(unsigned queue_depth = kDefaultQueueDepth);
+// Auto: io_uring when it initialises and supports every op we need, else the
+// synchronous engine, with one spdlog warning saying why.
+std::unique_ptr<IoEngine> make_io_engine(IoEngineKind kind,
+                                         unsigned queue_depth = kDefaultQueueDepth);
+
+std::string_view to_string(IoOp::Kind kind);
+
+}  // namespace minivmm::storage

@@ -1,0 +1,16 @@
+// Opening a Disk over a caller-chosen IoEngine: the seam tests use (with a
+// RecordingEngine) to see exactly which writes, flushes and durability flags
+// reach the kernel. Disk::open() is this with make_io_engine(options.engine).
+#pragma once
+
+#include <memory>
+
+#include "storage/disk.h"
+#include "storage/io_engine.h"
+
+namespace minivmm::storage {
+
+std::unique_ptr<Disk> open_disk_with_engine(const DiskOptions& options,
+                                            std::unique_ptr<IoEngine> engine);
+
+}  // namespace minivmm::storage

@@ -1,0 +1,188 @@
+#include "storage/uring_engine.h"
+
+#include <sys/eventfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <cerrno>
+#include <climits>
+#include <string>
+
+#include "common/error.h"
+
+namespace minivmm::storage {
+namespace {
+
+void require_opcodes(io_uring* ring) {
+  io_uring_probe* probe = io_uring_get_probe_ring(ring);
+  if (!probe) throw Error("io_uring: opcode probe failed (kernel older than 5.6)");
+  struct Need {
+    int op;
+    const char* name;
+  };
+  const Need needs[] = {{IORING_OP_READV, "READV"},
+                        {IORING_OP_WRITEV, "WRITEV"},
+                        {IORING_OP_FSYNC, "FSYNC"},
+                        {IORING_OP_FALLOCATE, "FALLOCATE"}};
+  std::string missing;
+  for (const Need& n : needs) {
+    if (!io_uring_opcode_supported(probe, n.op)) missing += std::string(" ") + n.name;
+  }
+  io_uring_free_probe(probe);
+  if (!missing.empty()) throw Error("io_uring: kernel lacks opcodes:" + missing);
+}
+
+}  // namespace
+
+UringEngine::UringEngine(unsigned queue_depth)
+    : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), queue_depth_(queue_depth) {
+  if (!event_fd_) throw sys_error("eventfd for the io_uring engine");
+  const int ret = io_uring_queue_init(queue_depth, &ring_, 0);
+  if (ret < 0) throw sys_error("io_uring_queue_init(" + std::to_string(queue_depth) + ")", -ret);
+  try {
+    require_opcodes(&ring_);
+    const int reg = io_uring_register_eventfd(&ring_, event_fd_.get());
+    if (reg < 0) throw sys_error("io_uring_register_eventfd", -reg);
+  } catch (...) {
+    io_uring_queue_exit(&ring_);
+    throw;
+  }
+}
+
+UringEngine::~UringEngine() {
+  // The ring may still own buffers in flight; wait so the kernel never
+  // touches memory after its owners are gone.
+  while (in_ring_ > 0) {
+    io_uring_cqe* cqe = nullptr;
+    if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+    io_uring_cqe_seen(&ring_, cqe);
+    --in_ring_;
+  }
+  io_uring_queue_exit(&ring_);
+}
+
+void UringEngine::prepare(const IoOp& op) {
+  if (op.kind == IoOp::Kind::Noop) {
+    immediate_.push_back({op.tag, 0});
+    return;
+  }
+  const uint64_t id = next_id_++;
+  auto p = std::make_unique<Pending>(Pending{op, IovCursor(op.iov, op.offset)});
+  p->op.iov = {};  // the cursor owns the live copy
+  live_.emplace(id, std::move(p));
+  to_submit_.push_back(id);
+}
+
+void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p) {
+  const IoOp& op = p.op;
+  switch (op.kind) {
+    case IoOp::Kind::Read:
+      io_uring_prep_readv2(sqe, op.fd, p.cursor.data(),
+                           static_cast<unsigned>(std::min(p.cursor.count(), IOV_MAX)),
+                           p.cursor.offset(), 0);
+      break;
+    case IoOp::Kind::Write:
+      io_uring_prep_writev2(sqe, op.fd, p.cursor.data(),
+                            static_cast<unsigned>(std::min(p.cursor.count(), IOV_MAX)),
+                            p.cursor.offset(), op.dsync ? RWF_DSYNC : 0);
+      break;
+    case IoOp::Kind::Fdatasync:
+      io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC);
+      break;
+    case IoOp::Kind::Fallocate:
+      io_uring_prep_fallocate(sqe, op.fd, op.fallocate_mode, op.offset, op.length);
+      break;
+    case IoOp::Kind::Noop: io_uring_prep_nop(sqe); break;
+  }
+  io_uring_sqe_set_data64(sqe, id);
+}
+
+void UringEngine::signal_event_fd() {
+  const uint64_t one = 1;
+  (void)!::write(event_fd_.get(), &one, sizeof(one));
+}
+
+void UringEngine::kick() {
+  if (!immediate_.empty()) signal_event_fd();
+  bool filled = false;
+  while (!to_submit_.empty() && in_ring_ < queue_depth_) {
+    io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
+    if (!sqe) break;
+    const uint64_t id = to_submit_.front();
+    to_submit_.pop_front();
+    fill_sqe(sqe, id, *live_.at(id));
+    ++in_ring_;
+    filled = true;
+  }
+  if (!filled && io_uring_sq_ready(&ring_) == 0) return;
+  // One io_uring_enter for the whole batch. On -EINTR/-EAGAIN/-EBUSY the
+  // SQEs stay in the ring and go in with the next submit (next kick/reap).
+  int ret;
+  do {
+    ret = io_uring_submit(&ring_);
+  } while (ret == -EINTR);
+  if (ret < 0 && ret != -EAGAIN && ret != -EBUSY) throw sys_error("io_uring_submit", -ret);
+}
+
+void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out) {
+  auto it = live_.find(id);
+  if (it == live_.end()) return;
+  Pending& p = *it->second;
+  if (res == -EAGAIN || res == -EINTR) {
+    to_submit_.push_back(id);
+    return;
+  }
+  int64_t result = res;
+  const bool rw = p.op.kind == IoOp::Kind::Read || p.op.kind == IoOp::Kind::Write;
+  if (rw && res >= 0) {
+    // No progress inside a bounds-checked range: the file shrank under us.
+    if (res == 0) {
+      result = -EIO;
+    } else {
+      p.cursor.advance(static_cast<uint64_t>(res));
+      if (!p.cursor.done()) {  // short transfer: resubmit the rest
+        to_submit_.push_back(id);
+        return;
+      }
+      result = static_cast<int64_t>(p.cursor.transferred());
+    }
+  }
+  out.push_back({p.op.tag, result});
+  live_.erase(it);
+}
+
+void UringEngine::reap(std::vector<IoCompletion>& out) {
+  uint64_t count;
+  // Clear the counter before looking at the CQ: a CQE posted after this
+  // read signals again, so no wakeup is lost.
+  (void)!::read(event_fd_.get(), &count, sizeof(count));
+  out.insert(out.end(), immediate_.begin(), immediate_.end());
+  immediate_.clear();
+  io_uring_cqe* cqe = nullptr;
+  while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) {
+    const uint64_t id = io_uring_cqe_get_data64(cqe);
+    const int res = cqe->res;
+    io_uring_cqe_seen(&ring_, cqe);
+    --in_ring_;
+    handle_cqe(id, res, out);
+  }
+  if (!to_submit_.empty()) kick();
+}
+
+void UringEngine::wait() {
+  if (!immediate_.empty()) return;
+  if (in_ring_ == 0 && !to_submit_.empty()) kick();
+  if (in_ring_ == 0) return;
+  io_uring_cqe* cqe = nullptr;
+  int ret;
+  do {
+    ret = io_uring_wait_cqe(&ring_, &cqe);
+  } while (ret == -EINTR || ret == -EAGAIN);
+  if (ret < 0) throw sys_error("io_uring_wait_cqe", -ret);
+}
+
+std::unique_ptr<IoEngine> make_uring_engine(unsigned queue_depth) {
+  return std::make_unique<UringEngine>(queue_depth);
+}
+
+}  // namespace minivmm::storage

@@ -1,0 +1,65 @@
+// minivmm: boots a Linux guest on KVM from a TOML config (see --help).
+#include <spdlog/sinks/stdout_color_sinks.h>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+#include "vmm/cli.h"
+#include "vmm/exit_codes.h"
+#include "vmm/kvm_system.h"
+#include "vmm/machine.h"
+
+namespace {
+
+constexpr const char* kVersion = "minivmm 0.1.0";
+
+// Log lines go to stderr so the guest console on stdout stays clean.
+void setup_logging(const std::string& level) {
+  auto logger = spdlog::stderr_color_mt("minivmm");
+  logger->set_pattern("%Y-%m-%dT%H:%M:%S.%e %^%l%$ %v");
+  spdlog::set_default_logger(logger);
+  spdlog::set_level(spdlog::level::from_str(level));
+  spdlog::flush_on(spdlog::level::info);
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  using namespace minivmm;
+  VmConfig config;
+  try {
+    const CliOptions cli = parse_cli(argc, argv);
+    if (cli.help) {
+      std::cout << usage_text();
+      return exit_code::kOk;
+    }
+    if (cli.version) {
+      std::cout << kVersion << "\n";
+      return exit_code::kOk;
+    }
+    config = build_config(cli);
+  } catch (const UsageError& e) {
+    std::cerr << "minivmm: " << e.what() << "\n" << "Try 'minivmm --help'.\n";
+    return exit_code::kUsage;
+  } catch (const ConfigError& e) {
+    std::cerr << "minivmm: config error: " << e.what() << "\n";
+    return exit_code::kConfig;
+  } catch (const Error& e) {
+    std::cerr << "minivmm: " << e.what() << "\n";
+    return exit_code::kConfig;
+  }
+
+  setup_logging(config.log_level);
+  try {
+    return run_machine(config);
+  } catch (const KvmUnavailable& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::kKvmUnavailable;
+  } catch (const ImageError& e) {
+    spdlog::error("{}", e.what());
+    return exit_code::kImage;
+  } catch (const std::exception& e) {
+    spdlog::error("internal error: {}", e.what());
+    return exit_code::kInternal;
+  }
+}

@@ -1,0 +1,77 @@
+// Guest physical memory map used to boot a 64-bit Linux guest. All boot
+// structures live in the first MiB (below the EBDA), the kernel at or above
+// 1 MiB, and a 32-bit MMIO hole below 4 GiB holds the virtio-mmio devices.
+#pragma once
+
+#include <cstdint>
+
+namespace minivmm::layout {
+
+// GDT for the 64-bit entry (boot.rst "64-bit BOOT PROTOCOL").
+inline constexpr uint64_t kGdtAddr = 0x500;
+inline constexpr uint64_t kGdtEntryCount = 5;
+
+// struct boot_params, the "zero page" (4 KiB).
+inline constexpr uint64_t kZeroPageAddr = 0x7000;
+inline constexpr uint64_t kZeroPageSize = 0x1000;
+
+// Initial stack pointer handed to the kernel; grows down below the PML4.
+inline constexpr uint64_t kBootStackPointer = 0x8ff0;
+
+// Identity page tables: one PML4, one PDPT, 4 PDs of 2 MiB pages = 4 GiB.
+inline constexpr uint64_t kPml4Addr = 0x9000;
+inline constexpr uint64_t kPdptAddr = 0xa000;
+inline constexpr uint64_t kPdAddr = 0xb000;
+inline constexpr uint64_t kPdCount = 4;
+inline constexpr uint64_t kPageTableSize = 0x1000;
+inline constexpr uint64_t kIdentityMapSize = kPdCount << 30;
+
+// Kernel command line buffer, including the terminating NUL.
+inline constexpr uint64_t kCmdlineAddr = 0x20000;
+inline constexpr uint64_t kCmdlineMax = 0x1000;
+
+// [kEbdaStart, kHighMemStart) is reserved in the e820 map; the MP table lives
+// at its start because Linux scans the last KiB of base memory (639 KiB) for
+// the MP floating pointer (MP spec 1.4 section 4).
+inline constexpr uint64_t kEbdaStart = 0x9fc00;
+inline constexpr uint64_t kMpTableAddr = kEbdaStart;
+inline constexpr uint64_t kHighMemStart = 0x100000;
+
+// The protected-mode part of a bzImage is loaded at 1 MiB.
+inline constexpr uint64_t kBzImageLoadAddr = kHighMemStart;
+
+// 32-bit MMIO hole: RAM above 3 GiB continues at 4 GiB.
+inline constexpr uint64_t kMmioHoleStart = 0xc0000000;
+inline constexpr uint64_t kMmioHoleEnd = 0x100000000;
+inline constexpr uint64_t kHighRamStart = kMmioHoleEnd;
+
+inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
+inline constexpr uint64_t kVirtioMmioStride = 0x1000;
+inline constexpr uint64_t kIoApicAddr = 0xfec00000;
+inline constexpr uint64_t kLocalApicAddr = 0xfee00000;
+
+constexpr uint64_t virtio_mmio_address(uint64_t index) {
+  return kVirtioMmioBase + index * kVirtioMmioStride;
+}
+
+// Boot images, tables and the initrd all go below the MMIO hole.
+constexpr uint64_t low_ram_end(uint64_t ram_size) {
+  return ram_size < kMmioHoleStart ? ram_size : kMmioHoleStart;
+}
+
+// Whether [gpa, gpa + len) intersects the MMIO hole (len > 0, no overflow).
+constexpr bool overlaps_mmio_hole(uint64_t gpa, uint64_t len) {
+  return gpa < kMmioHoleEnd && gpa + len > kMmioHoleStart;
+}
+
+// Low-memory objects must not overlap each other.
+static_assert(kGdtAddr + kGdtEntryCount * 8 <= kZeroPageAddr);
+static_assert(kZeroPageAddr + kZeroPageSize <= kBootStackPointer);
+static_assert(kBootStackPointer < kPml4Addr);
+static_assert(kPml4Addr + kPageTableSize <= kPdptAddr);
+static_assert(kPdptAddr + kPageTableSize <= kPdAddr);
+static_assert(kPdAddr + kPdCount * kPageTableSize <= kCmdlineAddr);
+static_assert(kCmdlineAddr + kCmdlineMax <= kEbdaStart);
+static_assert(kVirtioMmioBase >= kMmioHoleStart && kIoApicAddr < kMmioHoleEnd);
+
+}  // namespace minivmm::layout
