@@ -60,7 +60,8 @@ setup_header read_setup_header(std::span<const uint8_t> image, const std::string
                             name, header_end));
   }
   if (hdr.boot_flag != kBootFlag) {
-    throw Error(fmt::format("{}: boot_flag is {:#x}, expected 0xaa55", name, hdr.boot_flag));
+    throw Error(fmt::format("{}: boot_flag is {:#x}, expected 0xaa55", name,
+                            uint16_t{hdr.boot_flag}));
   }
   return hdr;
 }
@@ -122,7 +123,8 @@ BzImageLoadResult load_bzimage(const GuestMemory& mem, std::span<const uint8_t> 
     throw Error(fmt::format("{}: kernel runtime address {:#x} is below 1 MiB", name, run_start));
   }
   check_load_range(mem, run_start, hdr.init_size,
-                   fmt::format("{}: init_size {:#x} (memory needed to boot)", name, hdr.init_size));
+                   fmt::format("{}: init_size {:#x} (memory needed to boot)", name,
+                               uint32_t{hdr.init_size}));
 
   std::memcpy(mem.translate(result.load_addr, pm_size), image.data() + pm_offset, pm_size);
   result.kernel_end = std::max(result.load_addr + pm_size, run_start + uint64_t{hdr.init_size});

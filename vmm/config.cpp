@@ -47,6 +47,12 @@ class TableReader {
     return v;
   }
 
+  // Marks `key` as known and returns its node (nullptr when absent).
+  const toml::node* node(const std::string& key) {
+    known_.insert(key);
+    return table_.get(key);
+  }
+
   uint64_t get_uint(const std::string& key, uint64_t fallback, uint64_t min, uint64_t max) {
     auto v = get<int64_t>(key, "an integer");
     if (!v) return fallback;
@@ -86,10 +92,8 @@ class TableReader {
   std::set<std::string> known_;
 };
 
-const toml::table* sub_table(TableReader& top, const toml::table& root, const std::string& key,
-                             const std::string& source) {
-  top.get<toml::table>(key, "a table");  // marks known, type-checks
-  const toml::node* n = root.get(key);
+const toml::table* sub_table(TableReader& top, const std::string& key, const std::string& source) {
+  const toml::node* n = top.node(key);
   if (!n) return nullptr;
   if (!n->is_table()) throw ConfigError(where(source, *n) + ": '" + key + "' must be a table");
   return n->as_table();
@@ -231,14 +235,14 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
 
   VmConfig c;
   TableReader top(root, "", source);
-  if (auto* t = sub_table(top, root, "machine", source)) parse_machine(*t, c, source);
-  if (auto* t = sub_table(top, root, "kernel", source)) parse_kernel(*t, c, source, dir);
-  if (auto* t = sub_table(top, root, "serial", source)) parse_serial(*t, c, source, dir);
-  if (auto* t = sub_table(top, root, "log", source)) parse_log(*t, c, source);
-  if (auto* t = sub_table(top, root, "debug", source)) parse_debug(*t, c, source, dir);
-  top.get<toml::array>("disk", "an array of tables ([[disk]])");
-  if (const toml::node* n = root.get("disk")) {
+  if (auto* t = sub_table(top, "machine", source)) parse_machine(*t, c, source);
+  if (auto* t = sub_table(top, "kernel", source)) parse_kernel(*t, c, source, dir);
+  if (auto* t = sub_table(top, "serial", source)) parse_serial(*t, c, source, dir);
+  if (auto* t = sub_table(top, "log", source)) parse_log(*t, c, source);
+  if (auto* t = sub_table(top, "debug", source)) parse_debug(*t, c, source, dir);
+  if (const toml::node* n = top.node("disk")) {
     const toml::array* arr = n->as_array();
+    if (!arr) throw ConfigError(where(source, *n) + ": 'disk' must be an array of tables ([[disk]])");
     for (size_t i = 0; i < arr->size(); ++i) {
       const toml::node& e = *arr->get(i);
       if (!e.is_table()) throw ConfigError(where(source, e) + ": disk entries must be tables ([[disk]])");

@@ -4,6 +4,10 @@
 // everything down in order. Returns minivmm's exit code (vmm/exit_codes.h).
 #pragma once
 
+#include <chrono>
+#include <string>
+#include <vector>
+
 #include "common/error.h"
 #include "vmm/config.h"
 
@@ -15,7 +19,8 @@ class ImageError : public Error {
   using Error::Error;
 };
 
-int run_machine(const VmConfig& config);
+// `started`: when the process started, for the time-to-first-KVM_RUN log line.
+int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started);
 
 // The kernel command line minivmm passes: the configured one plus, when
 // `pvm` is set, the flags PVM guests need (nested-kvm.md), and one

@@ -26,6 +26,7 @@ void setup_logging(const std::string& level) {
 
 int main(int argc, char** argv) {
   using namespace minivmm;
+  const auto started = std::chrono::steady_clock::now();
   VmConfig config;
   try {
     const CliOptions cli = parse_cli(argc, argv);
@@ -51,7 +52,7 @@ int main(int argc, char** argv) {
 
   setup_logging(config.log_level);
   try {
-    return run_machine(config);
+    return run_machine(config, started);
   } catch (const KvmUnavailable& e) {
     spdlog::error("{}", e.what());
     return exit_code::kKvmUnavailable;

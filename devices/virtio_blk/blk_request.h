@@ -1,0 +1,55 @@
+// Turning one descriptor chain into a virtio-blk request (virtio 1.x 5.2.6),
+// without trusting anything the guest wrote. Framing-agnostic (2.6.4): the
+// header is the first 16 device-readable bytes and the status byte the last
+// device-writable byte, however the driver split them into descriptors.
+#pragma once
+
+#include <sys/uio.h>
+
+#include <cstdint>
+#include <string_view>
+#include <vector>
+
+#include "common/guest_memory.h"
+#include "devices/virtio/descriptor_chain.h"
+
+namespace minivmm::virtio::blk {
+
+// What the parser needs to know about the disk and the negotiated features.
+struct RequestLimits {
+  uint64_t capacity_sectors = 0;
+  bool read_only = false;
+  bool discard = false;        // VIRTIO_BLK_F_DISCARD negotiated
+  bool write_zeroes = false;   // VIRTIO_BLK_F_WRITE_ZEROES negotiated
+  uint32_t max_discard_sectors = 0;
+  uint32_t max_write_zeroes_sectors = 0;
+};
+
+struct BlkRequest {
+  enum class Kind {
+    Read,
+    Write,
+    Flush,
+    GetId,
+    Discard,
+    WriteZeroes,
+    Unsupported,  // answer VIRTIO_BLK_S_UNSUPP
+    Invalid,      // answer VIRTIO_BLK_S_IOERR
+    NoStatus,     // no writable status byte: return the chain with len 0
+  };
+  Kind kind = Kind::NoStatus;
+  uint8_t* status = nullptr;  // host address of the status byte (not for NoStatus)
+  uint64_t offset = 0;        // bytes into the disk
+  uint64_t length = 0;        // bytes (Read/Write: sum of `data`)
+  bool unmap = false;         // WriteZeroes: may deallocate
+  std::vector<iovec> data;    // Read: device-writable buffers; Write: readable; GetId: writable
+  // Bytes the device writes into the chain on success, status byte included
+  // (the used-ring len, 2.7.8).
+  uint32_t used_len = 0;
+  std::string_view why;  // for Invalid / Unsupported / NoStatus: the reason, for the log
+};
+
+BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chain,
+                             const RequestLimits& limits);
+
+}  // namespace minivmm::virtio::blk

@@ -1,0 +1,279 @@
+#include "devices/virtio_blk/virtio_blk.h"
+
+#include <algorithm>
+#include <bit>
+#include <cstring>
+
+#include "common/error.h"
+#include "devices/virtio/virtio_constants.h"
+#include "devices/virtio_blk/virtio_blk_spec.h"
+
+namespace minivmm::virtio::blk {
+
+namespace {
+
+constexpr uint32_t kMaxQueues = 64;
+constexpr uint16_t kMinQueueSize = 4;     // room for header + data + status
+constexpr uint16_t kMaxQueueSizeBlk = 1024;  // a chain's buffers fit one IOV_MAX iovec
+constexpr uint32_t kSizeMax = 1u << 20;   // largest single segment we advertise
+constexpr uint32_t kMaxDiscardSectors = 1u << 22;  // 2 GiB per request
+constexpr uint32_t kMaxWriteZeroesSectors = 1u << 22;
+
+void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
+  if (!disk) throw Error("virtio-blk: no disk");
+  if (c.serial.size() > kIdBytes) {
+    throw Error("virtio-blk: serial '" + c.serial + "' is longer than " +
+                std::to_string(kIdBytes) + " bytes");
+  }
+  if (c.num_queues == 0 || c.num_queues > kMaxQueues) {
+    throw Error("virtio-blk " + c.serial + ": num_queues " + std::to_string(c.num_queues) +
+                " not in 1.." + std::to_string(kMaxQueues));
+  }
+  if (!std::has_single_bit(c.queue_size) || c.queue_size < kMinQueueSize ||
+      c.queue_size > kMaxQueueSizeBlk) {
+    throw Error("virtio-blk " + c.serial + ": queue_size " + std::to_string(c.queue_size) +
+                " is not a power of two in " + std::to_string(kMinQueueSize) + ".." +
+                std::to_string(kMaxQueueSizeBlk));
+  }
+  if (disk->logical_block_size() < kSectorSize || disk->logical_block_size() % kSectorSize) {
+    throw Error("virtio-blk " + c.serial + ": logical block size " +
+                std::to_string(disk->logical_block_size()) + " is not a multiple of 512");
+  }
+}
+
+uint64_t offered_features(const storage::Disk& disk, const VirtioBlkConfig& c) {
+  uint64_t f = feature_bit(kFeatureVersion1) | feature_bit(kFeatureRingIndirectDesc) |
+               feature_bit(kFeatureRingEventIdx) | feature_bit(kFeatureSizeMax) |
+               feature_bit(kFeatureSegMax) | feature_bit(kFeatureBlkSize);
+  // cache-modes.md: FLUSH and CONFIG_WCE always; `writeback` says which
+  // mode is current and the guest may switch it.
+  f |= feature_bit(kFeatureFlush) | feature_bit(kFeatureConfigWce);
+  if (disk.read_only()) {
+    f |= feature_bit(kFeatureRo);
+  } else {
+    f |= feature_bit(kFeatureDiscard) | feature_bit(kFeatureWriteZeroes);
+  }
+  if (c.num_queues > 1) f |= feature_bit(kFeatureMq);
+  return f;
+}
+
+storage::DiskRequest::Op disk_op(BlkRequest::Kind kind) {
+  switch (kind) {
+    case BlkRequest::Kind::Read: return storage::DiskRequest::Op::Read;
+    case BlkRequest::Kind::Write: return storage::DiskRequest::Op::Write;
+    case BlkRequest::Kind::Discard: return storage::DiskRequest::Op::Discard;
+    case BlkRequest::Kind::WriteZeroes: return storage::DiskRequest::Op::WriteZeroes;
+    default: return storage::DiskRequest::Op::Flush;
+  }
+}
+
+}  // namespace
+
+VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config,
+                     EventLoop& loop)
+    : disk_(std::move(disk)),
+      config_(std::move(config)),
+      loop_(loop),
+      log_("virtio-blk " + config_.serial) {
+  validate(disk_.get(), config_);
+  offered_features_ = offered_features(*disk_, config_);
+  loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
+  completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
+}
+
+VirtioBlk::~VirtioBlk() {
+  loop_.run_sync([this] { reset(); });
+  loop_.remove(completion_handle_);
+}
+
+uint32_t VirtioBlk::device_id() const { return kDeviceId; }
+
+ConfigSpace VirtioBlk::config_space() const {
+  ConfigSpace c;
+  c.capacity = disk_->size_bytes() / kSectorSize;
+  c.size_max = kSizeMax;
+  c.seg_max = config_.queue_size - 2;  // header and status take two descriptors
+  c.blk_size = disk_->logical_block_size();
+  c.writeback = disk_->write_cache_enabled() ? 1 : 0;
+  c.num_queues = static_cast<uint16_t>(config_.num_queues);
+  c.max_discard_sectors = kMaxDiscardSectors;
+  c.max_discard_seg = 1;
+  c.discard_sector_alignment = disk_->logical_block_size() / kSectorSize;
+  c.max_write_zeroes_sectors = kMaxWriteZeroesSectors;
+  c.max_write_zeroes_seg = 1;
+  c.write_zeroes_may_unmap = 1;
+  return c;
+}
+
+void VirtioBlk::read_config(uint64_t offset, std::span<uint8_t> data) {
+  ConfigSpace c;
+  loop_.run_sync([&] { c = config_space(); });  // the Disk belongs to the loop thread
+  const auto* bytes = reinterpret_cast<const uint8_t*>(&c);
+  for (size_t i = 0; i < data.size(); ++i) {
+    data[i] = offset + i < sizeof(c) ? bytes[offset + i] : 0;
+  }
+}
+
+void VirtioBlk::write_config(uint64_t offset, std::span<const uint8_t> data,
+                             TransportSignals& signals) {
+  // 5.2.4: only `writeback` is writable, and only with CONFIG_WCE.
+  if (offset != kWritebackOffset || data.size() != 1) {
+    log_.warn("ignored {}-byte config write at offset {}", data.size(), offset);
+    return;
+  }
+  if (!(negotiated_features_.load() & feature_bit(kFeatureConfigWce))) {
+    log_.warn("ignored writeback write: CONFIG_WCE not negotiated");
+    return;
+  }
+  const bool enable = data[0] != 0;
+  loop_.run_sync([&] {
+    if (disk_->write_cache_enabled() == enable) return;
+    disk_->set_write_cache(enable);
+    signals.bump_config_generation();
+  });
+}
+
+bool VirtioBlk::accept_features(uint64_t negotiated) {
+  negotiated_features_.store(negotiated);
+  // cache-modes.md: a guest that can neither flush nor see the cache mode
+  // must get write-through semantics, whatever the configured mode.
+  if (!(negotiated & (feature_bit(kFeatureFlush) | feature_bit(kFeatureConfigWce)))) {
+    loop_.run_sync([this] { disk_->set_write_cache(false); });
+  }
+  return true;
+}
+
+void VirtioBlk::activate(DeviceActivation activation) {
+  const uint64_t f = activation.features;
+  limits_ = RequestLimits{
+      .capacity_sectors = disk_->size_bytes() / kSectorSize,
+      .read_only = disk_->read_only(),
+      .discard = (f & feature_bit(kFeatureDiscard)) != 0,
+      .write_zeroes = (f & feature_bit(kFeatureWriteZeroes)) != 0,
+      .max_discard_sectors = kMaxDiscardSectors,
+      .max_write_zeroes_sectors = kMaxWriteZeroesSectors,
+  };
+  memory_ = activation.memory;
+  queues_ = std::move(activation.queues);
+  used_pending_.assign(queues_.size(), false);
+  signals_ = activation.signals;
+  active_ = true;
+}
+
+void VirtioBlk::notify(uint16_t queue) {
+  if (!active_ || queue >= queues_.size()) return;
+  process_queue(queue);
+}
+
+void VirtioBlk::process_queue(uint16_t queue) {
+  SplitQueue& q = queues_[queue];
+  if (!q.ready()) return;
+  bool submitted = false;
+  while (auto chain = q.pop()) {
+    const uint16_t head = chain->head;
+    submitted |= start(queue, head, parse_blk_request(memory_, *chain, limits_));
+  }
+  if (q.broken()) {
+    log_.warn("queue {}: ring corrupt ({}); device needs reset", queue, q.broken_reason());
+    signals_->needs_reset();
+  }
+  if (submitted) disk_->kick();  // one batch per notify
+  signal_used();
+}
+
+bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
+  using Kind = BlkRequest::Kind;
+  switch (r.kind) {
+    case Kind::NoStatus:
+      log_.warn("queue {} head {}: {}; returned with len 0", queue, head, r.why);
+      queues_[queue].push_used(head, 0);
+      used_pending_[queue] = true;
+      return false;
+    case Kind::Invalid:
+      log_.warn("queue {} head {}: {}", queue, head, r.why);
+      complete(queue, head, r.status, kStatusIoErr, 1);
+      return false;
+    case Kind::Unsupported:
+      log_.warn("queue {} head {}: {}", queue, head, r.why);
+      complete(queue, head, r.status, kStatusUnsupp, 1);
+      return false;
+    case Kind::GetId: {
+      // Serial padded with NULs to the buffer (at most 20 bytes).
+      uint64_t copied = 0;
+      for (const iovec& v : r.data) {
+        auto* dst = static_cast<uint8_t*>(v.iov_base);
+        for (size_t i = 0; i < v.iov_len; ++i, ++copied) {
+          dst[i] = copied < config_.serial.size() ? config_.serial[copied] : 0;
+        }
+      }
+      complete(queue, head, r.status, kStatusOk, r.used_len);
+      return false;
+    }
+    case Kind::Read:
+    case Kind::Write:
+      if (r.length == 0) {
+        complete(queue, head, r.status, kStatusOk, r.used_len);
+        return false;
+      }
+      break;
+    case Kind::Flush:
+    case Kind::Discard:
+    case Kind::WriteZeroes: break;
+  }
+  storage::DiskRequest d;
+  d.op = disk_op(r.kind);
+  d.offset = r.offset;
+  d.iov = std::move(r.data);
+  d.length = r.length;
+  d.unmap = r.unmap;
+  d.done = [this, generation = generation_, queue, head, status = r.status,
+            len = r.used_len](int result) {
+    if (generation != generation_) return;  // reset since: the driver forgot it
+    if (result != 0) log_.warn("queue {} head {}: disk error {}", queue, head, result);
+    complete(queue, head, status, result == 0 ? kStatusOk : kStatusIoErr, result == 0 ? len : 1);
+  };
+  disk_->submit(std::move(d));
+  return true;
+}
+
+void VirtioBlk::complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code,
+                         uint32_t len) {
+  *status = code;
+  // The status byte must be visible before the used entry (2.7.14);
+  // push_used's release fence orders it.
+  queues_[queue].push_used(head, len);
+  used_pending_[queue] = true;
+}
+
+void VirtioBlk::on_disk_completions() {
+  disk_->process_completions();
+  signal_used();
+}
+
+void VirtioBlk::signal_used() {
+  if (!active_) return;
+  bool interrupt = false;
+  for (size_t i = 0; i < queues_.size(); ++i) {
+    if (!used_pending_[i]) continue;
+    used_pending_[i] = false;
+    interrupt |= queues_[i].needs_interrupt();
+  }
+  if (interrupt) signals_->used_buffer();
+}
+
+void VirtioBlk::reset() {
+  ++generation_;  // in-flight completions no longer touch guest memory
+  active_ = false;
+  // The kernel may still be writing guest buffers for in-flight reads:
+  // wait for them before the driver reuses the memory (reset is synchronous).
+  if (disk_->in_flight() > 0) disk_->drain();
+  queues_.clear();
+  used_pending_.clear();
+  signals_ = nullptr;
+  negotiated_features_.store(0);
+  if (disk_->write_cache_enabled() != original_write_cache_) {
+    disk_->set_write_cache(original_write_cache_);
+  }
+}
+
+}  // namespace minivmm::virtio::blk

@@ -1,0 +1,75 @@
+// virtio-blk (virtio 1.x 5.2) over a storage::Disk. Requests go to the disk
+// asynchronously: every chain popped on a notify is submitted, then one
+// kick(); the disk's completion fd is polled by the EventLoop, and the
+// completion callbacks write the status byte, fill the used ring and raise
+// the interrupt. The write-cache state shown to the guest (FLUSH,
+// CONFIG_WCE, the writeback byte) always comes from the Disk
+// (../shared/docs/cache-modes.md).
+#pragma once
+
+#include <atomic>
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "devices/virtio/event_loop.h"
+#include "devices/virtio/rate_limited_log.h"
+#include "devices/virtio/virtio_device.h"
+#include "devices/virtio_blk/blk_request.h"
+#include "devices/virtio_blk/virtio_blk_config.h"
+#include "devices/virtio_blk/virtio_blk_config_space.h"
+#include "storage/disk.h"
+
+namespace minivmm::virtio::blk {
+
+class VirtioBlk : public VirtioDevice {
+ public:
+  // Throws minivmm::Error for an invalid `config`.
+  VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config, EventLoop& loop);
+  ~VirtioBlk() override;
+  VirtioBlk(const VirtioBlk&) = delete;
+  VirtioBlk& operator=(const VirtioBlk&) = delete;
+
+  uint32_t device_id() const override;
+  uint64_t device_features() const override { return offered_features_; }
+  uint16_t queue_count() const override { return static_cast<uint16_t>(config_.num_queues); }
+  uint16_t queue_max_size() const override { return config_.queue_size; }
+
+  void read_config(uint64_t offset, std::span<uint8_t> data) override;
+  void write_config(uint64_t offset, std::span<const uint8_t> data,
+                    TransportSignals& signals) override;
+  bool accept_features(uint64_t negotiated) override;
+
+  void activate(DeviceActivation activation) override;
+  void notify(uint16_t queue) override;
+  void reset() override;
+
+ private:
+  ConfigSpace config_space() const;  // loop thread
+  void process_queue(uint16_t queue);
+  // True when the request went to the disk (a kick() is due).
+  bool start(uint16_t queue, uint16_t head, BlkRequest request);
+  void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
+  void on_disk_completions();
+  void signal_used();
+
+  std::unique_ptr<storage::Disk> disk_;
+  VirtioBlkConfig config_;
+  EventLoop& loop_;
+  uint64_t offered_features_ = 0;
+  bool original_write_cache_ = false;  // restored at reset, as QEMU does
+  std::atomic<uint64_t> negotiated_features_{0};  // set at FEATURES_OK (vCPU thread)
+  RateLimitedLog log_;
+
+  // Event-loop thread only.
+  bool active_ = false;
+  uint64_t generation_ = 0;  // completions of an older generation are dropped
+  GuestMemory memory_;
+  std::vector<SplitQueue> queues_;
+  std::vector<bool> used_pending_;  // queue got used entries since the last signal
+  TransportSignals* signals_ = nullptr;
+  RequestLimits limits_;
+  EventLoop::Handle completion_handle_ = 0;
+};
+
+}  // namespace minivmm::virtio::blk

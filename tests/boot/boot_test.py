@@ -1,0 +1,68 @@
+#!/usr/bin/env python3
+"""Boot test: boots the guest this project builds under minivmm on /dev/kvm
+and checks, from the console output, that the kernel banner appears and the
+kernel reaches late init (the agent's marker), and that minivmm exits with the
+status the guest reported through the exit device.
+
+usage: boot_test.py MINIVMM KERNEL [--status N] [--vcpus N] [--timeout S]
+"""
+import argparse
+import os
+import re
+import subprocess
+import sys
+import time
+
+BANNER = re.compile(rb"Linux version 6\.1\.\S+")
+LATE_INIT = b"minivmm-agent: late init reached"
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("minivmm")
+    ap.add_argument("kernel")
+    ap.add_argument("--status", type=int, default=0)
+    ap.add_argument("--vcpus", type=int, default=1)
+    ap.add_argument("--memory", type=int, default=64)
+    ap.add_argument("--timeout", type=int, default=600)
+    args = ap.parse_args()
+
+    if not os.path.exists(args.kernel):
+        print(f"FAIL: guest kernel {args.kernel} not built (run scripts/build-guest.sh)")
+        return 1
+    cmd = [args.minivmm, "--kernel", args.kernel, "--memory", str(args.memory),
+           "--vcpus", str(args.vcpus), "--no-stdin",
+           "--cmdline", f"console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status={args.status}"]
+    print("running:", " ".join(cmd), flush=True)
+    start = time.monotonic()
+    try:
+        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                           timeout=args.timeout)
+    except subprocess.TimeoutExpired as e:
+        sys.stdout.buffer.write(e.stdout or b"")
+        print(f"FAIL: no exit within {args.timeout} s")
+        return 1
+    elapsed = time.monotonic() - start
+    console, log = p.stdout, p.stderr
+    sys.stdout.buffer.write(console[-3000:])
+    sys.stdout.buffer.write(log[-3000:])
+
+    failures = []
+    if not BANNER.search(console):
+        failures.append("kernel banner 'Linux version 6.1' not on the console")
+    if LATE_INIT not in console:
+        failures.append("late-init marker not on the console")
+    if p.returncode != args.status:
+        failures.append(f"exit code {p.returncode}, guest reported {args.status}")
+    if b"first KVM_RUN" not in log:
+        failures.append("no 'first KVM_RUN' timing line in the log")
+    print(f"boot took {elapsed:.1f} s (vcpus={args.vcpus}, memory={args.memory} MiB)")
+    for f in failures:
+        print("FAIL:", f)
+    if not failures:
+        print("PASS: banner, late init, exit status", args.status)
+    return 1 if failures else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

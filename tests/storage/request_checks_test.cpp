@@ -1,0 +1,71 @@
+// Up-front request validation: bounds (overflow-safe), alignment, read-only.
+#include "storage/request_checks.h"
+
+#include <gtest/gtest.h>
+
+#include <cerrno>
+#include <cstdint>
+
+namespace minivmm::storage {
+namespace {
+
+constexpr RequestLimits kLimits{1 << 20, 512, false};
+
+DiskRequest rw(DiskRequest::Op op, uint64_t offset, size_t len) {
+  static uint8_t buf[8192];
+  DiskRequest r;
+  r.op = op;
+  r.offset = offset;
+  r.iov = {iovec{buf, len}};
+  return r;
+}
+
+DiskRequest ranged(DiskRequest::Op op, uint64_t offset, uint64_t len) {
+  DiskRequest r;
+  r.op = op;
+  r.offset = offset;
+  r.length = len;
+  return r;
+}
+
+TEST(RequestChecks, InsideTheImageIsAccepted) {
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 0, 512), kLimits), 0);
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, (1 << 20) - 4096, 4096), kLimits), 0);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::Discard, 0, 1 << 20), kLimits), 0);
+}
+
+TEST(RequestChecks, AnyByteOutsideIsRejected) {
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, (1 << 20) - 512, 1024), kLimits), -EINVAL);
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, 1 << 20, 512), kLimits), -EINVAL);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::WriteZeroes, 512, 1 << 20), kLimits), -EINVAL);
+}
+
+TEST(RequestChecks, OffsetPlusLengthCannotWrap) {
+  const uint64_t near_max = UINT64_MAX - 511;  // 512-aligned
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, near_max, 1024), kLimits), -EINVAL);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::Discard, 512, UINT64_MAX - 511), kLimits),
+            -EINVAL);
+  DiskRequest r = rw(DiskRequest::Op::Write, 0, 512);
+  r.iov.push_back(iovec{r.iov[0].iov_base, SIZE_MAX});  // iovec total overflows
+  EXPECT_EQ(check_request(r, kLimits), -EINVAL);
+}
+
+TEST(RequestChecks, MisalignedOffsetOrLengthIsRejected) {
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 100, 512), kLimits), -EINVAL);
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, 0, 700), kLimits), -EINVAL);
+  const RequestLimits four_k{1 << 20, 4096, false};
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 512, 4096), four_k), -EINVAL);
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 4096, 4096), four_k), 0);
+}
+
+TEST(RequestChecks, ReadOnlyRefusesEveryModification) {
+  const RequestLimits ro{1 << 20, 512, true};
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, 0, 512), ro), -EROFS);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::Discard, 0, 512), ro), -EROFS);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::WriteZeroes, 0, 512), ro), -EROFS);
+  EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 0, 512), ro), 0);
+  EXPECT_EQ(check_request(ranged(DiskRequest::Op::Flush, 0, 0), ro), 0);
+}
+
+}  // namespace
+}  // namespace minivmm::storage

@@ -1,0 +1,53 @@
+// Test helpers: image files on a disk-backed directory (O_DIRECT does not work
+// on tmpfs), running one request to completion through the eventfd path, and
+// reading the real open flags of the fd a Disk holds.
+#pragma once
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "storage/disk.h"
+#include "storage/recording_engine.h"
+
+namespace minivmm::storage::test {
+
+class TempDir {
+ public:
+  TempDir();
+  ~TempDir();
+  TempDir(const TempDir&) = delete;
+  TempDir& operator=(const TempDir&) = delete;
+  const std::string& path() const { return path_; }
+  std::string file(const std::string& name) const { return path_ + "/" + name; }
+
+ private:
+  std::string path_;
+};
+
+// Creates `path` of `size` bytes, byte i = (i * 7 + seed) & 0xff.
+void make_image(const std::string& path, uint64_t size, uint8_t seed = 1);
+std::vector<uint8_t> read_file(const std::string& path, uint64_t offset, uint64_t len);
+uint8_t pattern_byte(uint64_t i, uint8_t seed = 1);
+
+// The fd this process holds on `path` (newest), or -1; and its open flags
+// from /proc/self/fdinfo.
+int find_fd_for(const std::string& path);
+unsigned long fdinfo_flags(int fd);
+
+// Submits, kicks, waits for completion_fd with poll() and processes
+// completions until the callback ran; returns its result.
+int run_request(Disk& disk, DiskRequest request);
+int run_read(Disk& disk, uint64_t offset, void* buf, size_t len);
+int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len);
+int run_flush(Disk& disk);
+
+// A Disk over a RecordingEngine wrapping the engine of `kind`.
+std::unique_ptr<Disk> open_recorded(const DiskOptions& options, IoEngineKind kind,
+                                    std::shared_ptr<IoRecord> record);
+
+// True when io_uring can be set up here (else tests of it are skipped).
+bool uring_available();
+
+}  // namespace minivmm::storage::test

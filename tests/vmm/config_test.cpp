@@ -1,0 +1,147 @@
+#include "vmm/config.h"
+
+#include <gtest/gtest.h>
+#include <stdlib.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+namespace minivmm {
+namespace {
+
+// Expects parse_config to fail with a message containing every fragment.
+void expect_error(const std::string& toml, std::initializer_list<std::string> fragments) {
+  try {
+    parse_config(toml, "test.toml");
+    FAIL() << "accepted:\n" << toml;
+  } catch (const ConfigError& e) {
+    const std::string msg = e.what();
+    for (const auto& f : fragments) EXPECT_NE(msg.find(f), std::string::npos) << msg;
+  }
+}
+
+TEST(Config, DefaultsWhenEmpty) {
+  const VmConfig c = parse_config("", "test.toml");
+  EXPECT_EQ(c.memory_mib, 64u);
+  EXPECT_EQ(c.vcpus, 1u);
+  EXPECT_EQ(c.pvm_workarounds, PvmWorkarounds::Auto);
+  EXPECT_TRUE(c.disks.empty());
+}
+
+TEST(Config, ParsesEverySection) {
+  const VmConfig c = parse_config(R"(
+[machine]
+memory_mib = 256
+vcpus = 2
+[kernel]
+path = "/k/vmlinux"
+initrd = "/k/initrd"
+cmdline = "console=ttyS0 quiet"
+pvm_workarounds = "off"
+[serial]
+log_file = "/tmp/console.log"
+stdin = false
+[log]
+level = "debug"
+[debug]
+rip_sample_ms = 20
+system_map = "/k/System.map"
+[[disk]]
+path = "/d/a.img"
+cache = "none"
+serial = "disk-a"
+queues = 2
+[[disk]]
+path = "/d/b.img"
+cache = "unsafe"
+read_only = true
+io_engine = "sync"
+)",
+                                  "test.toml");
+  EXPECT_EQ(c.memory_mib, 256u);
+  EXPECT_EQ(c.vcpus, 2u);
+  EXPECT_EQ(c.kernel, "/k/vmlinux");
+  EXPECT_EQ(c.initrd, "/k/initrd");
+  EXPECT_EQ(c.cmdline, "console=ttyS0 quiet");
+  EXPECT_EQ(c.pvm_workarounds, PvmWorkarounds::Off);
+  EXPECT_EQ(c.serial_log, "/tmp/console.log");
+  EXPECT_FALSE(c.serial_stdin);
+  EXPECT_EQ(c.log_level, "debug");
+  EXPECT_EQ(c.rip_sample_ms, 20u);
+  ASSERT_EQ(c.disks.size(), 2u);
+  EXPECT_EQ(c.disks[0].cache, storage::CacheMode::None);
+  EXPECT_EQ(c.disks[0].serial, "disk-a");
+  EXPECT_EQ(c.disks[0].queues, 2u);
+  EXPECT_FALSE(c.disks[0].read_only);
+  EXPECT_EQ(c.disks[1].cache, storage::CacheMode::Unsafe);
+  EXPECT_TRUE(c.disks[1].read_only);
+  EXPECT_EQ(c.disks[1].io_engine, storage::IoEngineKind::Sync);
+}
+
+TEST(Config, DiskCacheDefaultsToWriteback) {
+  const VmConfig c = parse_config("[[disk]]\npath = \"/x.img\"\n", "test.toml");
+  ASSERT_EQ(c.disks.size(), 1u);
+  EXPECT_EQ(c.disks[0].cache, storage::CacheMode::Writeback);
+}
+
+TEST(Config, UnknownKeyNamesKeyAndLine) {
+  expect_error("[machine]\nmemory_mib = 64\nmemroy = 3\n", {"machine.memroy", "test.toml:3", "unknown"});
+  expect_error("bogus = 1\n", {"'bogus'", "test.toml:1"});
+  expect_error("[[disk]]\npath = \"/a\"\nchache = \"none\"\n", {"disk[0].chache", ":3"});
+}
+
+TEST(Config, WrongTypeNamesKeyAndLine) {
+  expect_error("[machine]\n\nvcpus = \"two\"\n", {"machine.vcpus", "integer", "test.toml:3"});
+  expect_error("[serial]\nstdin = 1\n", {"serial.stdin", "boolean", ":2"});
+  expect_error("machine = 3\n", {"machine", "table"});
+}
+
+TEST(Config, BadValuesAreErrors) {
+  expect_error("[machine]\nmemory_mib = 1\n", {"machine.memory_mib", "out of range", ":2"});
+  expect_error("[machine]\nvcpus = 0\n", {"machine.vcpus", "out of range"});
+  expect_error("[[disk]]\npath = \"/a\"\ncache = \"writearound\"\n",
+               {"disk[0].cache", "writearound", "writeback, none, writethrough, directsync, unsafe"});
+  expect_error("[[disk]]\ncache = \"none\"\n", {"disk[0]", "path"});
+  expect_error("[log]\nlevel = \"loud\"\n", {"log.level", "loud"});
+  expect_error("[kernel]\npvm_workarounds = \"maybe\"\n", {"kernel.pvm_workarounds"});
+  expect_error("[[disk]]\npath = \"/a\"\nserial = \"0123456789012345678901\"\n", {"disk[0].serial", "20"});
+  expect_error("[[disk]]\npath = \"/a\"\nio_engine = \"aio\"\n", {"disk[0].io_engine", "aio"});
+}
+
+TEST(Config, SyntaxErrorNamesLine) {
+  expect_error("[machine]\nvcpus = = 2\n", {"test.toml:2", "syntax"});
+}
+
+TEST(Config, ExpandsEnvironmentAndCacheDir) {
+  setenv("MINIVMM_TEST_DIR", "/opt/x", 1);
+  EXPECT_EQ(expand_path("${MINIVMM_TEST_DIR}/vmlinux"), "/opt/x/vmlinux");
+  setenv("MINIVMM_CACHE", "/c", 1);
+  EXPECT_EQ(expand_path("${MINIVMM_CACHE}/guest"), "/c/guest");
+  unsetenv("MINIVMM_CACHE");
+  setenv("XDG_CACHE_HOME", "/xdg", 1);
+  EXPECT_EQ(expand_path("${MINIVMM_CACHE}/guest"), "/xdg/minivmm/guest");
+  unsetenv("XDG_CACHE_HOME");
+  setenv("HOME", "/home/u", 1);
+  EXPECT_EQ(expand_path("~/k"), "/home/u/k");
+  EXPECT_EQ(expand_path("${MINIVMM_CACHE}"), "/home/u/.cache/minivmm");
+  EXPECT_THROW(expand_path("${MINIVMM_SURELY_UNSET_VAR}/x"), ConfigError);
+  EXPECT_THROW(expand_path("${OPEN"), ConfigError);
+}
+
+TEST(Config, LoadFileResolvesRelativePathsAgainstConfigDir) {
+  const std::string dir = ::testing::TempDir() + "cfgdir";
+  std::filesystem::create_directories(dir);
+  const std::string path = dir + "/vm.toml";
+  {
+    std::ofstream out(path);
+    out << "[kernel]\npath = \"vmlinux\"\n[[disk]]\npath = \"disks/a.img\"\n";
+  }
+  const VmConfig c = load_config_file(path);
+  EXPECT_EQ(c.kernel, std::filesystem::absolute(dir).string() + "/vmlinux");
+  EXPECT_EQ(c.disks[0].path, std::filesystem::absolute(dir).string() + "/disks/a.img");
+  EXPECT_THROW(load_config_file(dir + "/missing.toml"), ConfigError);
+}
+
+}  // namespace
+}  // namespace minivmm

@@ -1,0 +1,326 @@
+#include "vmm/machine.h"
+
+#include <poll.h>
+#include <signal.h>
+#include <spdlog/spdlog.h>
+#include <sys/signalfd.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <chrono>
+#include <fstream>
+#include <iterator>
+#include <memory>
+#include <thread>
+#include <vector>
+
+#include "devices/legacy/exit_port.h"
+#include "devices/legacy/i8042.h"
+#include "devices/serial/uart8250.h"
+#include "devices/virtio/event_loop.h"
+#include "devices/virtio/virtio_mmio_transport.h"
+#include "devices/virtio_blk/virtio_blk.h"
+#include "storage/disk.h"
+#include "vmm/boot_params.h"
+#include "vmm/bzimage_loader.h"
+#include "vmm/console_output.h"
+#include "vmm/elf_loader.h"
+#include "vmm/exit_codes.h"
+#include "vmm/initrd.h"
+#include "vmm/io_bus.h"
+#include "vmm/kvm_system.h"
+#include "vmm/long_mode_setup.h"
+#include "vmm/memory_layout.h"
+#include "vmm/mptable.h"
+#include "vmm/rip_profile.h"
+#include "vmm/run_state.h"
+#include "vmm/terminal.h"
+#include "vmm/vcpu.h"
+#include "vmm/vm.h"
+
+namespace minivmm {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+// Flags a Linux 6.1 guest needs on PVM (shared/docs/nested-kvm.md): avoid
+// instructions KVM's emulator cannot execute.
+constexpr const char* kPvmGuestFlags[] = {
+    "noxsave", "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip"};
+
+// ISA IRQ lines free for virtio-mmio devices (4 is COM1, 8 the RTC, 0-2 the
+// PIT, keyboard and cascade).
+constexpr uint32_t kVirtioIrqs[] = {5, 6, 7, 9, 10, 11, 12, 14, 15};
+
+std::vector<uint8_t> read_image(const std::string& path, const char* what) {
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw ImageError(std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
+  }
+  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) throw ImageError(std::string("error reading ") + what + " '" + path + "'");
+  if (bytes.empty()) throw ImageError(std::string(what) + " '" + path + "' is empty");
+  return bytes;
+}
+
+struct LoadedKernel {
+  uint64_t entry = 0;
+  uint64_t end = 0;
+  std::optional<setup_header> header;  // bzImage only
+};
+
+LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
+  const auto image = read_image(path, "kernel");
+  try {
+    if (is_elf_image(image)) {
+      const ElfLoadResult r = load_elf_kernel(mem, image, path);
+      return {r.entry, r.kernel_end, std::nullopt};
+    }
+    if (is_bzimage(image)) {
+      const BzImageLoadResult r = load_bzimage(mem, image, path);
+      return {r.entry, r.kernel_end, r.header};
+    }
+  } catch (const ImageError&) {
+    throw;
+  } catch (const Error& e) {
+    throw ImageError(e.what());
+  }
+  throw ImageError("kernel '" + path +
+                   "' is neither an ELF vmlinux nor a bzImage (no ELF magic, no \"HdrS\" at 0x202)");
+}
+
+// One virtio-blk disk with its transport, placed at a virtio-mmio slot.
+struct BlockDevice {
+  std::unique_ptr<virtio::VirtioMmioTransport> transport;
+  uint64_t mmio_base;
+  uint32_t irq;
+};
+
+BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskConfig& d,
+                              size_t index) {
+  storage::DiskOptions opts;
+  opts.path = d.path;
+  opts.cache = d.cache;
+  opts.read_only = d.read_only;
+  opts.engine = d.io_engine;
+  std::unique_ptr<storage::Disk> disk;
+  try {
+    disk = storage::Disk::open(opts);
+  } catch (const Error& e) {
+    throw ImageError("disk " + std::to_string(index) + ": " + e.what());
+  }
+  virtio::blk::VirtioBlkConfig cfg;
+  cfg.serial = d.serial;
+  cfg.num_queues = d.queues;
+  BlockDevice dev;
+  dev.transport = virtio::blk::make_virtio_blk(vm.memory(), std::move(disk), cfg, loop);
+  dev.mmio_base = layout::virtio_mmio_address(index);
+  dev.irq = kVirtioIrqs[index];
+  for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
+    vm.add_ioeventfd(dev.mmio_base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
+  }
+  vm.add_irqfd(dev.transport->irq_eventfd(), dev.irq);
+  spdlog::info("disk {}: {} cache={} {}at 0x{:x} irq {}", index, d.path,
+               storage::to_string(d.cache), d.read_only ? "read-only " : "", dev.mmio_base, dev.irq);
+  return dev;
+}
+
+// Feeds the host terminal to the UART until `stop_fd` is signalled.
+void pump_stdin(Uart8250& uart, int stop_fd) {
+  uint8_t buf[256];
+  size_t len = 0, off = 0;
+  while (true) {
+    pollfd fds[2] = {{stop_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
+    const bool pending = off < len;
+    // With bytes the UART could not take yet, retry shortly instead of reading more.
+    const int n = poll(fds, pending ? 1 : 2, pending ? 10 : -1);
+    if (n < 0 && errno != EINTR) return;
+    if (fds[0].revents) return;
+    if (pending) {
+      off += uart.receive(buf + off, len - off);
+      continue;
+    }
+    if (fds[1].revents & (POLLIN | POLLHUP)) {
+      const ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
+      if (r <= 0) return;  // EOF: the guest simply gets no more input
+      len = static_cast<size_t>(r);
+      off = uart.receive(buf, len);
+    }
+  }
+}
+
+// Blocks SIGINT/SIGTERM in this thread (and the threads it starts) and
+// returns a signalfd that receives them instead.
+UniqueFd take_over_stop_signals() {
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  pthread_sigmask(SIG_BLOCK, &set, nullptr);
+  UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
+  if (!fd) throw sys_error("signalfd");
+  return fd;
+}
+
+// Waits until the run state says stop, turning SIGINT/SIGTERM into a stop
+// and taking a RIP sample from vCPU 0 every `sample_ms` if asked.
+void wait_for_stop(RunState& state, int signal_fd, Vcpu& sampled, uint32_t sample_ms) {
+  while (!state.stopping()) {
+    pollfd fds[2] = {{state.stop_fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
+    const int n = poll(fds, 2, sample_ms ? static_cast<int>(sample_ms) : -1);
+    if (n == 0) {
+      sampled.request_sample();
+      continue;
+    }
+    if (fds[1].revents & POLLIN) {
+      signalfd_siginfo info{};
+      if (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
+        const char* name = info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
+        spdlog::info("{} received: stopping the guest", name);
+        state.request_stop(exit_code::kOk, std::string(name) + " received");
+      }
+    }
+  }
+}
+
+}  // namespace
+
+std::string build_kernel_cmdline(const std::string& configured, bool pvm,
+                                 const std::vector<std::string>& virtio_devices) {
+  std::string cmdline = configured;
+  auto append = [&](const std::string& word) {
+    if (!cmdline.empty()) cmdline += ' ';
+    cmdline += word;
+  };
+  if (pvm) {
+    for (const char* flag : kPvmGuestFlags) {
+      const std::string f(flag);
+      const std::string key = f.substr(0, f.find('='));
+      if (cmdline.find(key) == std::string::npos) append(f);
+    }
+  }
+  for (const auto& dev : virtio_devices) append("virtio_mmio.device=" + dev);
+  return cmdline;
+}
+
+int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started) {
+  const auto t0 = started;
+  auto ms_since_start = [&] {
+    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
+  };
+
+  if (config.disks.size() > std::size(kVirtioIrqs)) {
+    throw ImageError("at most " + std::to_string(std::size(kVirtioIrqs)) + " disks are supported");
+  }
+  const KvmSystem kvm = KvmSystem::open();
+  kvm.require_capabilities(config.vcpus);
+  const bool pvm = config.pvm_workarounds == PvmWorkarounds::On ||
+                   (config.pvm_workarounds == PvmWorkarounds::Auto && host_is_pvm());
+  if (pvm) spdlog::info("PVM host: adding guest flags and int3 emulation");
+
+  Vm vm(kvm, config.memory_mib << 20);
+  const GuestMemory mem = vm.memory();
+  RunState state;
+
+  // Kernel, initrd and boot structures.
+  const LoadedKernel kernel = load_kernel(mem, config.kernel);
+  BootParamsConfig boot;
+  boot.ram_size = mem.size();
+  boot.kernel_header = kernel.header;
+  if (!config.initrd.empty()) {
+    const auto initrd = read_image(config.initrd, "initrd");
+    const uint64_t max = kernel.header ? kernel.header->initrd_addr_max : kDefaultInitrdAddrMax;
+    try {
+      const InitrdPlacement p = load_initrd(mem, initrd, kernel.end, max, config.initrd);
+      boot.initrd_addr = p.addr;
+      boot.initrd_size = p.size;
+    } catch (const Error& e) {
+      throw ImageError(e.what());
+    }
+  }
+
+  // Devices.
+  IoBus bus;
+  ConsoleOutput console(config.serial_log);
+  Uart8250 uart([&vm](bool level) { vm.set_irq_line(Uart8250::kCom1Irq, level); },
+                [&console](uint8_t b) { console.put(b); });
+  bus.add_pio(Uart8250::kCom1Port, 8, &uart);
+  ExitPort exit_port([&state](uint32_t v) {
+    state.request_stop(static_cast<int>(v & 0xff), "guest reported status " + std::to_string(v));
+  });
+  bus.add_pio(ExitPort::kPort, ExitPort::kSize, &exit_port);
+  I8042 i8042([&state] { state.request_stop(exit_code::kOk, "guest reset (i8042)"); });
+  bus.add_pio(I8042::kDataPort, I8042::kSize, &i8042);
+
+  virtio::EventLoop device_loop("minivmm-io");
+  std::vector<BlockDevice> disks;
+  std::vector<std::string> mmio_args;
+  for (size_t i = 0; i < config.disks.size(); ++i) {
+    disks.push_back(make_block_device(vm, device_loop, config.disks[i], i));
+    bus.add_mmio(disks.back().mmio_base, layout::kVirtioMmioStride, disks.back().transport.get());
+    mmio_args.push_back(fmt::format("4K@0x{:x}:{}", disks.back().mmio_base, disks.back().irq));
+  }
+
+  boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
+  try {
+    write_boot_params(mem, boot);
+    write_mptable(mem, config.vcpus);
+  } catch (const Error& e) {
+    throw ImageError(e.what());
+  }
+  write_long_mode_tables(mem);
+  spdlog::info("kernel {} entry 0x{:x}, {} MiB RAM, {} vCPU(s), cmdline: {}", config.kernel,
+               kernel.entry, config.memory_mib, config.vcpus, boot.cmdline);
+
+  // vCPUs: the boot CPU enters the kernel in 64-bit mode; the others wait
+  // for the INIT/SIPI Linux sends them (in-kernel LAPIC).
+  install_vcpu_kick_handler();
+  const auto cpuid = kvm.supported_cpuid();
+  std::vector<std::unique_ptr<Vcpu>> vcpus;
+  for (uint32_t i = 0; i < config.vcpus; ++i) {
+    vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid, VcpuOptions{pvm}));
+  }
+  kvm_sregs sregs = vcpus[0]->sregs();
+  set_long_mode_sregs(sregs);
+  vcpus[0]->set_sregs(sregs);
+  vcpus[0]->set_regs(long_mode_boot_regs(kernel.entry));
+
+  UniqueFd signal_fd = take_over_stop_signals();
+  std::optional<RawTerminal> raw_terminal;
+  std::jthread stdin_thread;
+  if (config.serial_stdin && isatty(STDIN_FILENO)) {
+    raw_terminal.emplace(STDIN_FILENO);
+    stdin_thread = std::jthread([&uart, &state] { pump_stdin(uart, state.stop_fd()); });
+  }
+
+  spdlog::info("first KVM_RUN {:.2f} ms after start", ms_since_start());
+  std::vector<std::jthread> threads;
+  for (auto& v : vcpus) {
+    threads.emplace_back([&bus, &state, vcpu = v.get()] {
+      try {
+        vcpu->run(bus, state);
+      } catch (const std::exception& e) {
+        spdlog::error("vCPU {}: {}", vcpu->index(), e.what());
+        state.request_stop(exit_code::kInternal, e.what());
+      }
+    });
+  }
+  wait_for_stop(state, signal_fd.get(), *vcpus[0], config.rip_sample_ms);
+
+  for (auto& v : vcpus) v->kick();
+  for (auto& t : threads) t.join();
+  // Requests the guest already submitted finish before the disks close.
+  for (auto& d : disks) d.transport->quiesce();
+  console.flush();
+  raw_terminal.reset();
+
+  if (config.rip_sample_ms) print_rip_profile(vcpus[0]->rip_samples(), config.system_map);
+  uint64_t int3 = 0;
+  for (auto& v : vcpus) int3 += v->int3_injections();
+  if (int3) spdlog::info("int3 emulated {} time(s)", int3);
+  spdlog::info("guest stopped after {:.0f} ms: {} (exit code {})", ms_since_start(), state.reason(),
+               state.exit_code());
+  return state.exit_code();
+}
+
+}  // namespace minivmm
