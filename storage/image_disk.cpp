@@ -62,7 +62,7 @@ std::vector<ImageDisk::Step> ImageDisk::plan(const DiskRequest& request, uint64_
 }
 
 bool ImageDisk::needs_bounce(const DiskRequest& request) const {
-  return false;
+  if (!traits(mode_).direct) return false;
   const uint64_t mem_align = image_.memory_alignment;
   const uint64_t block = image_.logical_block_size;
   return std::any_of(request.iov.begin(), request.iov.end(), [&](const iovec& v) {

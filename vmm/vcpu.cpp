@@ -135,14 +135,12 @@ void Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) const {
 void Vcpu::set_boot_msrs() const {
   // One MSR per call, so one that this KVM refuses is named and skipped.
   for (const MsrValue& m : kBootMsrs) {
-    struct {
-      kvm_msrs header;
-      kvm_msr_entry entry;
-    } msrs{};
-    msrs.header.nmsrs = 1;
-    msrs.entry.index = m.index;
-    msrs.entry.data = m.value;
-    if (ioctl(fd_.get(), KVM_SET_MSRS, &msrs) != 1) {
+    alignas(kvm_msrs) uint8_t buf[sizeof(kvm_msrs) + sizeof(kvm_msr_entry)] = {};
+    auto* msrs = reinterpret_cast<kvm_msrs*>(buf);
+    msrs->nmsrs = 1;
+    msrs->entries[0].index = m.index;
+    msrs->entries[0].data = m.value;
+    if (ioctl(fd_.get(), KVM_SET_MSRS, msrs) != 1) {
       spdlog::debug("vCPU {}: KVM refused boot MSR 0x{:x}", index_, m.index);
     }
   }

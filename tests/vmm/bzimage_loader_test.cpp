@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "common/error.h"
+#include "tests/vmm/built_guest.h"
 #include "vmm/guest_ram.h"
 #include "vmm/memory_layout.h"
 
@@ -177,6 +178,25 @@ TEST_F(BzImageLoaderTest, RejectsNonPowerOfTwoAlignment) {
   setup_header h = good_header(4);
   h.kernel_alignment = 0x300000;
   expect_load_error(make_bzimage(h, 4), "kernel_alignment");
+}
+
+// The real guest bzImage, when scripts/build-guest.sh has built one: the
+// synthetic images above cover every path; this checks a real 6.1 header.
+TEST(BzImageRealKernelTest, LoadsBuiltBzImage) {
+  std::vector<uint8_t> image;
+  const std::string path = test::read_built_guest_file("bzImage", image);
+  if (image.empty()) {
+    GTEST_SKIP() << "no guest bzImage at " << path << " (build it with scripts/build-guest.sh)";
+  }
+  GuestRam ram(512ULL << 20);
+  const BzImageLoadResult r = load_bzimage(ram.view(), image, path);
+  EXPECT_EQ(r.entry, 0x100200u);
+  EXPECT_GE(r.header.version, 0x020f) << "6.1 speaks boot protocol 2.15";
+  EXPECT_TRUE(r.header.xloadflags & XLF_KERNEL_64);
+  // A relocatable kernel runs from 1 MiB aligned up to kernel_alignment.
+  const uint64_t align = r.header.kernel_alignment;
+  const uint64_t runtime_start = (r.load_addr + align - 1) & ~(align - 1);
+  EXPECT_GE(r.kernel_end, runtime_start + r.header.init_size);
 }
 
 }  // namespace

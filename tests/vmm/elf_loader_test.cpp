@@ -3,14 +3,13 @@
 #include <elf.h>
 #include <gtest/gtest.h>
 
-#include <cstdio>
-#include <cstdlib>
 #include <cstring>
 #include <functional>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
+#include "tests/vmm/built_guest.h"
 #include "vmm/guest_ram.h"
 #include "vmm/memory_layout.h"
 
@@ -259,26 +258,22 @@ TEST(ElfLoaderHoleTest, RejectsSegmentOverlappingMmioHole) {
   expect_error([&] { load_elf_kernel(ram.view(), above, "kernel.elf"); }, "outside guest RAM");
 }
 
-// The real guest kernel, when one has been built (scripts build it into the
-// cache). Synthetic images above cover every path; this checks the layout
-// assumptions (physical e_entry, PVH note) against the actual 6.1 vmlinux.
+// The real guest kernel, when one has been built. Synthetic images above
+// cover every path; this checks the layout assumptions (physical e_entry,
+// PVH note) against the actual 6.1 vmlinux.
 TEST(ElfLoaderRealKernelTest, LoadsBuiltVmlinux) {
-  const char* cache = std::getenv("MINIVMM_CACHE");
-  const char* home = std::getenv("HOME");
-  const std::string dir = cache ? cache : std::string(home ? home : "") + "/.cache/minivmm";
-  const std::string path = dir + "/guest/current/vmlinux";
-  FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) GTEST_SKIP() << "no guest kernel at " << path << " (build it with scripts/build.sh)";
   std::vector<uint8_t> image;
-  uint8_t buf[1 << 16];
-  for (size_t n; (n = std::fread(buf, 1, sizeof(buf), f)) > 0;) image.insert(image.end(), buf, buf + n);
-  std::fclose(f);
+  const std::string path = test::read_built_guest_file("vmlinux", image);
+  if (image.empty()) {
+    GTEST_SKIP() << "no guest kernel at " << path << " (build it with scripts/build-guest.sh)";
+  }
 
   GuestRam ram(512ULL << 20);
   const ElfLoadResult r = load_elf_kernel(ram.view(), image, path);
   EXPECT_GE(r.kernel_start, layout::kHighMemStart);
   EXPECT_GE(r.entry, r.kernel_start);
   EXPECT_LT(r.entry, r.kernel_end);
+  EXPECT_EQ(r.entry, 0x1000000u) << "6.1 vmlinux: e_entry is phys_startup_64 at 16 MiB";
   EXPECT_TRUE(r.pvh_entry.has_value()) << "kernel.config enables PVH";
 }
 
