@@ -30,7 +30,7 @@ using Clock = std::chrono::steady_clock;
 struct Options {
   std::string file = "/var/tmp/minivmm-storage-bench.img";
   uint64_t size = 128ull << 20;
-  double seconds = 1.0;
+  double seconds = 0.5;
   unsigned flush_every = 16;
   bool peers = true;
   IoEngineKind engine = IoEngineKind::Auto;

@@ -121,18 +121,21 @@ sync_agent() {
 }
 
 kmake() {
-	make -C "$SRC" O="$BUILD" ARCH="$KERNEL_ARCH" \
-		KBUILD_BUILD_USER=minivmm KBUILD_BUILD_HOST=minivmm "$@" >&2
+	make --no-print-directory -C "$SRC" O="$BUILD" ARCH="$KERNEL_ARCH" \
+		KBUILD_BUILD_USER=minivmm KBUILD_BUILD_HOST=minivmm "$@"
 }
 
 configure() {
-	phase "configuring: tinyconfig + guest/kernel.config"
-	kmake -s tinyconfig
-	# merge_config.sh writes temporary files into the current directory.
-	(cd -- "$BUILD" && "$SRC/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" "$FRAGMENT") \
-		>"$BUILD/merge_config.log" 2>&1 ||
-		{ cat "$BUILD/merge_config.log" >&2; die "merge_config.sh failed"; }
-	kmake -s olddefconfig
+	phase "configuring: tinyconfig + guest/kernel.config (log: $BUILD/configure.log)"
+	local log=$BUILD/configure.log
+	# tinyconfig and olddefconfig report every overridden choice; keep that
+	# in the log and show it only when a step fails.
+	{
+		kmake tinyconfig &&
+			# merge_config.sh writes temporary files into the current directory.
+			(cd -- "$BUILD" && "$SRC/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" "$FRAGMENT") &&
+			kmake olddefconfig
+	} >"$log" 2>&1 || { cat -- "$log" >&2; die "kernel configuration failed (see above)"; }
 	phase_done
 }
 
@@ -168,7 +171,7 @@ verify_config() {
 
 compile() {
 	phase "compiling vmlinux + bzImage with -j$JOBS"
-	kmake -j"$JOBS" vmlinux bzImage
+	kmake -j"$JOBS" vmlinux bzImage >&2
 	phase_done
 }
 

@@ -1,12 +1,13 @@
 #include "vmm/kvm_system.h"
 
+#include "vmm/kvm_abi.h"
+
 #include <fcntl.h>
 #include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
-#include <memory>
 #include <sstream>
 
 namespace minivmm {
@@ -78,13 +79,10 @@ size_t KvmSystem::vcpu_mmap_size() const {
 }
 
 std::vector<kvm_cpuid_entry2> KvmSystem::supported_cpuid() const {
-  for (unsigned n = 128; n <= 4096; n *= 2) {
-    const size_t bytes = sizeof(kvm_cpuid2) + n * sizeof(kvm_cpuid_entry2);
-    auto buf = std::make_unique<uint8_t[]>(bytes);
-    auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.get());
-    cpuid->nent = n;
-    if (ioctl(fd_.get(), KVM_GET_SUPPORTED_CPUID, cpuid) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid->entries, cpuid->entries + cpuid->nent);
+  for (uint32_t n = 128; n <= 4096; n *= 2) {
+    kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(n);
+    if (ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, cpuid.arg()) == 0) {
+      return std::vector<kvm_cpuid_entry2>(cpuid.entries(), cpuid.entries() + cpuid.header()->count);
     }
     if (errno != E2BIG) throw sys_error("KVM_GET_SUPPORTED_CPUID");
   }

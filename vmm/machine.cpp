@@ -46,7 +46,7 @@ using Clock = std::chrono::steady_clock;
 // Flags a Linux 6.1 guest needs on PVM (shared/docs/nested-kvm.md): avoid
 // instructions KVM's emulator cannot execute.
 constexpr const char* kPvmGuestFlags[] = {
-    "noxsave", "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip"};
+    "noxsave", "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip,cx16"};
 
 // ISA IRQ lines free for virtio-mmio devices (4 is COM1, 8 the RTC, 0-2 the
 // PIT, keyboard and cascade).

@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "vmm/exit_codes.h"
+#include "vmm/kvm_abi.h"
 
 namespace minivmm {
 namespace {
@@ -124,23 +125,18 @@ void Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) const {
       e.edx = index_;  // x2APIC id
     }
   }
-  const size_t bytes = sizeof(kvm_cpuid2) + entries.size() * sizeof(kvm_cpuid_entry2);
-  auto buf = std::make_unique<uint8_t[]>(bytes);
-  auto* cpuid = reinterpret_cast<kvm_cpuid2*>(buf.get());
-  cpuid->nent = static_cast<uint32_t>(entries.size());
-  std::memcpy(cpuid->entries, entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
-  if (ioctl(fd_.get(), KVM_SET_CPUID2, cpuid) < 0) throw sys_error("KVM_SET_CPUID2");
+  kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(static_cast<uint32_t>(entries.size()));
+  std::memcpy(cpuid.entries(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
+  if (ioctl(fd_.get(), kvm_abi::kSetCpuid2, cpuid.arg()) < 0) throw sys_error("KVM_SET_CPUID2");
 }
 
 void Vcpu::set_boot_msrs() const {
   // One MSR per call, so one that this KVM refuses is named and skipped.
   for (const MsrValue& m : kBootMsrs) {
-    alignas(kvm_msrs) uint8_t buf[sizeof(kvm_msrs) + sizeof(kvm_msr_entry)] = {};
-    auto* msrs = reinterpret_cast<kvm_msrs*>(buf);
-    msrs->nmsrs = 1;
-    msrs->entries[0].index = m.index;
-    msrs->entries[0].data = m.value;
-    if (ioctl(fd_.get(), KVM_SET_MSRS, msrs) != 1) {
+    kvm_abi::VarArray<kvm_msr_entry> msrs(1);
+    msrs.entries()[0].index = m.index;
+    msrs.entries()[0].data = m.value;
+    if (ioctl(fd_.get(), kvm_abi::kSetMsrs, msrs.arg()) != 1) {
       spdlog::debug("vCPU {}: KVM refused boot MSR 0x{:x}", index_, m.index);
     }
   }

@@ -22,11 +22,11 @@ uint64_t used_ring_bytes(uint16_t size) { return kRingEntries + kUsedEntrySize *
 
 // Shared 16-bit fields: the guest writes them concurrently, so access them as
 // atomics (the rings are checked to be 2-byte aligned).
-uint16_t load16(uint8_t* p) {
-  return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).load(std::memory_order_relaxed);
+uint16_t load16(uint8_t* p, std::memory_order order = std::memory_order_relaxed) {
+  return std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).load(order);
 }
-void store16(uint8_t* p, uint16_t v) {
-  std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, std::memory_order_relaxed);
+void store16(uint8_t* p, uint16_t v, std::memory_order order = std::memory_order_relaxed) {
+  std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, order);
 }
 
 }  // namespace
@@ -62,7 +62,11 @@ SplitQueue::SplitQueue(GuestMemory mem, QueueLayout layout, bool indirect_desc, 
   // and signalled_used_ are zero-initialised to match.
 }
 
-uint16_t SplitQueue::load_avail_idx() const { return load16(avail_ + kRingIdx); }
+// Acquire: the ring entry and descriptors are read only after seeing idx
+// (2.7.13.3's read barrier on the device side).
+uint16_t SplitQueue::load_avail_idx() const {
+  return load16(avail_ + kRingIdx, std::memory_order_acquire);
+}
 
 void SplitQueue::publish_avail_event() {
   // 2.7.10: avail_event tells the driver which index to notify us at.
@@ -85,8 +89,6 @@ std::optional<DescriptorChain> SplitQueue::pop() {
                      std::to_string(layout_.size) + " ahead of " + std::to_string(last_avail_);
     return std::nullopt;
   }
-  // Read the ring entry and descriptors only after seeing idx (2.7.13.3).
-  std::atomic_thread_fence(std::memory_order_acquire);
   const uint16_t slot = last_avail_ % layout_.size;
   const uint16_t head = load16(avail_ + kRingEntries + kAvailEntrySize * slot);
   if (head >= layout_.size) {
@@ -106,9 +108,9 @@ void SplitQueue::push_used(uint16_t head, uint32_t len) {
   std::memcpy(elem, &id, sizeof(id));
   std::memcpy(elem + 4, &len, sizeof(len));
   ++used_idx_;
-  // The element must be visible before the index that publishes it (2.7.14).
-  std::atomic_thread_fence(std::memory_order_release);
-  store16(used_ + kRingIdx, used_idx_);
+  // Release: the element (and the status byte and data written before it)
+  // is visible before the index that publishes it (2.7.14).
+  store16(used_ + kRingIdx, used_idx_, std::memory_order_release);
 }
 
 bool SplitQueue::needs_interrupt() {

@@ -39,8 +39,28 @@ uint64_t GuestRam::alloc(uint64_t size, uint64_t align) {
 }
 
 VirtioDriverHarness::VirtioDriverHarness(MmioDevice& device, GuestRam& ram, int irq_eventfd,
-                                         EventLoop& loop)
-    : device_(device), ram_(ram), irq_fd_(irq_eventfd), loop_(loop) {}
+                                         EventLoop& loop,
+                                         std::vector<std::pair<uint32_t, int>> notify_eventfds)
+    : device_(device),
+      ram_(ram),
+      irq_fd_(irq_eventfd),
+      loop_(loop),
+      notify_fds_(std::move(notify_eventfds)) {}
+
+void VirtioDriverHarness::settle() {
+  // A notify eventfd still readable has not been picked up by the loop yet;
+  // once none is, a task run on the loop comes after the handler finished.
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
+  for (;;) {
+    std::vector<pollfd> fds;
+    for (const auto& [queue, fd] : notify_fds_) fds.push_back({fd, POLLIN, 0});
+    if (::poll(fds.data(), fds.size(), 0) == 0 || std::chrono::steady_clock::now() > deadline) {
+      break;
+    }
+    loop_.run_sync([] {});
+  }
+  loop_.run_sync([] {});
+}
 
 uint32_t VirtioDriverHarness::read32(uint64_t offset) {
   uint32_t v = 0;

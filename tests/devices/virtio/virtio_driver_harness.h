@@ -9,6 +9,7 @@
 #include <cstdint>
 #include <memory>
 #include <optional>
+#include <utility>
 #include <vector>
 
 #include "common/guest_memory.h"
@@ -50,7 +51,10 @@ struct UsedElement {
 
 class VirtioDriverHarness {
  public:
-  VirtioDriverHarness(MmioDevice& device, GuestRam& ram, int irq_eventfd, EventLoop& loop);
+  // `notify_eventfds`: the transport's queue notify eventfds, so settle()
+  // can wait for notifications still queued in them.
+  VirtioDriverHarness(MmioDevice& device, GuestRam& ram, int irq_eventfd, EventLoop& loop,
+                      std::vector<std::pair<uint32_t, int>> notify_eventfds = {});
 
   uint32_t read32(uint64_t offset);
   void write32(uint64_t offset, uint32_t value);
@@ -89,9 +93,10 @@ class VirtioDriverHarness {
   // consumed appear; returns those seen (fewer on timeout).
   std::vector<UsedElement> wait_used(uint16_t queue, size_t count,
                                      std::chrono::milliseconds timeout = std::chrono::seconds(5));
-  // Lets the event loop finish what it is doing, so interrupt counts and
-  // device state are settled when the test looks.
-  void settle() { loop_.run_sync([] {}); }
+  // Waits until the event loop has consumed every queue notification sent
+  // so far and finished handling it, so interrupt counts and device state
+  // are settled when the test looks.
+  void settle();
   // Interrupts received on the irq eventfd so far (reads the eventfd and,
   // like Linux's handler, acknowledges InterruptStatus).
   uint64_t interrupts();
@@ -113,6 +118,7 @@ class VirtioDriverHarness {
   GuestRam& ram_;
   int irq_fd_;
   EventLoop& loop_;
+  std::vector<std::pair<uint32_t, int>> notify_fds_;
   std::vector<Queue> queues_;
   uint64_t interrupts_ = 0;
   uint32_t last_isr_ = 0;

@@ -47,7 +47,7 @@ class VirtioBlkTest : public ::testing::Test {
     disk = d.get();
     transport = make_virtio_blk(ram.memory(), std::move(d), config, loop);
     driver = std::make_unique<VirtioDriverHarness>(*transport, ram, transport->irq_eventfd(),
-                                                   loop);
+                                                   loop, transport->queue_notify_eventfds());
   }
 
   uint64_t offered() { return driver->device_features(); }
