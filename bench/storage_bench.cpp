@@ -107,7 +107,7 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
     DiskRequest r;
     r.op = c.write ? DiskRequest::Op::Write : DiskRequest::Op::Read;
     r.offset = offset;
-    r.iov = {iovec{buf.data() + slot * kBlock, kBlock}};
+    r.iov = std::vector<iovec>{iovec{buf.data() + slot * kBlock, kBlock}};
     offset = (offset + kStep) % o.size;
     const auto t0 = Clock::now();
     r.done = [&, t0, slot](int res) {

@@ -10,7 +10,7 @@ build="${MINIVMM_BUILD_DIR:-$root/build-storage}"
 for tool in qemu-img fio; do
   command -v "$tool" >/dev/null || { echo "bench-storage: $tool not installed (apt-get install qemu-utils fio)" >&2; exit 1; }
 done
-cmake -S "$root" -B "$build" -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target storage_bench -j2 >/dev/null
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
 echo "peers: $(qemu-img --version | head -1), $(fio --version)"

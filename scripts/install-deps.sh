@@ -6,7 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config            # toolchain
   linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev  # libraries
-  linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils  # guest kernel build
+  linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
   clang libclang-rt-14-dev                     # libFuzzer target
 )

@@ -1,14 +1,15 @@
 #include "vmm/machine.h"
 
+#include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/signalfd.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <chrono>
-#include <fstream>
 #include <iterator>
 #include <memory>
 #include <thread>
@@ -30,6 +31,7 @@
 #include "vmm/io_bus.h"
 #include "vmm/kvm_system.h"
 #include "vmm/long_mode_setup.h"
+#include "vmm/mapped_file.h"
 #include "vmm/memory_layout.h"
 #include "vmm/mptable.h"
 #include "vmm/rip_profile.h"
@@ -52,17 +54,6 @@ constexpr const char* kPvmGuestFlags[] = {
 // PIT, keyboard and cascade).
 constexpr uint32_t kVirtioIrqs[] = {5, 6, 7, 9, 10, 11, 12, 14, 15};
 
-std::vector<uint8_t> read_image(const std::string& path, const char* what) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) {
-    throw ImageError(std::string("cannot open ") + what + " '" + path + "': " + std::strerror(errno));
-  }
-  std::vector<uint8_t> bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-  if (in.bad()) throw ImageError(std::string("error reading ") + what + " '" + path + "'");
-  if (bytes.empty()) throw ImageError(std::string(what) + " '" + path + "' is empty");
-  return bytes;
-}
-
 struct LoadedKernel {
   uint64_t entry = 0;
   uint64_t end = 0;
@@ -70,8 +61,9 @@ struct LoadedKernel {
 };
 
 LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
-  const auto image = read_image(path, "kernel");
   try {
+    const MappedFile file(path, "kernel");
+    const auto image = file.bytes();
     if (is_elf_image(image)) {
       const ElfLoadResult r = load_elf_kernel(mem, image, path);
       return {r.entry, r.kernel_end, std::nullopt};
@@ -80,8 +72,6 @@ LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
       const BzImageLoadResult r = load_bzimage(mem, image, path);
       return {r.entry, r.kernel_end, r.header};
     }
-  } catch (const ImageError&) {
-    throw;
   } catch (const Error& e) {
     throw ImageError(e.what());
   }
@@ -221,17 +211,19 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   Vm vm(kvm, config.memory_mib << 20);
   const GuestMemory mem = vm.memory();
   RunState state;
+  spdlog::debug("VM created: {:.2f} ms", ms_since_start());
 
   // Kernel, initrd and boot structures.
   const LoadedKernel kernel = load_kernel(mem, config.kernel);
+  spdlog::debug("kernel loaded: {:.2f} ms", ms_since_start());
   BootParamsConfig boot;
   boot.ram_size = mem.size();
   boot.kernel_header = kernel.header;
   if (!config.initrd.empty()) {
-    const auto initrd = read_image(config.initrd, "initrd");
     const uint64_t max = kernel.header ? kernel.header->initrd_addr_max : kDefaultInitrdAddrMax;
     try {
-      const InitrdPlacement p = load_initrd(mem, initrd, kernel.end, max, config.initrd);
+      const MappedFile initrd(config.initrd, "initrd");
+      const InitrdPlacement p = load_initrd(mem, initrd.bytes(), kernel.end, max, config.initrd);
       boot.initrd_addr = p.addr;
       boot.initrd_size = p.size;
     } catch (const Error& e) {
@@ -274,6 +266,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   // vCPUs: the boot CPU enters the kernel in 64-bit mode; the others wait
   // for the INIT/SIPI Linux sends them (in-kernel LAPIC).
+  spdlog::debug("devices and boot tables ready: {:.2f} ms", ms_since_start());
   install_vcpu_kick_handler();
   const auto cpuid = kvm.supported_cpuid();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
@@ -285,6 +278,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   vcpus[0]->set_sregs(sregs);
   vcpus[0]->set_regs(long_mode_boot_regs(kernel.entry));
 
+  spdlog::debug("vCPUs created: {:.2f} ms", ms_since_start());
   UniqueFd signal_fd = take_over_stop_signals();
   std::optional<RawTerminal> raw_terminal;
   std::jthread stdin_thread;
@@ -310,7 +304,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   for (auto& v : vcpus) v->kick();
   for (auto& t : threads) t.join();
   // Requests the guest already submitted finish before the disks close.
-  // QUIESCE-PENDING for (auto& d : disks) d.transport->quiesce();
+  for (auto& d : disks) d.transport->quiesce();
   console.flush();
   raw_terminal.reset();
 

@@ -47,6 +47,10 @@ class VirtioDevice {
   // Stops all work; when it returns no request is in flight and guest memory
   // is no longer touched. Also called when never activated.
   virtual void reset() = 0;
+  // Graceful stop (loop thread, after the vCPUs have stopped): completes
+  // every request in flight and makes written data as durable as the
+  // device's mode promises.
+  virtual void quiesce() = 0;
 };
 
 }  // namespace minivmm::virtio

@@ -264,4 +264,8 @@ void VirtioMmioTransport::reset() {
   signals_.clear();
 }
 
+void VirtioMmioTransport::quiesce() {
+  loop_.run_sync([this] { device_->quiesce(); });
+}
+
 }  // namespace minivmm::virtio

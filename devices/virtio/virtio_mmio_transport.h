@@ -45,6 +45,8 @@ class VirtioMmioTransport : public MmioDevice {
   std::vector<std::pair<uint32_t, int>> queue_notify_eventfds() const;
 
   VirtioDevice& device() { return *device_; }
+  // Graceful stop: runs the device's quiesce() on the event loop and waits.
+  void quiesce();
 
  private:
   struct QueueRegisters {

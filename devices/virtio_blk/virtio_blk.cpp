@@ -276,4 +276,20 @@ void VirtioBlk::reset() {
   }
 }
 
+void VirtioBlk::quiesce() {
+  // Requests the guest submitted finish (and are reported in the used ring),
+  // then one flush: a no-op where the mode ignores flushes (unsafe), an
+  // fdatasync where it honours them, so a graceful stop loses nothing.
+  disk_->drain();
+  if (disk_->read_only()) return;
+  storage::DiskRequest flush;
+  flush.op = storage::DiskRequest::Op::Flush;
+  int result = 0;
+  flush.done = [&result](int r) { result = r; };
+  disk_->submit(std::move(flush));
+  disk_->kick();
+  disk_->drain();
+  if (result != 0) log_.warn("final flush on shutdown failed: {}", std::strerror(-result));
+}
+
 }  // namespace minivmm::virtio::blk

@@ -43,6 +43,7 @@ class VirtioBlk : public VirtioDevice {
   void activate(DeviceActivation activation) override;
   void notify(uint16_t queue) override;
   void reset() override;
+  void quiesce() override;
 
  private:
   ConfigSpace config_space() const;  // loop thread

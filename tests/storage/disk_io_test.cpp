@@ -58,7 +58,7 @@ TEST_P(DiskIo, ScatterGatherRoundTripMatchesTheFile) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 1 << 20;
-  w.iov = {iovec{a.data(), a.size()}, iovec{b.data(), b.size()}};
+  w.iov = std::vector<iovec>{iovec{a.data(), a.size()}, iovec{b.data(), b.size()}};
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   ASSERT_EQ(test::run_flush(*disk), 0);
 
@@ -88,7 +88,7 @@ TEST_P(DiskIo, BatchLargerThanTheRingCompletesEveryRequestOnce) {
     DiskRequest w;
     w.op = DiskRequest::Op::Write;
     w.offset = static_cast<uint64_t>(i) * 8192;
-    w.iov = {iovec{buf.data() + i * 4096, 4096}};
+    w.iov = std::vector<iovec>{iovec{buf.data() + i * 4096, 4096}};
     w.done = [&results, i](int r) { results[i] = r; };
     disk->submit(std::move(w));
   }
@@ -112,7 +112,7 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 8192;
-  w.iov = {iovec{odd, 1000}, iovec{odd + 1000, 3096}};
+  w.iov = std::vector<iovec>{iovec{odd, 1000}, iovec{odd + 1000, 3096}};
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   EXPECT_EQ(0, std::memcmp(test::read_file(path_, 8192, 4096).data(), odd, 4096));
 
@@ -120,7 +120,7 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = 8192;
-  r.iov = {iovec{odd_dst, 7}, iovec{odd_dst + 7, 4089}};
+  r.iov = std::vector<iovec>{iovec{odd_dst, 7}, iovec{odd_dst + 7, 4089}};
   ASSERT_EQ(test::run_request(*disk, std::move(r)), 0);
   EXPECT_EQ(0, std::memcmp(odd_dst, odd, 4096));
 }
@@ -174,7 +174,8 @@ TEST_P(DiskIo, WriteZeroesZeroesTheRangeKeepingSizeAndAllocation) {
   ASSERT_EQ(test::run_request(*disk, std::move(u)), 0);
   const auto unmapped = test::read_file(path_, 2 << 20, 1 << 20);
   EXPECT_EQ(std::count(unmapped.begin(), unmapped.end(), 0), 1 << 20);
-  EXPECT_LE(allocated_bytes() + (1 << 20), before);  // unmap may deallocate: it did
+  // unmap only permits deallocation (virtio 1.x 5.2.6), so only zeroes are
+  // asserted here; Discard above asserts the deallocation itself.
   struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
   EXPECT_EQ(static_cast<uint64_t>(st.st_size), kImageSize);

@@ -16,7 +16,7 @@ DiskRequest rw(DiskRequest::Op op, uint64_t offset, size_t len) {
   DiskRequest r;
   r.op = op;
   r.offset = offset;
-  r.iov = {iovec{buf, len}};
+  r.iov = std::vector<iovec>{iovec{buf, len}};
   return r;
 }
 

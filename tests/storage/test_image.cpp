@@ -110,7 +110,7 @@ int run_read(Disk& disk, uint64_t offset, void* buf, size_t len) {
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = offset;
-  r.iov = {iovec{buf, len}};
+  r.iov = std::vector<iovec>{iovec{buf, len}};
   return run_request(disk, std::move(r));
 }
 
@@ -118,7 +118,7 @@ int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len) {
   DiskRequest r;
   r.op = DiskRequest::Op::Write;
   r.offset = offset;
-  r.iov = {iovec{const_cast<void*>(buf), len}};
+  r.iov = std::vector<iovec>{iovec{const_cast<void*>(buf), len}};
   return run_request(disk, std::move(r));
 }
 

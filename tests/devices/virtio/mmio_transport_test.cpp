@@ -51,11 +51,12 @@ class RecordingDevice : public VirtioDevice {
   }
   void notify(uint16_t queue) override { ++notifies[queue]; }
   void reset() override { ++resets; }
+  void quiesce() override { ++quiesces; }
 
   uint8_t config[8] = {1, 2, 3, 4, 5, 6, 7, 8};
   bool refuse_features = false;
   uint64_t accepted = 0;
-  std::atomic<int> activations{0}, resets{0};
+  std::atomic<int> activations{0}, resets{0}, quiesces{0};
   std::atomic<int> notifies[2] = {0, 0};
   uint64_t activated_features = 0;
   int ready_queues = 0;

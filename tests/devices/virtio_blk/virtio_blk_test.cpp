@@ -345,5 +345,31 @@ TEST_F(VirtioBlkTest, ResetMidFlightDropsCompletions) {
   expect_device_still_serves();
 }
 
+TEST_F(VirtioBlkTest, QuiesceCompletesInFlightWritesThenFlushes) {
+  make();
+  up();
+  on_loop([&] { disk->hold = true; return 0; });
+  auto w = prepare(kTypeOut, 3, 512);
+  std::memset(ram.host(w.data), 0x5c, 512);
+  submit(w, false);
+  driver->settle();
+  EXPECT_EQ(on_loop([&] { return disk->in_flight(); }), 1u);
+  EXPECT_EQ(on_loop([&] { return disk->flushes; }), 0u);
+  transport->quiesce();
+  EXPECT_EQ(status_of(w), kStatusOk);        // the guest's write completed
+  EXPECT_EQ(driver->used_idx(0), 1u);        // and was reported
+  EXPECT_EQ(on_loop([&] { return disk->flushes; }), 1u);  // then one flush
+  EXPECT_EQ(on_loop([&] { return disk->image()[3 * 512]; }), 0x5c);
+}
+
+TEST_F(VirtioBlkTest, QuiesceDoesNotFlushReadOnlyDisk) {
+  FakeDisk::Options o;
+  o.read_only = true;
+  make(o);
+  up();
+  transport->quiesce();
+  EXPECT_EQ(on_loop([&] { return disk->flushes; }), 0u);
+}
+
 }  // namespace
 }  // namespace minivmm::virtio::blk
