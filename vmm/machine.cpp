@@ -202,6 +202,9 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   if (config.disks.size() > std::size(kVirtioIrqs)) {
     throw ImageError("at most " + std::to_string(std::size(kVirtioIrqs)) + " disks are supported");
   }
+  // Before any thread starts, so every thread inherits the blocked mask and
+  // SIGINT/SIGTERM reach only the signalfd (a graceful stop).
+  UniqueFd signal_fd = take_over_stop_signals();
   const KvmSystem kvm = KvmSystem::open();
   kvm.require_capabilities(config.vcpus);
   const bool pvm = config.pvm_workarounds == PvmWorkarounds::On ||
@@ -279,7 +282,6 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   vcpus[0]->set_regs(long_mode_boot_regs(kernel.entry));
 
   spdlog::debug("vCPUs created: {:.2f} ms", ms_since_start());
-  UniqueFd signal_fd = take_over_stop_signals();
   std::optional<RawTerminal> raw_terminal;
   std::jthread stdin_thread;
   if (config.serial_stdin && isatty(STDIN_FILENO)) {
