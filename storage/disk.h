@@ -26,6 +26,9 @@ struct DiskOptions {
   CacheMode cache = CacheMode::Writeback;
   bool read_only = false;
   IoEngineKind engine = IoEngineKind::Auto;
+  // Power-loss simulation: path of a write log (write_log_format.h) of every
+  // write, flush and completion; empty = off.
+  std::string write_log;
 };
 
 struct DiskRequest {
@@ -38,6 +41,25 @@ struct DiskRequest {
   // Called exactly once, from process_completions() (or from submit() for
   // requests rejected up front): 0 on success, -errno on failure.
   std::function<void(int result)> done;
+};
+
+// Counters of what reached the host, kept by the Disk on its loop thread.
+// Each counts host operations that completed successfully, except
+// flush_requests (guest flushes received, whatever the mode does with them).
+struct DiskStats {
+  uint64_t reads = 0;   // host reads for guest reads
+  uint64_t writes = 0;  // host writes for guest writes
+  // Guest writes made durable before completing (cache-modes.md, write
+  // cache off), by one of two routes; their sum equals `writes` whenever
+  // the write cache was off for every write:
+  uint64_t dsync_writes = 0;            // the write itself carried RWF_DSYNC
+  uint64_t batched_durable_writes = 0;  // plain write, then an fdatasync issued
+                                        // after it completed, before the guest saw it
+  uint64_t flush_requests = 0;  // guest flush requests received
+  uint64_t fdatasyncs = 0;      // host fdatasync (any reason) completed
+  uint64_t discards = 0;        // guest discards the host carried out
+  uint64_t write_zeroes = 0;    // guest write-zeroes the host carried out
+  uint64_t durable_writes() const { return dsync_writes + batched_durable_writes; }
 };
 
 class Disk {
@@ -66,6 +88,9 @@ class Disk {
   // Blocks until every submitted request has completed (callbacks run).
   virtual void drain() = 0;
   virtual size_t in_flight() const = 0;
+
+  // Loop thread.
+  virtual DiskStats stats() const = 0;
 };
 
 }  // namespace minivmm::storage

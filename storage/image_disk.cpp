@@ -11,8 +11,20 @@
 #include "storage/iov_cursor.h"
 #include "storage/open_disk.h"
 #include "storage/request_checks.h"
+#include "storage/write_logged_disk.h"
 
 namespace minivmm::storage {
+
+namespace {
+
+// The batch fdatasync's engine tag; request ids start at 1.
+constexpr uint64_t kBatchSyncTag = 0;
+// A batch sync waits until no batch write is still in the host, so one
+// fdatasync covers the whole batch. A submitter that never lets the host go
+// idle would starve it; past this many waiting writes it goes out anyway.
+constexpr size_t kMaxWritesPerBatchSync = 1024;
+
+}  // namespace
 
 ImageDisk::ImageDisk(const DiskOptions& options, ImageFile image, std::unique_ptr<IoEngine> engine)
     : image_(std::move(image)),
@@ -30,7 +42,9 @@ ImageDisk::~ImageDisk() {
   }
 }
 
-bool ImageDisk::dsync_writes() const { return !write_cache_ && traits(mode_).flush_honoured; }
+bool ImageDisk::writes_must_be_durable() const {
+  return !write_cache_ && traits(mode_).flush_honoured;
+}
 
 void ImageDisk::set_write_cache(bool enabled) {
   // writethrough <-> writeback and directsync <-> none: only per-write
@@ -47,13 +61,13 @@ std::vector<ImageDisk::Step> ImageDisk::plan(const DiskRequest& request, uint64_
   if (length == 0) return {Step::Nothing};
   switch (request.op) {
     case Op::Read: return {Step::Transfer};
-    case Op::Write: return {Step::Transfer};  // RWF_DSYNC carries durability
+    case Op::Write: return {Step::Transfer};  // durability: see issue_staged_writes()
     case Op::Discard:
     case Op::WriteZeroes: {
       const bool punch = request.op == Op::Discard || request.unmap;
       std::vector<Step> steps{punch ? Step::PunchHole : Step::ZeroRange};
       // fallocate has no DSYNC flag: follow it with fdatasync.
-      if (dsync_writes()) steps.push_back(Step::Sync);
+      if (writes_must_be_durable()) steps.push_back(Step::Sync);
       return steps;
     }
     case Op::Flush: break;
@@ -71,6 +85,7 @@ bool ImageDisk::needs_bounce(const DiskRequest& request) const {
 }
 
 void ImageDisk::submit(DiskRequest request) {
+  if (request.op == DiskRequest::Op::Flush) ++stats_.flush_requests;
   const RequestLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
   if (const int err = check_request(request, limits); err != 0) {
     if (request.done) request.done(err);
@@ -94,7 +109,80 @@ void ImageDisk::submit(DiskRequest request) {
   const uint64_t id = next_id_++;
   Pending& ref = *p;
   requests_.emplace(id, std::move(p));
+  if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
+    ref.durability = Durability::Staged;  // the route depends on the batch: kick()
+    staged_writes_.push_back(id);
+    return;
+  }
   issue(id, ref);
+}
+
+void ImageDisk::kick() {
+  issue_staged_writes();
+  engine_->kick();
+}
+
+void ImageDisk::issue_staged_writes() {
+  if (staged_writes_.empty()) return;
+  // A lone durable write goes out with RWF_DSYNC; a batch, or a write joining
+  // durable writes in flight, shares one fdatasync (see image_disk.h).
+  const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 ||
+                     !awaiting_sync_.empty() || batch_sync_in_flight_;
+  for (const uint64_t id : staged_writes_) {
+    Pending& p = *requests_.at(id);
+    p.durability = batch ? Durability::BatchSync : Durability::Dsync;
+    ++durable_in_host_;
+    if (batch) ++batch_in_host_;
+    issue(id, p);
+  }
+  staged_writes_.clear();
+}
+
+void ImageDisk::start_batch_sync_if_due() {
+  if (batch_sync_in_flight_ || awaiting_sync_.empty()) return;
+  if (batch_in_host_ > 0 && awaiting_sync_.size() < kMaxWritesPerBatchSync) return;
+  // Issued only now, after every covered write completed: the sync covers them.
+  covered_by_sync_.swap(awaiting_sync_);
+  batch_sync_in_flight_ = true;
+  IoOp op;
+  op.kind = IoOp::Kind::Fdatasync;
+  op.fd = image_.fd.get();
+  op.tag = kBatchSyncTag;
+  engine_->prepare(op);
+}
+
+void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
+  batch_sync_in_flight_ = false;
+  const int status = result < 0 ? static_cast<int>(result) : 0;
+  if (status == 0) ++stats_.fdatasyncs;
+  for (const uint64_t id : covered_by_sync_) {
+    auto it = requests_.find(id);
+    if (it == requests_.end()) continue;
+    if (status == 0) ++stats_.batched_durable_writes;
+    // A failed sync leaves the writes' durability unknown: they fail too.
+    finished.emplace_back(std::move(it->second->request.done), status);
+    requests_.erase(it);
+  }
+  covered_by_sync_.clear();
+}
+
+void ImageDisk::count_step(const Pending& p, Step step, int64_t host_result) {
+  if (host_result < 0) return;
+  switch (step) {
+    case Step::Transfer:
+      if (p.request.op == DiskRequest::Op::Read) {
+        ++stats_.reads;
+      } else {
+        ++stats_.writes;
+        if (p.durability == Durability::Dsync) ++stats_.dsync_writes;
+      }
+      break;
+    case Step::Sync: ++stats_.fdatasyncs; break;
+    case Step::ZeroRange:
+    case Step::PunchHole:
+    case Step::Allocate:
+    case Step::Nothing: break;
+  }
 }
 
 void ImageDisk::issue(uint64_t id, Pending& p) {
@@ -108,7 +196,7 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
       op.kind = p.request.op == DiskRequest::Op::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
       op.iov = p.bounce.data() ? std::span<const iovec>(&p.bounce_iov, 1)
                                : std::span<const iovec>(p.request.iov);
-      op.dsync = op.kind == IoOp::Kind::Write && dsync_writes();
+      op.dsync = op.kind == IoOp::Kind::Write && p.durability == Durability::Dsync;
       break;
     case Step::ZeroRange:
       op.kind = IoOp::Kind::Fallocate;
@@ -133,6 +221,12 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   if (it == requests_.end()) return;
   Pending& p = *it->second;
   const Step step = p.steps.front();
+  count_step(p, step, result);
+  if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
+    --durable_in_host_;
+    if (p.durability == Durability::BatchSync) --batch_in_host_;
+  }
+  if (step == Step::PunchHole && result == 0) p.host_discarded = true;
   if (result == -EOPNOTSUPP && !p.fell_back) {
     // Filesystems without ZERO_RANGE: punch, then allocate again, so the
     // range reads as zeroes and stays allocated (what QEMU's file-posix does).
@@ -165,6 +259,14 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     issue(id, p);
     return;
   }
+  if (status == 0 && p.durability == Durability::BatchSync) {
+    awaiting_sync_.push_back(id);  // completes with the next batch fdatasync
+    return;
+  }
+  if (status == 0 && p.request.op == DiskRequest::Op::Discard && p.host_discarded) {
+    ++stats_.discards;
+  }
+  if (status == 0 && p.request.op == DiskRequest::Op::WriteZeroes) ++stats_.write_zeroes;
   if (status == 0 && step == Step::Transfer && p.bounce.data() &&
       p.request.op == DiskRequest::Op::Read) {
     copy_to_iov(p.request.iov, p.bounce.data(), p.length);
@@ -179,7 +281,14 @@ void ImageDisk::process_completions() {
     engine_->reap(completions_);
     if (completions_.empty()) return;
     Finished finished;
-    for (const IoCompletion& c : completions_) advance(c.tag, c.result, finished);
+    for (const IoCompletion& c : completions_) {
+      if (c.tag == kBatchSyncTag) {
+        finish_batch_sync(c.result, finished);
+      } else {
+        advance(c.tag, c.result, finished);
+      }
+    }
+    start_batch_sync_if_due();
     engine_->kick();  // follow-up steps prepared by advance()
     // Callbacks last: they may submit new requests to this disk.
     for (auto& [done, status] : finished) {
@@ -190,7 +299,7 @@ void ImageDisk::process_completions() {
 
 void ImageDisk::drain() {
   while (!requests_.empty()) {
-    engine_->kick();
+    kick();
     engine_->wait();
     process_completions();
   }
@@ -203,6 +312,9 @@ std::unique_ptr<Disk> make_image_disk(const DiskOptions& options, ImageFile imag
   spdlog::info("storage: {} opened {} ({} bytes, block {} B, cache={}, engine={})", options.path,
                options.read_only ? "read-only" : "read-write", image.size_bytes,
                image.logical_block_size, to_string(options.cache), engine->name());
+  if (!options.write_log.empty()) {
+    return open_write_logged_disk(options, std::move(image), std::move(engine));
+  }
   return std::make_unique<ImageDisk>(options, std::move(image), std::move(engine));
 }
 

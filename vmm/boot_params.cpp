@@ -96,6 +96,21 @@ uint64_t max_cmdline_length(const std::optional<setup_header>& kernel_header) {
   return std::min(kernel_limit, kBufferLimit);
 }
 
+void write_rng_seed(const GuestMemory& mem, const std::vector<uint8_t>& seed) {
+  const uint64_t size = sizeof(setup_data) + seed.size();
+  if (size > layout::kSetupDataMax) {
+    throw Error(fmt::format("RNG seed of {} bytes does not fit the setup_data area", seed.size()));
+  }
+  check_load_range(mem, layout::kSetupDataAddr, size, "setup_data");
+  setup_data header{};
+  header.next = 0;
+  header.type = SETUP_RNG_SEED;
+  header.len = static_cast<uint32_t>(seed.size());
+  uint8_t* p = mem.translate(layout::kSetupDataAddr, size);
+  std::memcpy(p, &header, sizeof(header));
+  std::memcpy(p + sizeof(header), seed.data(), seed.size());
+}
+
 boot_params build_boot_params(const BootParamsConfig& config) {
   check_cmdline(config);
   boot_params bp{};
@@ -117,6 +132,7 @@ boot_params build_boot_params(const BootParamsConfig& config) {
   bp.ext_ramdisk_image = high32(config.initrd_addr);
   bp.ext_ramdisk_size = high32(config.initrd_size);
   fill_e820(bp, config.ram_size);
+  if (!config.rng_seed.empty()) bp.hdr.setup_data = layout::kSetupDataAddr;
   return bp;
 }
 
@@ -129,6 +145,7 @@ void write_boot_params(const GuestMemory& mem, const BootParamsConfig& config) {
   std::memset(cmdline, 0, layout::kCmdlineMax);
   std::memcpy(cmdline, config.cmdline.data(), config.cmdline.size());
   mem.write(layout::kZeroPageAddr, bp);
+  if (!config.rng_seed.empty()) write_rng_seed(mem, config.rng_seed);
 }
 
 }  // namespace minivmm

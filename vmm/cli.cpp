@@ -40,6 +40,7 @@ the TOML config file (see configs/default.toml and README.md).
       --memory MIB          guest RAM in MiB (16..3072)              [machine.memory_mib]
       --vcpus N             number of vCPUs                          [machine.vcpus]
       --disk SPEC           add a disk: PATH[,cache=MODE][,ro][,serial=S][,queues=N]
+                            [,write_log=FILE] (power-loss simulation log)
                             MODE: writeback (default), none, writethrough, directsync, unsafe
       --serial-log FILE     guest console to FILE instead of stdout  [serial.log_file]
       --no-stdin            do not feed the terminal to the guest    [serial.stdin]
@@ -125,6 +126,9 @@ DiskConfig parse_disk_flag(const std::string& spec) {
       if (d.serial.size() > 20) throw UsageError("--disk " + spec + ": serial longer than 20 bytes");
     } else if (part.rfind("queues=", 0) == 0) {
       d.queues = parse_number<uint32_t>("--disk queues", part.substr(7), 1, 16);
+    } else if (part.rfind("write_log=", 0) == 0) {
+      d.write_log = expand_path(part.substr(10));
+      if (d.write_log.empty()) throw UsageError("--disk " + spec + ": write_log needs a path");
     } else {
       throw UsageError("--disk " + spec + ": unknown option '" + part + "'");
     }

@@ -180,6 +180,7 @@ DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src
   else if (engine == "io_uring") d.io_engine = storage::IoEngineKind::IoUring;
   else if (engine == "sync") d.io_engine = storage::IoEngineKind::Sync;
   else r.bad_value("io_engine", "= \"" + engine + "\" must be one of: auto, io_uring, sync");
+  d.write_log = resolve(r.get_string("write_log", ""), dir);
   r.reject_unknown();
   return d;
 }

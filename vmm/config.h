@@ -27,6 +27,7 @@ struct DiskConfig {
   std::string serial;  // virtio-blk GET_ID string, at most 20 bytes
   uint32_t queues = 1;
   storage::IoEngineKind io_engine = storage::IoEngineKind::Auto;
+  std::string write_log;  // power-loss simulation log (storage/write_log.h); empty = off
 };
 
 struct VmConfig {

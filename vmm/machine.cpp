@@ -4,6 +4,7 @@
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/spdlog.h>
+#include <sys/random.h>
 #include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -93,6 +94,7 @@ BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskC
   opts.cache = d.cache;
   opts.read_only = d.read_only;
   opts.engine = d.io_engine;
+  opts.write_log = d.write_log;
   std::unique_ptr<storage::Disk> disk;
   try {
     disk = storage::Disk::open(opts);
@@ -257,6 +259,10 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   }
 
   boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
+  boot.rng_seed.resize(32);
+  if (getrandom(boot.rng_seed.data(), boot.rng_seed.size(), 0) != 32) {
+    throw sys_error("getrandom for the guest RNG seed");
+  }
   try {
     write_boot_params(mem, boot);
     write_mptable(mem, config.vcpus);
@@ -274,7 +280,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   const auto cpuid = kvm.supported_cpuid();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
-    vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid, VcpuOptions{pvm}));
+    vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid, VcpuOptions{.emulate_int3 = pvm, .hide_pv_hypercalls = pvm}));
   }
   kvm_sregs sregs = vcpus[0]->sregs();
   set_long_mode_sregs(sregs);
@@ -305,6 +311,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   for (auto& v : vcpus) v->kick();
   for (auto& t : threads) t.join();
+  for (auto& v : vcpus) spdlog::debug("{}", v->describe());
   // Requests the guest already submitted finish before the disks close.
   for (auto& d : disks) d.transport->quiesce();
   console.flush();

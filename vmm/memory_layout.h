@@ -11,6 +11,10 @@ namespace minivmm::layout {
 inline constexpr uint64_t kGdtAddr = 0x500;
 inline constexpr uint64_t kGdtEntryCount = 5;
 
+// One setup_data entry (the RNG seed), linked from the zero page.
+inline constexpr uint64_t kSetupDataAddr = 0x6000;
+inline constexpr uint64_t kSetupDataMax = 0x1000;
+
 // struct boot_params, the "zero page" (4 KiB).
 inline constexpr uint64_t kZeroPageAddr = 0x7000;
 inline constexpr uint64_t kZeroPageSize = 0x1000;
@@ -65,7 +69,8 @@ constexpr bool overlaps_mmio_hole(uint64_t gpa, uint64_t len) {
 }
 
 // Low-memory objects must not overlap each other.
-static_assert(kGdtAddr + kGdtEntryCount * 8 <= kZeroPageAddr);
+static_assert(kGdtAddr + kGdtEntryCount * 8 <= kSetupDataAddr);
+static_assert(kSetupDataAddr + kSetupDataMax <= kZeroPageAddr);
 static_assert(kZeroPageAddr + kZeroPageSize <= kBootStackPointer);
 static_assert(kBootStackPointer < kPml4Addr);
 static_assert(kPml4Addr + kPageTableSize <= kPdptAddr);

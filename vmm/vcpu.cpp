@@ -123,6 +123,10 @@ void Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) const {
       e.ecx |= 1u << 31;                              // running under a hypervisor
     } else if (e.function == 0xb || e.function == 0x1f) {
       e.edx = index_;  // x2APIC id
+    } else if (e.function == 0x40000001 && options_.hide_pv_hypercalls) {
+      // KVM_CPUID_FEATURES (Documentation/virt/kvm/x86/cpuid.rst): PV_UNHALT 7,
+      // PV_TLB_FLUSH 9, PV_SEND_IPI 11, PV_SCHED_YIELD 13.
+      e.eax &= ~((1u << 7) | (1u << 9) | (1u << 11) | (1u << 13));
     }
   }
   kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(static_cast<uint32_t>(entries.size()));
@@ -275,6 +279,20 @@ std::vector<uint8_t> Vcpu::instruction_bytes(uint64_t rip) const {
   const uint64_t n = to_page_end < 15 ? to_page_end : 15;
   const uint8_t* p = mem_.translate(tr.physical_address, n);
   return p ? std::vector<uint8_t>(p, p + n) : std::vector<uint8_t>{};
+}
+
+std::string Vcpu::describe() const {
+  const kvm_regs r = regs();
+  const kvm_sregs sr = sregs();
+  kvm_mp_state mp{};
+  ioctl(fd_.get(), KVM_GET_MP_STATE, &mp);
+  static constexpr const char* kMpStates[] = {"runnable", "uninitialized", "init-received",
+                                              "halted", "sipi-received"};
+  std::ostringstream s;
+  s << "vCPU " << index_ << ": RIP 0x" << std::hex << r.rip << " CS 0x" << sr.cs.selector
+    << " CR0 0x" << sr.cr0 << std::dec << " mp_state "
+    << (mp.mp_state < 5 ? kMpStates[mp.mp_state] : "other");
+  return s.str();
 }
 
 void Vcpu::fail(RunState& state, int code, const std::string& what) {

@@ -25,6 +25,10 @@ namespace minivmm {
 struct VcpuOptions {
   // Inject #BP for int3 instructions KVM's emulator cannot execute (PVM).
   bool emulate_int3 = false;
+  // Hide the KVM paravirt features that work by hypercall (PV IPIs, TLB
+  // flush, sched yield, spinlock unhalt): on PVM an AP spinning in
+  // kvm_hypercall4(KVM_HC_SEND_IPI) never brought the other CPU up.
+  bool hide_pv_hypercalls = false;
 };
 
 class Vcpu {
@@ -50,6 +54,8 @@ class Vcpu {
   void request_sample();
   const std::map<uint64_t, uint64_t>& rip_samples() const { return rip_samples_; }
   uint64_t int3_injections() const { return int3_injections_; }
+  // One line of state for diagnostics: RIP, CS, CR0, MP state.
+  std::string describe() const;
 
  private:
   void set_cpuid(std::vector<kvm_cpuid_entry2> entries) const;

@@ -17,15 +17,30 @@
 #define MODULE_PARAM_PREFIX "minivmm_agent."
 
 /*
- * Block-device workload plan. Empty for now: the workload change adds its
- * fields (disks, writes, write size, flush interval) and the parameters that
- * fill them, all in workload.c.
+ * Block-device workload plan, filled from the parameters in workload.c
+ * (guest/README.md and README.md "Guest agent" document each one).
  */
 struct minivmm_workload_plan {
-	bool enabled;	/* false: nothing requested on the command line */
+	bool enabled;		/* false: nothing requested on the command line */
+	bool continuous;	/* write + flush forever, never report a verdict */
+	unsigned int writes;	/* per disk, first phase */
+	unsigned int flush_every;	/* flush after every k writes; 0: only at phase end */
+	unsigned int toggle_wce;	/* bit i: disk i flips its write cache twice */
+	unsigned int toggle_writes;	/* writes in each phase after a flip */
+	unsigned int span;	/* record slots per disk; seq wraps over them */
+	unsigned int generation;
+	unsigned int seed;
+	unsigned int expect_disks;	/* 0: any number >= 1 */
+	u64 start_sector;
+};
+
+enum minivmm_verdict {
+	MINIVMM_NO_PLAN,
+	MINIVMM_PASS,
+	MINIVMM_FAIL,
 };
 
 void minivmm_workload_plan_from_params(struct minivmm_workload_plan *plan);
-int minivmm_workload_run(const struct minivmm_workload_plan *plan);
+enum minivmm_verdict minivmm_workload_run(const struct minivmm_workload_plan *plan);
 
 #endif /* MINIVMM_AGENT_H */

@@ -7,8 +7,9 @@
  * guest-side work lives in this built-in driver. At late_initcall_sync every
  * built-in driver, virtio-blk included, has probed; the agent then
  *   1. prints the late-init marker the boot test waits for (always),
- *   2. runs the block-device workload plan (workload.c; none yet),
- *   3. if minivmm_agent.exit_status >= 0, ends the VM through the exit device.
+ *   2. runs the block-device workload plan if the command line asks for one
+ *      (workload.c) and ends the VM with its verdict: 0 pass, 1 fail,
+ *   3. otherwise, if minivmm_agent.exit_status >= 0, ends the VM with it.
  *
  * Only plain integer code and port I/O here: no instruction from the
  * "cannot execute" table of docs/nested-kvm.md.
@@ -29,7 +30,7 @@
 static int exit_status = -1;
 module_param(exit_status, int, 0444);
 MODULE_PARM_DESC(exit_status,
-		 "write this to the exit device (port 0x4f0) after the agent ran; -1: keep running");
+		 "without a workload plan: write this to the exit device (port 0x4f0) at late init; -1: keep running");
 
 static void minivmm_exit_vm(int status)
 {
@@ -39,7 +40,8 @@ static void minivmm_exit_vm(int status)
 static int __init minivmm_agent_init(void)
 {
 	struct minivmm_workload_plan plan;
-	int err;
+	enum minivmm_verdict verdict;
+	int status = exit_status;
 
 	/*
 	 * NOTICE, not INFO: still on the console with loglevel=6, which hides
@@ -48,14 +50,15 @@ static int __init minivmm_agent_init(void)
 	pr_notice("late init reached\n");
 
 	minivmm_workload_plan_from_params(&plan);
-	err = minivmm_workload_run(&plan);
-	if (err)
-		pr_err("workload failed: %d\n", err);
+	verdict = minivmm_workload_run(&plan);
+	/* A plan's verdict is the VM's result, whatever exit_status says. */
+	if (verdict != MINIVMM_NO_PLAN)
+		status = verdict == MINIVMM_PASS ? 0 : 1;
 
-	if (exit_status >= 0) {
+	if (status >= 0) {
 		pr_notice("exit_status=%d: writing it to port 0x%x\n",
-			  exit_status, MINIVMM_EXIT_PORT);
-		minivmm_exit_vm(exit_status);
+			  status, MINIVMM_EXIT_PORT);
+		minivmm_exit_vm(status);
 		/* Only reached when the VMM has no exit device at that port. */
 		pr_err("port 0x%x did not end the VM; boot continues\n",
 		       MINIVMM_EXIT_PORT);

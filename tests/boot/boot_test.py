@@ -10,11 +10,25 @@ import argparse
 import os
 import re
 import subprocess
+import struct
 import sys
+import tempfile
 import time
 
 BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
+
+
+def write_mbr_image(path):
+    """8 MiB raw image whose MBR lists two Linux partitions, so the guest's
+    partition scan must read sector 0 through virtio-blk to find them."""
+    img = bytearray(8 << 20)
+    for slot, (start, count) in enumerate([(2048, 4096), (6144, 8192)]):
+        entry = struct.pack("<B3sB3sII", 0, b"\0" * 3, 0x83, b"\0" * 3, start, count)
+        img[446 + 16 * slot:462 + 16 * slot] = entry
+    img[510:512] = b"\x55\xaa"
+    with open(path, "wb") as f:
+        f.write(img)
 
 
 def main():
@@ -25,6 +39,10 @@ def main():
     ap.add_argument("--vcpus", type=int, default=1)
     ap.add_argument("--memory", type=int, default=64)
     ap.add_argument("--timeout", type=int, default=600)
+    ap.add_argument("--mbr-disk", action="append", default=[], metavar="CACHE",
+                    help="add an 8 MiB disk with an MBR of two partitions, this cache mode")
+    ap.add_argument("--expect", action="append", default=[],
+                    help="regex that must match the console output")
     args = ap.parse_args()
 
     if not os.path.exists(args.kernel):
@@ -33,6 +51,11 @@ def main():
     cmd = [args.minivmm, "--kernel", args.kernel, "--memory", str(args.memory),
            "--vcpus", str(args.vcpus), "--no-stdin",
            "--cmdline", f"console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status={args.status}"]
+    tmp = tempfile.TemporaryDirectory(dir="/var/tmp")  # disk-backed: O_DIRECT works
+    for i, cache in enumerate(args.mbr_disk):
+        path = os.path.join(tmp.name, f"disk{i}.img")
+        write_mbr_image(path)
+        cmd += ["--disk", f"{path},cache={cache},serial=boot-disk-{i}"]
     print("running:", " ".join(cmd), flush=True)
     start = time.monotonic()
     try:
@@ -54,6 +77,9 @@ def main():
         failures.append("late-init marker not on the console")
     if p.returncode != args.status:
         failures.append(f"exit code {p.returncode}, guest reported {args.status}")
+    for pattern in args.expect:
+        if not re.search(pattern.encode(), console):
+            failures.append(f"console has no match for {pattern!r}")
     if b"first KVM_RUN" not in log:
         failures.append("no 'first KVM_RUN' timing line in the log")
     print(f"boot took {elapsed:.1f} s (vcpus={args.vcpus}, memory={args.memory} MiB)")

@@ -181,5 +181,29 @@ TEST(BootParamsTest, WriteRefusesMemoryWithoutRoomForTheCommandLine) {
   EXPECT_THROW(write_boot_params(ram.view(), config), Error);
 }
 
+TEST(BootParamsTest, RngSeedIsLinkedAsSetupData) {
+  GuestRam ram(64 * kMiB);
+  BootParamsConfig config;
+  config.ram_size = ram.size();
+  config.cmdline = "console=ttyS0";
+  EXPECT_EQ(build_boot_params(config).hdr.setup_data, 0u);  // no seed, no list
+  config.rng_seed = {1, 2, 3, 4, 5, 6, 7, 8};
+  write_boot_params(ram.view(), config);
+  const uint64_t list = at<uint64_t>(build_boot_params(config), 0x250);  // hdr.setup_data
+  ASSERT_EQ(list, layout::kSetupDataAddr);
+  const uint8_t* sd = ram.data() + list;
+  uint64_t next;
+  uint32_t type, len;
+  std::memcpy(&next, sd, 8);
+  std::memcpy(&type, sd + 8, 4);
+  std::memcpy(&len, sd + 12, 4);
+  EXPECT_EQ(next, 0u);
+  EXPECT_EQ(type, 9u);  // SETUP_RNG_SEED
+  ASSERT_EQ(len, 8u);
+  EXPECT_EQ(std::memcmp(sd + 16, config.rng_seed.data(), 8), 0);
+  config.rng_seed.assign(layout::kSetupDataMax, 0);  // does not fit with its header
+  EXPECT_THROW(write_boot_params(ram.view(), config), Error);
+}
+
 }  // namespace
 }  // namespace minivmm

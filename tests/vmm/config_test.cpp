@@ -7,6 +7,8 @@
 #include <fstream>
 #include <string>
 
+#include "vmm/cli.h"
+
 namespace minivmm {
 namespace {
 
@@ -107,6 +109,41 @@ TEST(Config, BadValuesAreErrors) {
   expect_error("[kernel]\npvm_workarounds = \"maybe\"\n", {"kernel.pvm_workarounds"});
   expect_error("[[disk]]\npath = \"/a\"\nserial = \"0123456789012345678901\"\n", {"disk[0].serial", "20"});
   expect_error("[[disk]]\npath = \"/a\"\nio_engine = \"aio\"\n", {"disk[0].io_engine", "aio"});
+}
+
+TEST(Config, DiskWriteLogIsOffByDefaultAndResolvedLikeOtherPaths) {
+  const VmConfig c = parse_config(R"(
+[[disk]]
+path = "/d/a.img"
+[[disk]]
+path = "/d/b.img"
+write_log = "/logs/b.wlog"
+)",
+                                  "test.toml");
+  ASSERT_EQ(c.disks.size(), 2u);
+  EXPECT_EQ(c.disks[0].write_log, "");
+  EXPECT_EQ(c.disks[1].write_log, "/logs/b.wlog");
+  expect_error("[[disk]]\npath = \"/a\"\nwrite_log = 1\n", {"disk[0].write_log", "string", ":3"});
+  expect_error("[[disk]]\npath = \"/a\"\nwrite_logs = \"/x\"\n", {"disk[0].write_logs", "unknown"});
+}
+
+TEST(Config, DiskWriteLogRelativeToTheConfigFile) {
+  const auto dir = std::filesystem::temp_directory_path() / "minivmm_config_write_log";
+  std::filesystem::create_directories(dir);
+  const auto file = dir / "vm.toml";
+  std::ofstream(file) << "[[disk]]\npath = \"a.img\"\nwrite_log = \"a.wlog\"\n";
+  const VmConfig c = load_config_file(file.string());
+  ASSERT_EQ(c.disks.size(), 1u);
+  EXPECT_EQ(c.disks[0].write_log, (dir / "a.wlog").string());
+  std::filesystem::remove_all(dir);
+}
+
+TEST(Config, DiskFlagTakesWriteLog) {
+  const DiskConfig d = parse_disk_flag("/a.img,cache=none,write_log=/tmp/a.wlog");
+  EXPECT_EQ(d.cache, storage::CacheMode::None);
+  EXPECT_EQ(d.write_log, "/tmp/a.wlog");
+  EXPECT_EQ(parse_disk_flag("/a.img").write_log, "");
+  EXPECT_THROW(parse_disk_flag("/a.img,write_log="), UsageError);
 }
 
 TEST(Config, SyntaxErrorNamesLine) {

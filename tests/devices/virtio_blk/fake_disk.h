@@ -64,6 +64,9 @@ class FakeDisk : public storage::Disk {
     run_done();
   }
   size_t in_flight() const override { return queued_.size() + done_.size(); }
+  // Counted like a real Disk: write-cache-off writes count as RWF_DSYNC ones,
+  // honoured flushes as one fdatasync each.
+  storage::DiskStats stats() const override { return stats_; }
 
   // Completes held requests (as if the kernel finished them).
   void release() {
@@ -90,6 +93,7 @@ class FakeDisk : public storage::Disk {
  private:
   int execute(storage::DiskRequest& r) {
     using Op = storage::DiskRequest::Op;
+    if (r.op == Op::Flush) ++stats_.flush_requests;
     if (fail_with) return -fail_with;
     uint64_t len = r.length;
     if (r.op == Op::Read || r.op == Op::Write) {
@@ -107,6 +111,7 @@ class FakeDisk : public storage::Disk {
           std::memcpy(v.iov_base, image_.data() + off, v.iov_len);
           off += v.iov_len;
         }
+        ++stats_.reads;
         return 0;
       }
       case Op::Write: {
@@ -116,14 +121,22 @@ class FakeDisk : public storage::Disk {
           std::memcpy(image_.data() + off, v.iov_base, v.iov_len);
           off += v.iov_len;
         }
+        ++stats_.writes;
+        if (!write_cache_ && storage::traits(options_.mode).flush_honoured) ++stats_.dsync_writes;
         return 0;
       }
-      case Op::Flush: ++flushes; return 0;
+      case Op::Flush:
+        ++flushes;
+        if (storage::traits(options_.mode).flush_honoured) ++stats_.fdatasyncs;
+        return 0;
       case Op::Discard:
       case Op::WriteZeroes:
         ranges.push_back({r.op, r.offset, r.length, r.unmap});
         if (r.op == Op::WriteZeroes) {
           std::fill_n(image_.begin() + static_cast<std::ptrdiff_t>(r.offset), r.length, 0);
+          ++stats_.write_zeroes;
+        } else {
+          ++stats_.discards;
         }
         return 0;
     }
@@ -153,6 +166,7 @@ class FakeDisk : public storage::Disk {
   Options options_;
   std::vector<uint8_t> image_;
   bool write_cache_;
+  storage::DiskStats stats_;
   UniqueFd completion_;
   std::deque<storage::DiskRequest> queued_;
   std::deque<std::pair<std::function<void(int)>, int>> done_;
