@@ -85,6 +85,7 @@ struct BlockDevice {
   std::unique_ptr<virtio::VirtioMmioTransport> transport;
   uint64_t mmio_base;
   uint32_t irq;
+  const storage::Disk* disk;  // owned by the transport's device; read on the loop thread
 };
 
 BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskConfig& d,
@@ -105,6 +106,7 @@ BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskC
   cfg.serial = d.serial;
   cfg.num_queues = d.queues;
   BlockDevice dev;
+  dev.disk = disk.get();
   dev.transport = virtio::blk::make_virtio_blk(vm.memory(), std::move(disk), cfg, loop);
   dev.mmio_base = layout::virtio_mmio_address(index);
   dev.irq = kVirtioIrqs[index];
@@ -172,6 +174,19 @@ void wait_for_stop(RunState& state, int signal_fd, Vcpu& sampled, uint32_t sampl
         state.request_stop(exit_code::kOk, std::string(name) + " received");
       }
     }
+  }
+}
+
+// One line per disk, after the final flush (so it is counted): what the
+// guest asked for and what reached the host (tests/e2e reads these lines).
+void log_disk_stats(virtio::EventLoop& loop, const std::vector<BlockDevice>& disks) {
+  for (size_t i = 0; i < disks.size(); ++i) {
+    storage::DiskStats s;
+    loop.run_sync([&] { s = disks[i].disk->stats(); });
+    spdlog::info("disk {} stats: reads={} writes={} dsync_writes={} flush_requests={} fdatasyncs={} "
+                 "discards={} write_zeroes={}",
+                 i, s.reads, s.writes, s.dsync_writes, s.flush_requests, s.fdatasyncs, s.discards,
+                 s.write_zeroes);
   }
 }
 
@@ -314,6 +329,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   for (auto& v : vcpus) spdlog::debug("{}", v->describe());
   // Requests the guest already submitted finish before the disks close.
   for (auto& d : disks) d.transport->quiesce();
+  log_disk_stats(device_loop, disks);
   console.flush();
   raw_terminal.reset();
 
