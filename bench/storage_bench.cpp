@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_peers.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
 #include "storage/aligned_buffer.h"
@@ -26,6 +27,10 @@ namespace minivmm::storage {
 namespace {
 
 using Clock = std::chrono::steady_clock;
+using bench::Case;
+using bench::kBlock;
+using bench::kStep;
+using bench::Result;
 
 struct Options {
   std::string file = "/var/tmp/minivmm-storage-bench.img";
@@ -36,54 +41,6 @@ struct Options {
   IoEngineKind engine = IoEngineKind::Auto;
   std::string only_mode;  // empty: all five
 };
-
-struct Case {
-  const char* name;
-  bool write;
-  unsigned depth;
-  unsigned flush_every;  // 0: no flushes
-};
-
-struct Result {
-  uint64_t ops = 0;  // reads or writes (flushes not counted)
-  double seconds = 0;
-  double p50_us = 0, p99_us = 0;
-  double iops() const { return seconds > 0 ? ops / seconds : 0; }
-};
-
-constexpr uint64_t kBlock = 4096;
-constexpr uint64_t kStep = kBlock * 7919;  // odd block count: visits every block
-
-void create_image(const Options& o) {
-  UniqueFd fd(::open(o.file.c_str(), O_CREAT | O_TRUNC | O_WRONLY | O_CLOEXEC, 0644));
-  if (!fd) throw sys_error("create " + o.file);
-  std::vector<uint8_t> chunk(1 << 20);
-  for (size_t i = 0; i < chunk.size(); ++i) chunk[i] = static_cast<uint8_t>(i * 31 + 7);
-  for (uint64_t off = 0; off < o.size; off += chunk.size()) {
-    if (::pwrite(fd.get(), chunk.data(), chunk.size(), static_cast<off_t>(off)) < 0) {
-      throw sys_error("fill " + o.file);
-    }
-  }
-  if (::fsync(fd.get()) != 0) throw sys_error("fsync " + o.file);
-}
-
-void warm_cache(const Options& o) {
-  UniqueFd fd(::open(o.file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (!fd) throw sys_error("open " + o.file);
-  std::vector<uint8_t> chunk(1 << 20);
-  for (uint64_t off = 0; off < o.size; off += chunk.size()) {
-    if (::pread(fd.get(), chunk.data(), chunk.size(), static_cast<off_t>(off)) < 0) {
-      throw sys_error("read " + o.file);
-    }
-  }
-}
-
-double percentile(std::vector<double>& v, double p) {
-  if (v.empty()) return 0;
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
-  std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
-  return v[i];
-}
 
 // Keeps `depth` requests in flight until time runs out; with flush_every,
 // drains and flushes after every N writes (what qemu-img bench does).
@@ -154,75 +111,9 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
   Result r;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();
   r.ops = completed;
-  r.p50_us = percentile(lat, 0.50);
-  r.p99_us = percentile(lat, 0.99);
+  r.p50_us = bench::percentile(lat, 0.50);
+  r.p99_us = bench::percentile(lat, 0.99);
   return r;
-}
-
-std::string capture(const std::string& cmd) {
-  std::string out;
-  FILE* f = ::popen(cmd.c_str(), "r");
-  if (!f) return out;
-  char buf[4096];
-  for (size_t n; (n = std::fread(buf, 1, sizeof buf, f)) > 0;) out.append(buf, n);
-  ::pclose(f);
-  return out;
-}
-
-// qemu-img bench -c N with our op count, same mode, depth, size and step.
-std::optional<double> run_qemu(const Options& o, CacheMode mode, const Case& c, uint64_t count) {
-  std::string cmd = "qemu-img bench -f raw -t " + std::string(to_string(mode)) +
-                    " -i io_uring -c " + std::to_string(std::max<uint64_t>(count, 1)) + " -d " +
-                    std::to_string(c.depth) + " -s 4096 -S " + std::to_string(kStep) +
-                    (c.write ? " -w" : "") +
-                    (c.flush_every ? " --flush-interval=" + std::to_string(c.flush_every) : "") +
-                    " " + o.file + " 2>&1";
-  const std::string out = capture(cmd);
-  const auto at = out.find("Run completed in ");
-  if (at == std::string::npos) {
-    spdlog::warn("qemu-img bench gave no result: {}", out);
-    return std::nullopt;
-  }
-  const double secs = std::stod(out.substr(at + 17));
-  return secs > 0 ? std::optional<double>(count / secs) : std::nullopt;
-}
-
-double json_number_after(const std::string& s, size_t from, const std::string& key) {
-  const auto k = s.find(key, from);
-  if (k == std::string::npos) return 0;
-  const auto colon = s.find(':', k + key.size());
-  return std::stod(s.substr(colon + 1));
-}
-
-Result run_fio(const Options& o, const Case& c, bool direct) {
-  std::string cmd = "fio --name=ceiling --filename=" + o.file +
-                    " --ioengine=io_uring --bs=4k --rw=" + (c.write ? "randwrite" : "randread") +
-                    " --iodepth=" + std::to_string(c.depth) + " --direct=" + (direct ? "1" : "0") +
-                    " --runtime=" + std::to_string(o.seconds) + " --time_based --size=" +
-                    std::to_string(o.size) +
-                    (c.flush_every ? " --fdatasync=" + std::to_string(c.flush_every) : "") +
-                    " --output-format=json 2>/dev/null";
-  const std::string out = capture(cmd);
-  Result r;
-  const auto sect = out.find(c.write ? "\"write\" :" : "\"read\" :");
-  if (sect == std::string::npos) return r;
-  const auto clat = out.find("\"clat_ns\"", sect);
-  r.seconds = 1;
-  r.ops = static_cast<uint64_t>(json_number_after(out, sect, "\"iops\""));
-  r.p50_us = json_number_after(out, clat, "\"50.000000\"") / 1000;
-  r.p99_us = json_number_after(out, clat, "\"99.000000\"") / 1000;
-  return r;
-}
-
-void print_row(const std::string& who, const Case& c, const Result& r,
-               std::optional<double> qemu) {
-  char line[256];
-  std::snprintf(line, sizeof line, "| %-14s | %-18s | %9.0f | %9.1f | %9.1f | %11s | %7s |",
-                who.c_str(), c.name, r.iops(), r.p50_us, r.p99_us,
-                qemu ? std::to_string(static_cast<long>(*qemu)).c_str() : "-",
-                qemu ? (std::to_string(r.iops() / *qemu).substr(0, 4) + "x").c_str() : "-");
-  std::puts(line);
-  std::fflush(stdout);
 }
 
 Options parse(int argc, char** argv) {
@@ -253,35 +144,30 @@ Options parse(int argc, char** argv) {
 int run(int argc, char** argv) {
   const Options o = parse(argc, argv);
   spdlog::set_level(spdlog::level::warn);
-  create_image(o);
-  const std::string flush_name = "write+flush/" + std::to_string(o.flush_every) + " QD1";
-  const Case cases[] = {{"write QD1", true, 1, 0},
-                        {"write QD32", true, 32, 0},
-                        {"read QD1", false, 1, 0},
-                        {"read QD32", false, 32, 0},
-                        {flush_name.c_str(), true, 1, o.flush_every}};
+  bench::create_image(o.file, o.size);
+  const std::vector<Case> cases = bench::standard_cases(o.flush_every);
   std::printf("file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per row\n\n",
               o.file.c_str(), static_cast<unsigned long long>(o.size >> 20),
               static_cast<unsigned long long>(kStep), o.seconds);
-  std::puts("| who / mode     | test               |      IOPS |  p50 (us) |  p99 (us) | qemu-img IOPS | vs qemu |");
-  std::puts("|----------------|--------------------|-----------|-----------|-----------|-------------|---------|");
+  bench::print_table_header(false);
   for (CacheMode mode : {CacheMode::Writeback, CacheMode::None, CacheMode::Writethrough,
                          CacheMode::Directsync, CacheMode::Unsafe}) {
     if (!o.only_mode.empty() && o.only_mode != to_string(mode)) continue;
     for (const Case& c : cases) {
       // Same starting page cache for both: the whole image cached (buffered
       // modes start from a warm cache; O_DIRECT modes do not use it).
-      warm_cache(o);
+      bench::warm_cache(o.file, o.size);
       const Result r = run_ours(o, mode, c);
-      warm_cache(o);
-      const auto q = o.peers ? run_qemu(o, mode, c, r.ops) : std::nullopt;
-      print_row("minivmm " + std::string(to_string(mode)), c, r, q);
+      bench::warm_cache(o.file, o.size);
+      const auto q = o.peers ? bench::run_qemu_img(o.file, mode, c, r.ops) : std::nullopt;
+      bench::print_row("minivmm " + std::string(to_string(mode)), c, r, q);
     }
   }
   if (o.peers) {
     for (bool direct : {false, true}) {
       for (const Case& c : cases) {
-        print_row(direct ? "fio direct=1" : "fio buffered", c, run_fio(o, c, direct), std::nullopt);
+        bench::print_row(direct ? "fio direct=1" : "fio buffered", c,
+                         bench::run_fio(o.file, o.size, o.seconds, c, direct), std::nullopt);
       }
     }
   }

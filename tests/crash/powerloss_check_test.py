@@ -210,7 +210,11 @@ class CheckerSemantics(unittest.TestCase):
 
 
 def uring_available():
-    return os.environ.get("MINIVMM_NO_URING") is None
+    """io_uring can be disabled (sysctl, seccomp): probe with a one-round run."""
+    with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
+        cmd = [ARGS.workload, "--image", f"{tmp}/i", "--base", f"{tmp}/b", "--log", f"{tmp}/l",
+               "--mode", "writeback", "--engine", "io_uring", "--rounds", "1"]
+        return subprocess.run(cmd, capture_output=True, timeout=60).returncode == 0
 
 
 def run_workload(tmp, mode, engine="sync", bug="none", extra=()):
@@ -230,6 +234,8 @@ def run_workload(tmp, mode, engine="sync", bug="none", extra=()):
 class RealDiskRuns(unittest.TestCase):
     def test_every_mode_keeps_its_promise(self):
         engines = ["sync", "io_uring"] if uring_available() else ["sync"]
+        if len(engines) == 1:
+            print("io_uring cannot be set up here: only the sync engine is checked")
         for engine in engines:
             for mode in MODES:
                 for seed in ("1", "2"):

@@ -155,9 +155,9 @@ class StatsCheckTest(unittest.TestCase):
         return c.failures
 
     def test_parses_the_vmm_stats_line(self):
-        text = "2026-11-24T20:37:58 info disk 3 stats: reads=40 writes=12 dsync_writes=12 " \
-               "flush_requests=0 fdatasyncs=0\n"
-        self.assertEqual(e2e.parse_stats(text), {3: (40, 12, 12, 0, 0)})
+        text = "2026-11-24T20:37:58 info disk 3 stats: reads=40 writes=12 dsync_writes=9 " \
+               "batched_durable_writes=3 flush_requests=0 fdatasyncs=1 discards=0 write_zeroes=0\n"
+        self.assertEqual(e2e.parse_stats(text), {3: (40, 12, 12, 0, 1)})
 
     def test_toggled_writethrough_consistent(self):
         self.assertEqual(self.failures("writethrough", (10, 5, 3, 2, 2)), [])

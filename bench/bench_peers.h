@@ -1,0 +1,60 @@
+// What every storage benchmark here shares: the test file, the request
+// pattern, the peers run on the same file in the same invocation
+// (`qemu-img bench` and fio's io_uring ceiling) and the result table.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "storage/cache_mode.h"
+
+namespace minivmm::bench {
+
+inline constexpr uint64_t kBlock = 4096;
+// qemu-img bench cannot do random offsets: request k goes to
+// (k * step) mod size. An odd block count visits every block before repeating.
+inline constexpr uint64_t kStep = kBlock * 7919;
+
+struct Case {
+  std::string name;
+  bool write;
+  unsigned depth;
+  unsigned flush_every;  // 0: no flushes
+};
+
+// The five cases of every table: 4 KiB writes and reads at QD1 and QD32,
+// QD1 writes with a flush after every `flush_every`.
+std::vector<Case> standard_cases(unsigned flush_every);
+
+struct Result {
+  uint64_t ops = 0;  // reads or writes (flushes not counted)
+  double seconds = 0;
+  double p50_us = 0, p99_us = 0;
+  double iops() const { return seconds > 0 ? ops / seconds : 0; }
+};
+
+// p in [0, 1]; reorders `v`.
+double percentile(std::vector<double>& v, double p);
+
+// Creates `file` of `size` bytes of a fixed pattern, fsynced.
+void create_image(const std::string& file, uint64_t size);
+// Reads the whole file once, so every row starts from the same page cache.
+void warm_cache(const std::string& file, uint64_t size);
+
+// qemu-img bench -f raw -t <mode> -i io_uring with `count` requests of the
+// same depth, size, step and flush interval; IOPS, or nullopt on failure.
+std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode,
+                                   const Case& c, uint64_t count);
+// fio --ioengine=io_uring, truly random offsets: the raw ceiling.
+Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c,
+               bool direct);
+
+// The table: header once, then one row per result.
+void print_table_header(bool with_fio_column);
+void print_row(const std::string& who, const Case& c, const Result& r,
+               std::optional<double> qemu_iops, std::optional<double> fio_iops = std::nullopt,
+               bool with_fio_column = false);
+
+}  // namespace minivmm::bench
