@@ -13,5 +13,6 @@ done
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target storage_bench -j2 >/dev/null
 echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
-echo "peers: $(qemu-img --version | head -1), $(fio --version)"
-exec "$build/bench/storage_bench" "$@"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  peers: $(qemu-img --version | head -1), $(fio --version)"
+"$build/bench/storage_bench" "$@"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"

@@ -8,6 +8,7 @@ packages=(
   linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev  # libraries
   linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
+  busybox-static cpio                          # optional interactive initramfs (scripts/build-initramfs.sh)
   clang libclang-rt-14-dev                     # libFuzzer target
 )
 optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
