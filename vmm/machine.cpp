@@ -134,6 +134,7 @@ void pump_stdin(Uart8250& uart, int stop_fd) {
       off += uart.receive(buf + off, len - off);
       continue;
     }
+    if (fds[1].revents & (POLLERR | POLLNVAL)) return;  // no usable stdin
     if (fds[1].revents & (POLLIN | POLLHUP)) {
       const ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
       if (r <= 0) return;  // EOF: the guest simply gets no more input
@@ -305,8 +306,8 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   spdlog::debug("vCPUs created: {:.2f} ms", ms_since_start());
   std::optional<RawTerminal> raw_terminal;
   std::jthread stdin_thread;
-  if (config.serial_stdin && isatty(STDIN_FILENO)) {
-    raw_terminal.emplace(STDIN_FILENO);
+  if (config.serial_stdin) {
+    raw_terminal.emplace(STDIN_FILENO);  // raw mode only when stdin is a terminal
     stdin_thread = std::jthread([&uart, &state] { pump_stdin(uart, state.stop_fd()); });
   }
 

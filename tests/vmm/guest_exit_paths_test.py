@@ -32,6 +32,12 @@ GUESTS = {
     "int3": bytes([0xcc]) + HLT_LOOP,
     # jmp $: runs until minivmm is signalled
     "spin": bytes([0xeb, 0xfe]),
+    # poll COM1's LSR until data is ready, read RBR, report the byte:
+    # 1: mov dx,0x3fd; in al,dx; test al,1; jz 1b; mov dx,0x3f8; in al,dx;
+    #    movzx eax,al; mov dx,0x4f0; out dx,eax
+    "serial_echo": bytes([0x66, 0xba, 0xfd, 0x03, 0xec, 0xa8, 0x01, 0x74, 0xf7,
+                          0x66, 0xba, 0xf8, 0x03, 0xec, 0x0f, 0xb6, 0xc0,
+                          0x66, 0xba, 0xf0, 0x04, 0xef]) + HLT_LOOP,
 }
 
 
@@ -43,12 +49,12 @@ def elf(code):
     return (ehdr + phdr).ljust(0x1000, b"\0") + code
 
 
-def start(d, name, extra=()):
+def start(d, name, extra=("--no-stdin",), stdin=subprocess.DEVNULL):
     path = os.path.join(d, name + ".elf")
     with open(path, "wb") as f:
         f.write(elf(GUESTS[name]))
-    return subprocess.Popen([MINIVMM, "--kernel", path, "--no-stdin", *extra],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=subprocess.DEVNULL)
+    return subprocess.Popen([MINIVMM, "--kernel", path, *extra],
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin)
 
 
 def check(label, p, want_code, want_log=(), send=None):
@@ -79,12 +85,19 @@ with tempfile.TemporaryDirectory() as d:
     if PVM:
         # With the workaround, int3 becomes #BP; with no IDT that escalates to
         # a triple fault (76), which proves the injection happened.
-        check("int3 injected on PVM", start(d, "int3", ["--pvm-workarounds", "on"]), 76,
+        check("int3 injected on PVM", start(d, "int3", ["--no-stdin", "--pvm-workarounds", "on"]), 76,
               ["triple fault"])
-        check("emulation failure reported", start(d, "int3", ["--pvm-workarounds", "off"]), 75,
+        check("emulation failure reported", start(d, "int3", ["--no-stdin", "--pvm-workarounds", "off"]), 75,
               ["instruction emulation failed", "instruction bytes: cc f4 eb fd"])
     else:
         check("int3 without IDT", start(d, "int3"), 76, ["triple fault"])
+    # Host stdin reaches the guest's UART: the guest reports the byte it read.
+    r, w = os.pipe()
+    p = start(d, "serial_echo", extra=(), stdin=r)
+    os.close(r)
+    os.write(w, b"A")
+    os.close(w)
+    check("serial input", p, ord("A"), ["guest reported status 65"])
     check("SIGTERM", start(d, "spin"), 0, ["SIGTERM received"], send=signal.SIGTERM)
     check("SIGINT", start(d, "spin"), 0, ["SIGINT received"], send=signal.SIGINT)
 
