@@ -57,6 +57,10 @@ struct Options {
   bool peers = true;
   storage::IoEngineKind engine = storage::IoEngineKind::Auto;
   std::string only_mode;  // empty: all five
+  // Stop each row after this many requests instead of after `seconds` (0:
+  // time-bound): a fixed amount of work, for repeatable instruction counts
+  // under callgrind.
+  uint64_t requests = 0;
 };
 
 // One virtio-blk device over a real disk, driven from this thread.
@@ -129,7 +133,9 @@ class DeviceUnderLoad {
         --in_flight;
         free_slots.push_back(s);
       }
-      if (!stop && now >= deadline) stop = true;
+      if (!stop && (o.requests ? completed + in_flight >= o.requests : now >= deadline)) {
+        stop = true;
+      }
       if (stop) continue;
       if (c.flush_every && since_flush >= c.flush_every) {
         if (in_flight > 0) continue;  // drain first, as qemu-img bench does
@@ -241,6 +247,7 @@ Options parse(int argc, char** argv) {
     else if (a == "--flush-every") o.flush_every = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--no-peers") o.peers = false;
     else if (a == "--mode") o.only_mode = next();
+    else if (a == "--requests") o.requests = std::stoull(next());
     else if (a == "--engine") {
       const std::string e = next();
       o.engine = e == "sync" ? storage::IoEngineKind::Sync
@@ -249,7 +256,7 @@ Options parse(int argc, char** argv) {
     } else {
       throw Error("unknown option " + a +
                   " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
-                  "--mode M --engine sync|uring)");
+                  "--mode M --engine sync|uring --requests N)");
     }
   }
   return o;

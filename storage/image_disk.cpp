@@ -52,27 +52,78 @@ void ImageDisk::set_write_cache(bool enabled) {
   write_cache_ = enabled;
 }
 
-std::vector<ImageDisk::Step> ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
+void ImageDisk::Steps::push_front(Step s) {
+  if (first == 0) {
+    std::copy_backward(items.begin(), items.begin() + end, items.begin() + end + 1);
+    ++end;
+    ++first;
+  }
+  items[--first] = s;
+}
+
+ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
   using Op = DiskRequest::Op;
+  Steps steps;
   if (request.op == Op::Flush) {
     // unsafe ignores flushes; a read-only disk has nothing of ours to flush.
-    return {traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing};
+    steps.push_back(traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing);
+    return steps;
   }
-  if (length == 0) return {Step::Nothing};
+  if (length == 0) {
+    steps.push_back(Step::Nothing);
+    return steps;
+  }
   switch (request.op) {
-    case Op::Read: return {Step::Transfer};
-    case Op::Write: return {Step::Transfer};  // durability: see issue_staged_writes()
+    case Op::Read: steps.push_back(Step::Transfer); return steps;
+    case Op::Write:  // durability: see issue_staged_writes()
+      steps.push_back(Step::Transfer);
+      return steps;
     case Op::Discard:
     case Op::WriteZeroes: {
       const bool punch = request.op == Op::Discard || request.unmap;
-      std::vector<Step> steps{punch ? Step::PunchHole : Step::ZeroRange};
+      steps.push_back(punch ? Step::PunchHole : Step::ZeroRange);
       // fallocate has no DSYNC flag: follow it with fdatasync.
       if (writes_must_be_durable()) steps.push_back(Step::Sync);
       return steps;
     }
     case Op::Flush: break;
   }
-  return {Step::Nothing};
+  steps.push_back(Step::Nothing);
+  return steps;
+}
+
+uint64_t ImageDisk::take_slot() {
+  if (free_slots_.empty()) {
+    free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
+    slots_.push_back(std::make_unique<Pending>());
+    slot_live_.push_back(false);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  slot_live_[slot] = true;
+  ++live_requests_;
+  return uint64_t{slot} + 1;
+}
+
+ImageDisk::Pending* ImageDisk::find(uint64_t id) {
+  if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
+  return slots_[id - 1].get();
+}
+
+void ImageDisk::release(uint64_t id) {
+  Pending& p = *slots_[id - 1];
+  // Back to a fresh state, keeping the object (and no guest pointers).
+  p.request.iov.clear();
+  p.request.done = nullptr;
+  p.steps = Steps{};
+  p.fell_back = false;
+  p.host_discarded = false;
+  p.durability = Durability::NotNeeded;
+  p.bounce = AlignedBuffer();
+  p.bounce_iov = {};
+  slot_live_[id - 1] = false;
+  free_slots_.push_back(static_cast<uint32_t>(id - 1));
+  --live_requests_;
 }
 
 bool ImageDisk::needs_bounce(const DiskRequest& request) const {
@@ -93,22 +144,20 @@ void ImageDisk::submit(DiskRequest request) {
   }
   bool overflow = false;
   const uint64_t length = request_length(request, overflow);
-  auto p = std::make_unique<Pending>();
-  p->steps = plan(request, length);
-  p->length = length;
-  p->request = std::move(request);
-  const bool transfer = p->steps.front() == Step::Transfer;
-  if (transfer && needs_bounce(p->request)) {
+  const uint64_t id = take_slot();
+  Pending& ref = *slots_[id - 1];
+  ref.steps = plan(request, length);
+  ref.length = length;
+  ref.request = std::move(request);
+  const bool transfer = ref.steps.front() == Step::Transfer;
+  if (transfer && needs_bounce(ref.request)) {
     const size_t align = std::max<size_t>({4096, image_.logical_block_size, image_.memory_alignment});
-    p->bounce = AlignedBuffer(length, align);
-    p->bounce_iov = {p->bounce.data(), length};
-    if (p->request.op == DiskRequest::Op::Write) {
-      copy_from_iov(p->request.iov, p->bounce.data(), length);
+    ref.bounce = AlignedBuffer(length, align);
+    ref.bounce_iov = {ref.bounce.data(), length};
+    if (ref.request.op == DiskRequest::Op::Write) {
+      copy_from_iov(ref.request.iov, ref.bounce.data(), length);
     }
   }
-  const uint64_t id = next_id_++;
-  Pending& ref = *p;
-  requests_.emplace(id, std::move(p));
   if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
     ref.durability = Durability::Staged;  // the route depends on the batch: kick()
     staged_writes_.push_back(id);
@@ -129,7 +178,7 @@ void ImageDisk::issue_staged_writes() {
   const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 ||
                      !awaiting_sync_.empty() || batch_sync_in_flight_;
   for (const uint64_t id : staged_writes_) {
-    Pending& p = *requests_.at(id);
+    Pending& p = *find(id);
     p.durability = batch ? Durability::BatchSync : Durability::Dsync;
     ++durable_in_host_;
     if (batch) ++batch_in_host_;
@@ -156,12 +205,12 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
   const int status = result < 0 ? static_cast<int>(result) : 0;
   if (status == 0) ++stats_.fdatasyncs;
   for (const uint64_t id : covered_by_sync_) {
-    auto it = requests_.find(id);
-    if (it == requests_.end()) continue;
+    Pending* p = find(id);
+    if (!p) continue;
     if (status == 0) ++stats_.batched_durable_writes;
     // A failed sync leaves the writes' durability unknown: they fail too.
-    finished.emplace_back(std::move(it->second->request.done), status);
-    requests_.erase(it);
+    finished.emplace_back(std::move(p->request.done), status);
+    release(id);
   }
   covered_by_sync_.clear();
 }
@@ -217,9 +266,9 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
 }
 
 void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
-  auto it = requests_.find(id);
-  if (it == requests_.end()) return;
-  Pending& p = *it->second;
+  Pending* found = find(id);
+  if (!found) return;
+  Pending& p = *found;
   const Step step = p.steps.front();
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
@@ -235,7 +284,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     if (zeroing && step == Step::ZeroRange) {
       p.fell_back = true;
       p.steps.front() = Step::Allocate;
-      p.steps.insert(p.steps.begin(), Step::PunchHole);
+      p.steps.push_front(Step::PunchHole);
       issue(id, p);
       return;
     }
@@ -254,7 +303,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   } else if (step == Step::Transfer && static_cast<uint64_t>(result) != p.length) {
     status = -EIO;
   }
-  p.steps.erase(p.steps.begin());
+  p.steps.pop_front();
   if (status == 0 && !p.steps.empty()) {
     issue(id, p);
     return;
@@ -272,7 +321,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     copy_to_iov(p.request.iov, p.bounce.data(), p.length);
   }
   finished.emplace_back(std::move(p.request.done), status);
-  requests_.erase(it);
+  release(id);
 }
 
 void ImageDisk::process_completions() {
@@ -280,7 +329,10 @@ void ImageDisk::process_completions() {
     completions_.clear();
     engine_->reap(completions_);
     if (completions_.empty()) return;
+    // Swapped out, not borrowed: a callback may re-enter this disk.
     Finished finished;
+    finished.swap(finished_spare_);
+    finished.clear();
     for (const IoCompletion& c : completions_) {
       if (c.tag == kBatchSyncTag) {
         finish_batch_sync(c.result, finished);
@@ -294,11 +346,13 @@ void ImageDisk::process_completions() {
     for (auto& [done, status] : finished) {
       if (done) done(status);
     }
+    finished.clear();
+    finished_spare_.swap(finished);
   }
 }
 
 void ImageDisk::drain() {
-  while (!requests_.empty()) {
+  while (live_requests_ > 0) {
     kick();
     engine_->wait();
     process_completions();

@@ -19,8 +19,9 @@
 // unsafe completes them at once without any syscall.
 #pragma once
 
+#include <array>
+#include <functional>
 #include <memory>
-#include <unordered_map>
 #include <utility>
 #include <vector>
 
@@ -50,7 +51,7 @@ class ImageDisk final : public Disk {
   int completion_fd() const override { return engine_->event_fd(); }
   void process_completions() override;
   void drain() override;
-  size_t in_flight() const override { return requests_.size(); }
+  size_t in_flight() const override { return live_requests_; }
   DiskStats stats() const override { return stats_; }
 
  private:
@@ -58,10 +59,22 @@ class ImageDisk final : public Disk {
   enum class Step { Transfer, ZeroRange, PunchHole, Allocate, Sync, Nothing };
   // How a write reaches stable storage before it completes (write cache off).
   enum class Durability { NotNeeded, Staged, Dsync, BatchSync };
+  // The remaining steps, front first. At most 3 (write-zeroes falling back
+  // to punch + allocate, then a sync): inline, no allocation per request.
+  struct Steps {
+    std::array<Step, 4> items{};
+    uint8_t first = 0;
+    uint8_t end = 0;
+    bool empty() const { return first == end; }
+    Step& front() { return items[first]; }
+    void pop_front() { ++first; }
+    void push_back(Step s) { items[end++] = s; }
+    void push_front(Step s);
+  };
   struct Pending {
     DiskRequest request;
     uint64_t length = 0;
-    std::vector<Step> steps;  // remaining, front first
+    Steps steps;
     bool fell_back = false;   // already retried an unsupported fallocate mode
     bool host_discarded = false;  // Discard: the punch really happened
     Durability durability = Durability::NotNeeded;
@@ -71,7 +84,12 @@ class ImageDisk final : public Disk {
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
 
   bool writes_must_be_durable() const;
-  std::vector<Step> plan(const DiskRequest& request, uint64_t length) const;
+  Steps plan(const DiskRequest& request, uint64_t length) const;
+  // Request slots are reused (id = slot + 1, 0 is the batch sync's tag):
+  // no allocation or hash node per request once the pool has grown.
+  uint64_t take_slot();
+  Pending* find(uint64_t id);
+  void release(uint64_t id);
   bool needs_bounce(const DiskRequest& request) const;
   void issue(uint64_t id, Pending& p);
   void advance(uint64_t id, int64_t result, Finished& finished);
@@ -85,9 +103,12 @@ class ImageDisk final : public Disk {
   CacheMode mode_;
   bool read_only_;
   bool write_cache_;
-  uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, std::unique_ptr<Pending>> requests_;
+  std::vector<std::unique_ptr<Pending>> slots_;  // by id - 1; null = never used
+  std::vector<bool> slot_live_;
+  std::vector<uint32_t> free_slots_;
+  size_t live_requests_ = 0;
   std::vector<IoCompletion> completions_;  // reused between calls
+  Finished finished_spare_;                // reused between calls
   DiskStats stats_;
 
   // Durable-write batching (write cache off), by request id.

@@ -33,17 +33,28 @@ size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len) {
   return done;
 }
 
-IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset)
-    : iov_(iov.begin(), iov.end()), offset_(offset) {
+IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) : offset_(offset) {
   // Zero-length segments would make done() lie; drop them up front.
-  std::erase_if(iov_, [](const iovec& v) { return v.iov_len == 0; });
+  const auto non_empty = [](const iovec& v) { return v.iov_len != 0; };
+  size_ = static_cast<size_t>(std::count_if(iov.begin(), iov.end(), non_empty));
+  if (size_ > kInline) spilled_.reserve(size_);
+  iovec* out = size_ <= kInline ? inline_.data() : nullptr;
+  for (const iovec& v : iov) {
+    if (!non_empty(v)) continue;
+    if (out) {
+      *out++ = v;
+    } else {
+      spilled_.push_back(v);
+    }
+  }
 }
 
 void IovCursor::advance(uint64_t bytes) {
   offset_ += bytes;
   transferred_ += bytes;
-  while (bytes > 0 && first_ < iov_.size()) {
-    iovec& v = iov_[first_];
+  iovec* iov = segments();
+  while (bytes > 0 && first_ < size_) {
+    iovec& v = iov[first_];
     const uint64_t n = std::min<uint64_t>(bytes, v.iov_len);
     v.iov_base = static_cast<uint8_t*>(v.iov_base) + n;
     v.iov_len -= n;

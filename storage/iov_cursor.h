@@ -6,6 +6,7 @@
 #include <sys/uio.h>
 
 #include <cstddef>
+#include <array>
 #include <cstdint>
 #include <span>
 #include <vector>
@@ -21,20 +22,28 @@ size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len);
 
 // Owns a copy of an iovec list and the file offset it targets; advance()
 // drops the bytes already transferred so the rest can be resubmitted.
+// Up to kInline segments live inside the cursor (no allocation per I/O for
+// the usual one- or two-segment request); longer lists go to the heap.
 class IovCursor {
  public:
   IovCursor() = default;
   IovCursor(std::span<const iovec> iov, uint64_t offset);
 
   void advance(uint64_t bytes);
-  bool done() const { return first_ == iov_.size(); }
+  bool done() const { return first_ == size_; }
   uint64_t offset() const { return offset_; }
   uint64_t transferred() const { return transferred_; }
-  const iovec* data() const { return iov_.data() + first_; }
-  int count() const { return static_cast<int>(iov_.size() - first_); }
+  const iovec* data() const { return segments() + first_; }
+  int count() const { return static_cast<int>(size_ - first_); }
 
  private:
-  std::vector<iovec> iov_;
+  static constexpr size_t kInline = 4;
+  const iovec* segments() const { return size_ <= kInline ? inline_.data() : spilled_.data(); }
+  iovec* segments() { return size_ <= kInline ? inline_.data() : spilled_.data(); }
+
+  std::array<iovec, kInline> inline_{};
+  std::vector<iovec> spilled_;  // used instead when there are more than kInline
+  size_t size_ = 0;             // non-empty segments
   size_t first_ = 0;
   uint64_t offset_ = 0;
   uint64_t transferred_ = 0;

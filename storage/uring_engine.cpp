@@ -66,11 +66,29 @@ void UringEngine::prepare(const IoOp& op) {
     immediate_.push_back({op.tag, 0});
     return;
   }
-  const uint64_t id = next_id_++;
-  auto p = std::make_unique<Pending>(Pending{op, IovCursor(op.iov, op.offset)});
-  p->op.iov = {};  // the cursor owns the live copy
-  live_.emplace(id, std::move(p));
-  to_submit_.push_back(id);
+  if (free_slots_.empty()) {
+    free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
+    slots_.push_back(std::make_unique<Pending>());
+    slot_live_.push_back(false);
+  }
+  const uint32_t slot = free_slots_.back();
+  free_slots_.pop_back();
+  slot_live_[slot] = true;
+  Pending& p = *slots_[slot];
+  p.op = op;
+  p.op.iov = {};  // the cursor owns the live copy
+  p.cursor = IovCursor(op.iov, op.offset);
+  to_submit_.push_back(uint64_t{slot} + 1);
+}
+
+UringEngine::Pending* UringEngine::find(uint64_t id) {
+  if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
+  return slots_[id - 1].get();
+}
+
+void UringEngine::release(uint64_t id) {
+  slot_live_[id - 1] = false;
+  free_slots_.push_back(static_cast<uint32_t>(id - 1));
 }
 
 void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p) {
@@ -110,7 +128,7 @@ void UringEngine::kick() {
     if (!sqe) break;
     const uint64_t id = to_submit_.front();
     to_submit_.pop_front();
-    fill_sqe(sqe, id, *live_.at(id));
+    fill_sqe(sqe, id, *find(id));
     ++in_ring_;
     filled = true;
   }
@@ -125,9 +143,9 @@ void UringEngine::kick() {
 }
 
 void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out) {
-  auto it = live_.find(id);
-  if (it == live_.end()) return;
-  Pending& p = *it->second;
+  Pending* found = find(id);
+  if (!found) return;
+  Pending& p = *found;
   if (res == -EAGAIN || res == -EINTR) {
     to_submit_.push_back(id);
     return;
@@ -148,7 +166,7 @@ void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& ou
     }
   }
   out.push_back({p.op.tag, result});
-  live_.erase(it);
+  release(id);
 }
 
 void UringEngine::reap(std::vector<IoCompletion>& out) {

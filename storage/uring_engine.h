@@ -8,7 +8,6 @@
 
 #include <deque>
 #include <memory>
-#include <unordered_map>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -40,13 +39,18 @@ class UringEngine final : public IoEngine {
   void fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p);
   void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
   void signal_event_fd();
+  // Operation records are reused (id = slot + 1): no allocation or hash
+  // node per operation once the pool has grown.
+  Pending* find(uint64_t id);
+  void release(uint64_t id);
 
   io_uring ring_{};
   UniqueFd event_fd_;
   unsigned queue_depth_;
   unsigned in_ring_ = 0;
-  uint64_t next_id_ = 1;
-  std::unordered_map<uint64_t, std::unique_ptr<Pending>> live_;
+  std::vector<std::unique_ptr<Pending>> slots_;  // by id - 1
+  std::vector<bool> slot_live_;
+  std::vector<uint32_t> free_slots_;
   std::deque<uint64_t> to_submit_;       // prepared, or to resubmit
   std::vector<IoCompletion> immediate_;  // Noops: complete without the kernel
 };

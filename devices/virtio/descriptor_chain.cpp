@@ -58,15 +58,12 @@ std::string_view describe(ChainError error) {
   return "unknown chain error";
 }
 
-DescriptorChain read_descriptor_chain(const GuestMemory& mem, uint64_t table_gpa,
-                                      uint16_t queue_size, uint16_t head,
-                                      bool indirect_negotiated) {
-  DescriptorChain chain;
+void read_descriptor_chain_into(const GuestMemory& mem, uint64_t table_gpa, uint16_t queue_size,
+                                uint16_t head, bool indirect_negotiated, DescriptorChain& chain) {
   chain.head = head;
-  auto fail = [&chain](ChainError e) {
-    chain.error = e;
-    return std::move(chain);
-  };
+  chain.descriptors.clear();
+  chain.error = ChainError::None;
+  auto fail = [&chain](ChainError e) { chain.error = e; };
   if (head >= queue_size) return fail(ChainError::NextOutOfRange);
   uint16_t index = head;
   for (uint32_t step = 0;; ++step) {
@@ -79,15 +76,21 @@ DescriptorChain read_descriptor_chain(const GuestMemory& mem, uint64_t table_gpa
       // 2.7.5.3: a table ends the chain; its own WRITE flag is ignored.
       if (!indirect_negotiated) return fail(ChainError::IndirectNotNegotiated);
       if (d->flags & kDescFlagNext) return fail(ChainError::IndirectWithNext);
-      const ChainError e = walk_indirect(mem, *d, queue_size, chain);
-      if (e != ChainError::None) return fail(e);
-      return chain;
+      return fail(walk_indirect(mem, *d, queue_size, chain));
     }
     chain.descriptors.push_back({d->addr, d->len, (d->flags & kDescFlagWrite) != 0});
-    if (!(d->flags & kDescFlagNext)) return chain;
+    if (!(d->flags & kDescFlagNext)) return;
     if (d->next >= queue_size) return fail(ChainError::NextOutOfRange);
     index = d->next;
   }
+}
+
+DescriptorChain read_descriptor_chain(const GuestMemory& mem, uint64_t table_gpa,
+                                      uint16_t queue_size, uint16_t head,
+                                      bool indirect_negotiated) {
+  DescriptorChain chain;
+  read_descriptor_chain_into(mem, table_gpa, queue_size, head, indirect_negotiated, chain);
+  return chain;
 }
 
 }  // namespace minivmm::virtio

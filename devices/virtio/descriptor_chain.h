@@ -48,5 +48,9 @@ inline constexpr uint64_t kDescriptorSize = 16;
 DescriptorChain read_descriptor_chain(const GuestMemory& mem, uint64_t table_gpa,
                                       uint16_t queue_size, uint16_t head,
                                       bool indirect_negotiated);
+// The same into `chain`, reusing its descriptor storage (no allocation per
+// request on the data path once it has grown).
+void read_descriptor_chain_into(const GuestMemory& mem, uint64_t table_gpa, uint16_t queue_size,
+                                uint16_t head, bool indirect_negotiated, DescriptorChain& chain);
 
 }  // namespace minivmm::virtio

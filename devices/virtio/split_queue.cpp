@@ -74,7 +74,13 @@ void SplitQueue::publish_avail_event() {
 }
 
 std::optional<DescriptorChain> SplitQueue::pop() {
-  if (!ready() || broken()) return std::nullopt;
+  DescriptorChain chain;
+  if (!pop_into(chain)) return std::nullopt;
+  return chain;
+}
+
+bool SplitQueue::pop_into(DescriptorChain& chain) {
+  if (!ready() || broken()) return false;
   uint16_t avail_idx = load_avail_idx();
   if (avail_idx == last_avail_ && event_idx_) {
     // Ask for a notification at the next buffer, then look again: the
@@ -83,22 +89,23 @@ std::optional<DescriptorChain> SplitQueue::pop() {
     std::atomic_thread_fence(std::memory_order_seq_cst);
     avail_idx = load_avail_idx();
   }
-  if (avail_idx == last_avail_) return std::nullopt;
+  if (avail_idx == last_avail_) return false;
   if (static_cast<uint16_t>(avail_idx - last_avail_) > layout_.size) {
     broken_reason_ = "available idx " + std::to_string(avail_idx) + " is more than " +
                      std::to_string(layout_.size) + " ahead of " + std::to_string(last_avail_);
-    return std::nullopt;
+    return false;
   }
   const uint16_t slot = last_avail_ % layout_.size;
   const uint16_t head = load16(avail_ + kRingEntries + kAvailEntrySize * slot);
   if (head >= layout_.size) {
     broken_reason_ = "available ring slot " + std::to_string(slot) + " holds head " +
                      std::to_string(head) + " >= queue size " + std::to_string(layout_.size);
-    return std::nullopt;
+    return false;
   }
   ++last_avail_;
   if (event_idx_) publish_avail_event();
-  return read_descriptor_chain(mem_, layout_.desc, layout_.size, head, indirect_);
+  read_descriptor_chain_into(mem_, layout_.desc, layout_.size, head, indirect_, chain);
+  return true;
 }
 
 void SplitQueue::push_used(uint16_t head, uint32_t len) {

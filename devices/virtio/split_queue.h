@@ -41,6 +41,9 @@ class SplitQueue {
   // with a structural error is still returned (its head must go back to the
   // used ring).
   std::optional<DescriptorChain> pop();
+  // The same into `chain` (its storage reused); false where pop() returns
+  // nullopt.
+  bool pop_into(DescriptorChain& chain);
 
   // Returns a chain to the driver with `len` bytes written (2.7.8).
   void push_used(uint16_t head, uint32_t len);

@@ -1,8 +1,10 @@
 #include "devices/virtio_blk/blk_request.h"
 
 #include <algorithm>
+#include <array>
 #include <cstring>
 #include <limits>
+#include <span>
 
 #include "devices/virtio_blk/virtio_blk_spec.h"
 
@@ -13,13 +15,31 @@ namespace {
 using Kind = BlkRequest::Kind;
 
 // The device-readable or device-writable bytes of a chain, as host buffers.
+// The usual chain (header, data, status) needs two buffers per direction:
+// those live inline, so parsing allocates nothing; longer chains spill to
+// the heap.
 struct ByteStream {
-  std::vector<iovec> buffers;
+  static constexpr size_t kInline = 4;
+  std::array<iovec, kInline> inline_buffers{};
+  std::vector<iovec> spilled;  // all buffers, once there are more than kInline
+  size_t count = 0;
   uint64_t total = 0;
+
+  std::span<const iovec> buffers() const {
+    return count <= kInline ? std::span<const iovec>(inline_buffers.data(), count)
+                            : std::span<const iovec>(spilled);
+  }
 
   void append(uint8_t* host, uint32_t len) {
     if (len == 0) return;
-    buffers.push_back({host, len});
+    const iovec v{host, len};
+    if (count < kInline) {
+      inline_buffers[count] = v;
+    } else {
+      if (count == kInline) spilled.assign(inline_buffers.begin(), inline_buffers.end());
+      spilled.push_back(v);
+    }
+    ++count;
     total += len;
   }
 
@@ -27,7 +47,7 @@ struct ByteStream {
   bool copy_out(uint64_t offset, void* out, uint64_t len) const {
     if (offset > total || len > total - offset) return false;
     auto* dst = static_cast<uint8_t*>(out);
-    for (const iovec& b : buffers) {
+    for (const iovec& b : buffers()) {
       if (len == 0) break;
       if (offset >= b.iov_len) {
         offset -= b.iov_len;
@@ -45,7 +65,8 @@ struct ByteStream {
   // Buffers covering [offset, offset + len); the caller checked the range.
   std::vector<iovec> slice(uint64_t offset, uint64_t len) const {
     std::vector<iovec> out;
-    for (const iovec& b : buffers) {
+    out.reserve(count);  // one allocation, never a regrowth
+    for (const iovec& b : buffers()) {
       if (len == 0) break;
       if (offset >= b.iov_len) {
         offset -= b.iov_len;

@@ -169,9 +169,8 @@ void VirtioBlk::process_queue(uint16_t queue) {
   SplitQueue& q = queues_[queue];
   if (!q.ready()) return;
   bool submitted = false;
-  while (auto chain = q.pop()) {
-    const uint16_t head = chain->head;
-    submitted |= start(queue, head, parse_blk_request(memory_, *chain, limits_));
+  while (q.pop_into(chain_)) {
+    submitted |= start(queue, chain_.head, parse_blk_request(memory_, chain_, limits_));
   }
   if (q.broken()) {
     log_.warn("queue {}: ring corrupt ({}); device needs reset", queue, q.broken_reason());
@@ -226,14 +225,30 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
   d.iov = std::move(r.data);
   d.length = r.length;
   d.unmap = r.unmap;
-  d.done = [this, generation = generation_, queue, head, status = r.status,
-            len = r.used_len](int result) {
-    if (generation != generation_) return;  // reset since: the driver forgot it
-    if (result != 0) log_.warn("queue {} head {}: disk error {}", queue, head, result);
-    complete(queue, head, status, result == 0 ? kStatusOk : kStatusIoErr, result == 0 ? len : 1);
-  };
+  const uint32_t slot = take_in_flight_slot({generation_, r.status, r.used_len, queue, head});
+  d.done = [this, slot](int result) { on_disk_done(slot, result); };
   disk_->submit(std::move(d));
   return true;
+}
+
+uint32_t VirtioBlk::take_in_flight_slot(const InFlight& request) {
+  if (free_in_flight_.empty()) {
+    free_in_flight_.push_back(static_cast<uint32_t>(in_flight_.size()));
+    in_flight_.emplace_back();
+  }
+  const uint32_t slot = free_in_flight_.back();
+  free_in_flight_.pop_back();
+  in_flight_[slot] = request;
+  return slot;
+}
+
+void VirtioBlk::on_disk_done(uint32_t slot, int result) {
+  const InFlight r = in_flight_[slot];
+  free_in_flight_.push_back(slot);
+  if (r.generation != generation_) return;  // reset since: the driver forgot it
+  if (result != 0) log_.warn("queue {} head {}: disk error {}", r.queue, r.head, result);
+  complete(r.queue, r.head, r.status, result == 0 ? kStatusOk : kStatusIoErr,
+           result == 0 ? r.used_len : 1);
 }
 
 void VirtioBlk::complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code,

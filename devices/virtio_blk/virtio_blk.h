@@ -53,6 +53,18 @@ class VirtioBlk : public VirtioDevice {
   void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
   void on_disk_completions();
   void signal_used();
+  // What a request's completion needs, kept in a reused slot so the disk
+  // callback captures only {this, slot} (fits std::function's inline
+  // storage: no allocation per request).
+  struct InFlight {
+    uint64_t generation = 0;
+    uint8_t* status = nullptr;
+    uint32_t used_len = 0;
+    uint16_t queue = 0;
+    uint16_t head = 0;
+  };
+  uint32_t take_in_flight_slot(const InFlight& request);
+  void on_disk_done(uint32_t slot, int result);
 
   std::unique_ptr<storage::Disk> disk_;
   VirtioBlkConfig config_;
@@ -71,6 +83,9 @@ class VirtioBlk : public VirtioDevice {
   TransportSignals* signals_ = nullptr;
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
+  DescriptorChain chain_;                  // reused by process_queue
+  std::vector<InFlight> in_flight_;        // slots, grown on demand
+  std::vector<uint32_t> free_in_flight_;  // indices of unused slots
 };
 
 }  // namespace minivmm::virtio::blk

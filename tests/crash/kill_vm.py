@@ -47,7 +47,7 @@ class _Lines(threading.Thread):
     def run(self):
         buf = b""
         while True:
-            chunk = self.pipe.read1(65536)
+            chunk = os.read(self.pipe.fileno(), 65536)
             if not chunk:
                 break
             buf += chunk

@@ -28,6 +28,11 @@ GUEST_SUBMIT, GUEST_FLUSH_COMPLETE = 16, 18
 G_FLUSH = 2
 
 
+def pump(stream, sink):
+    while chunk := stream.read1(4096):
+        sink.extend(chunk)
+
+
 def run_mode(minivmm, vmlinux, checker, mode, tmp):
     image, log, base = (os.path.join(tmp, f"{mode}.{n}") for n in ("img", "wlog", "base"))
     with open(image, "wb") as f:
@@ -39,8 +44,7 @@ def run_mode(minivmm, vmlinux, checker, mode, tmp):
     print("running:", " ".join(cmd), flush=True)
     p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     out, err = bytearray(), bytearray()
-    readers = [threading.Thread(target=lambda s=s, b=b: b.extend(iter(lambda: s.read1(4096), b"")))
-               for s, b in ((p.stdout, out), (p.stderr, err))]
+    readers = [threading.Thread(target=pump, args=(s, b)) for s, b in ((p.stdout, out), (p.stderr, err))]
     for t in readers:
         t.start()
     failures = []
@@ -49,6 +53,7 @@ def run_mode(minivmm, vmlinux, checker, mode, tmp):
         time.sleep(0.2)
     if not PROBED.search(bytes(out)):
         p.kill()
+        p.wait()
         failures.append("the guest never probed vda")
     else:
         time.sleep(1)  # let the partition scan's reads finish: not required, but realistic
@@ -57,6 +62,7 @@ def run_mode(minivmm, vmlinux, checker, mode, tmp):
             p.wait(timeout=120)
         except subprocess.TimeoutExpired:
             p.kill()
+            p.wait()
             failures.append("no exit within 120 s of SIGTERM")
     for t in readers:
         t.join()

@@ -1,0 +1,131 @@
+#!/usr/bin/env python3
+"""The kill campaign's image checker (kill_check.py) on synthetic images: it
+accepts what a kill may leave and flags each kind of damage it must catch."""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import kill_campaign  # noqa: E402
+import kill_check  # noqa: E402
+import records  # noqa: E402
+
+DISK, GEN, SEED = 2, 7, 5
+LAYOUT = kill_check.Layout(span=64, start_sector=64, lbs=512, seed=SEED)
+IMAGE = 256 * 1024
+
+
+def record(seq: int, sector: int | None = None, disk: int = DISK, gen: int = GEN) -> bytes:
+    sector = LAYOUT.sector_of(seq) if sector is None else sector
+    return records.build(records.RecordId(disk, seq, sector, gen, SEED), 512)
+
+
+def put(image: bytearray, sector: int, block: bytes) -> None:
+    image[sector * 512:sector * 512 + len(block)] = block
+
+
+class KillCheck(unittest.TestCase):
+    def setUp(self):
+        self.snapshot = random.Random(1).randbytes(IMAGE)
+        self.image = bytearray(self.snapshot)
+        # seqs 0..69 acked: 64..69 reuse slots 0..5 (span 64), superseding seqs 0..5.
+        self.acks = [records.Ack(DISK, s, LAYOUT.sector_of(s)) for s in range(70)]
+        for s in range(70):
+            put(self.image, LAYOUT.sector_of(s), record(s))
+        self.max_seq = 70  # the next write (seq 70) may have landed with its ack line cut off
+
+    def check(self, acks=None):
+        return kill_check.check_disk(self.snapshot, bytes(self.image), self.acks if acks is None else acks,
+                                     DISK, GEN, LAYOUT, self.max_seq)
+
+    def assertViolation(self, res, text):
+        self.assertTrue(any(text in v for v in res.violations), f"{text!r} not in {res.violations}")
+
+    def test_slot_order_matches_the_guest(self):
+        # Printed by the guest (seed 5, span 64): "agent ack 1 0 64", "ack 1 64 64", "ack 0 65 85".
+        self.assertEqual([LAYOUT.sector_of(s) for s in (0, 64, 65)], [64, 64, 85])
+        self.assertEqual(sorted(LAYOUT.sector_of(s) for s in range(64)), list(range(64, 128)))
+
+    def test_clean_kill_passes(self):
+        res = self.check()
+        self.assertEqual(res.violations, [])
+        self.assertEqual((res.acked, res.verified, res.superseded, res.landed_unacked), (70, 64, 6, 0))
+
+    def test_unacked_issued_write_may_land(self):
+        put(self.image, LAYOUT.sector_of(70), record(70))
+        res = self.check()
+        self.assertEqual(res.violations, [])
+        self.assertEqual(res.landed_unacked, 1)
+
+    def test_lost_acked_record(self):
+        sector = LAYOUT.sector_of(69)
+        put(self.image, sector, self.snapshot[sector * 512:(sector + 1) * 512])
+        self.assertViolation(self.check(), f"sector {sector}: acked seq 69 lost, holds the snapshot")
+
+    def test_older_record_of_the_same_boot_at_an_acked_sector(self):
+        sector = LAYOUT.sector_of(65)
+        put(self.image, sector, record(1))  # seq 1 was superseded by acked seq 65
+        self.assertViolation(self.check(), "acked seq 65 lost, holds seq 1 (older than the ack)")
+
+    def test_torn_record(self):
+        # Only seqs 0..59 acked, seq 60 (a slot not yet used) in flight and half landed.
+        self.image = bytearray(self.snapshot)
+        for s in range(60):
+            put(self.image, LAYOUT.sector_of(s), record(s))
+        sector = LAYOUT.sector_of(60)
+        put(self.image, sector, record(60)[:256])
+        self.max_seq = 60
+        self.assertViolation(self.check(self.acks[:60]), f"sector {sector}: changed, but holds no valid record")
+        self.setUp()
+        sector = LAYOUT.sector_of(30)  # an acked one, torn: its start over the old content
+        put(self.image, sector, record(30)[:200] + self.snapshot[sector * 512 + 200:(sector + 1) * 512])
+        self.assertViolation(self.check(), f"sector {sector}: acked seq 30 lost, holds no valid record")
+
+    def test_foreign_data(self):
+        put(self.image, 10, bytes(512))  # outside the record area
+        self.assertViolation(self.check(), "sector 10: changed, but holds no valid record")
+
+    def test_record_beyond_what_the_agent_issued(self):
+        put(self.image, LAYOUT.sector_of(71), record(71))
+        self.assertViolation(self.check(), "seq 71 beyond the last the agent could have issued (70)")
+
+    def test_record_of_another_generation_or_disk(self):
+        put(self.image, LAYOUT.sector_of(70), record(70, gen=GEN - 1))
+        self.assertViolation(self.check(), f"generation {GEN - 1}")
+        self.setUp()
+        put(self.image, LAYOUT.sector_of(70), record(70, disk=DISK + 1))
+        self.assertViolation(self.check(), f"record of disk {DISK + 1}")
+
+    def test_misdirected_write(self):
+        # A valid record of this boot, written to a sector other than the one it names.
+        put(self.image, 200, record(70))
+        self.assertViolation(self.check(), "sector 200: changed to a record the agent did not issue here: "
+                                           f"record written for sector {LAYOUT.sector_of(70)}")
+        self.setUp()
+        # Names its own sector, but that is not where the agent puts this seq.
+        put(self.image, 200, record(70, sector=200))
+        self.assertViolation(self.check(), f"seq 70 belongs in sector {LAYOUT.sector_of(70)}")
+
+    def test_size_change(self):
+        res = kill_check.check_disk(self.snapshot, bytes(self.image[:-512]), self.acks, DISK, GEN,
+                                    LAYOUT, self.max_seq)
+        self.assertViolation(res, "image is")
+
+
+class InFlight(unittest.TestCase):
+    def test_next_operation_after_the_last_line(self):
+        lines = ["[ 1.0] agent ack 0 0 64", "[ 1.1] agent ack 1 0 64"]
+        self.assertEqual(kill_campaign.in_flight(lines, 2, 5), ("write", 2))
+        self.assertEqual(kill_campaign.in_flight(lines + ["agent ack 2 1 70"], 2, 5), ("flush", 2))
+        self.assertEqual(kill_campaign.in_flight(lines + ["agent flushed 4 1"], 2, 5), ("write", 0))
+        self.assertIsNone(kill_campaign.in_flight(["minivmm-agent: late init reached"], 2, 5))
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=2)
