@@ -46,6 +46,7 @@ the TOML config file (see configs/default.toml and README.md).
       --no-stdin            do not feed the terminal to the guest    [serial.stdin]
       --log-level LEVEL     trace, debug, info, warn, error, off     [log.level]
       --pvm-workarounds M   auto, on, off: PVM guest flags and int3  [kernel.pvm_workarounds]
+      --kvm PATH            the KVM device (default /dev/kvm)
       --sample-rip MS       sample vCPU 0's RIP every MS ms; print a profile at exit
       --system-map FILE     symbolize RIP samples with the guest's System.map
   -h, --help                this text
@@ -84,6 +85,7 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--version") o.version = true;
     else if (arg == "-c" || arg == "--config") o.config_path = next();
     else if (arg == "--kernel") o.kernel = next();
+    else if (arg == "--kvm") o.kvm_device = next();
     else if (arg == "--initrd") o.initrd = next();
     else if (arg == "--cmdline") o.cmdline = next();
     else if (arg == "--append") o.append = next();
@@ -139,6 +141,7 @@ DiskConfig parse_disk_flag(const std::string& spec) {
 
 VmConfig build_config(const CliOptions& cli) {
   VmConfig c = cli.config_path.empty() ? VmConfig{} : load_config_file(cli.config_path);
+  if (cli.kvm_device) c.kvm_device = *cli.kvm_device;
   if (cli.kernel) c.kernel = expand_path(*cli.kernel);
   if (cli.initrd) c.initrd = expand_path(*cli.initrd);
   if (cli.cmdline) c.cmdline = *cli.cmdline;

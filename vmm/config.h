@@ -44,6 +44,7 @@ struct VmConfig {
   bool serial_stdin = true;    // feed the terminal's input to the UART
   // [log]
   std::string log_level = "info";
+  std::string kvm_device = "/dev/kvm";  // --kvm only (tests, unusual hosts)
   // [debug]
   uint32_t rip_sample_ms = 0;  // 0: off
   std::string system_map;      // for symbolizing RIP samples

@@ -30,7 +30,9 @@ KvmSystem KvmSystem::open(const std::string& path) {
   KvmSystem kvm{UniqueFd(fd)};
   const int version = ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
-    throw KvmUnavailable(path + ": KVM API version " + std::to_string(version) +
+    throw KvmUnavailable(path + ": KVM API version " +
+                         (version < 0 ? std::string("unreadable (not a KVM device?)")
+                                      : std::to_string(version)) +
                          ", minivmm needs " + std::to_string(KVM_API_VERSION));
   }
   return kvm;

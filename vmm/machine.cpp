@@ -223,7 +223,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   // Before any thread starts, so every thread inherits the blocked mask and
   // SIGINT/SIGTERM reach only the signalfd (a graceful stop).
   UniqueFd signal_fd = take_over_stop_signals();
-  const KvmSystem kvm = KvmSystem::open();
+  const KvmSystem kvm = KvmSystem::open(config.kvm_device);
   kvm.require_capabilities(config.vcpus);
   const bool pvm = config.pvm_workarounds == PvmWorkarounds::On ||
                    (config.pvm_workarounds == PvmWorkarounds::Auto && host_is_pvm());

@@ -39,6 +39,9 @@ with tempfile.TemporaryDirectory() as d:
     run(["--config", bad], 65, ["machine.memroy_mib", "bad.toml:3"])
     badcache = path("cache.toml", b"[kernel]\npath='/k'\n[[disk]]\npath = 'a.img'\ncache = 'fast'\n")
     run(["--config", badcache], 65, ["disk[0].cache", "writeback, none, writethrough, directsync, unsafe"])
+    run(["--kernel", "/k", "--kvm", os.path.join(d, "no-kvm")], 69,
+        ["cannot open", "no-kvm", "modprobe"])
+    run(["--kernel", "/k", "--kvm", "/dev/null"], 69, ["/dev/null", "API version"])
     run(["--kernel", os.path.join(d, "nope")], 66, ["nope"])
     run(["--kernel", path("empty")], 66, ["empty"])
     run(["--kernel", path("garbage", os.urandom(8192))], 66, ["neither an ELF vmlinux nor a bzImage"])
