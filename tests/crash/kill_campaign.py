@@ -285,14 +285,19 @@ def main() -> int:
             for i, p in enumerate(paths):
                 if kill_vm.read_image(p) != checked[i]:
                     failures.append(f"kill {n - 1}: {MODES[i]}: image changed after minivmm died")
-        checked = kill_round(args, n, n, offset, agent_seed, paths, totals, failures)
+        try:
+            checked = kill_round(args, n, n, offset, agent_seed, paths, totals, failures)
+        except OSError as e:  # e.g. the binary replaced by a rebuild mid-campaign
+            failures.append(f"kill {n}: cannot run minivmm: {e}; campaign stopped")
+            checked = None
+            break
     final_ok = final_boot(args, paths, checked, failures) if checked is not None else None
     print_table(args, totals, failures, final_ok, time.monotonic() - started)
     violations = sum(len(t.violations) for t in totals) + len(failures)
     for f in failures:
         print("FAIL:", f)
     if violations:
-        print(f"FAIL: {violations} violation(s); images and logs kept in {args.workdir_used}")
+        print(f"FAIL: {violations} violation(s) and failure(s); images and logs kept in {args.workdir_used}")
         return 1
     print("PASS: every acked record intact, no torn or foreign block, every image reopened")
     if args.keep:
