@@ -25,6 +25,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_options.h"
 #include "bench/bench_peers.h"
 #include "common/error.h"
 #include "devices/virtio/split_queue.h"
@@ -49,19 +50,7 @@ using testing::VirtioDriverHarness;
 constexpr uint16_t kQueueSize = 256;
 constexpr uint8_t kStatusPending = 0xff;
 
-struct Options {
-  std::string file = "/var/tmp/minivmm-device-bench.img";
-  uint64_t size = 128ull << 20;
-  double seconds = 0.5;
-  unsigned flush_every = 16;
-  bool peers = true;
-  storage::IoEngineKind engine = storage::IoEngineKind::Auto;
-  std::string only_mode;  // empty: all five
-  // Stop each row after this many requests instead of after `seconds` (0:
-  // time-bound): a fixed amount of work, for repeatable instruction counts
-  // under callgrind.
-  uint64_t requests = 0;
-};
+using bench::Options;
 
 // One virtio-blk device over a real disk, driven from this thread.
 class DeviceUnderLoad {
@@ -233,37 +222,9 @@ class DeviceUnderLoad {
   uint16_t last_used_ = 0;
 };
 
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--file") o.file = next();
-    else if (a == "--size-mib") o.size = std::stoull(next()) << 20;
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--flush-every") o.flush_every = static_cast<unsigned>(std::stoul(next()));
-    else if (a == "--no-peers") o.peers = false;
-    else if (a == "--mode") o.only_mode = next();
-    else if (a == "--requests") o.requests = std::stoull(next());
-    else if (a == "--engine") {
-      const std::string e = next();
-      o.engine = e == "sync" ? storage::IoEngineKind::Sync
-                 : e == "uring" ? storage::IoEngineKind::IoUring
-                                : storage::IoEngineKind::Auto;
-    } else {
-      throw Error("unknown option " + a +
-                  " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
-                  "--mode M --engine sync|uring --requests N)");
-    }
-  }
-  return o;
-}
 
 int run(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  const Options o = bench::parse_options(argc, argv, "/var/tmp/minivmm-device-bench.img", true);
   spdlog::set_level(spdlog::level::warn);
   bench::create_image(o.file, o.size);
   const std::vector<Case> cases = bench::standard_cases(o.flush_every);

@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_options.h"
 #include "bench/bench_peers.h"
 #include "common/error.h"
 #include "common/unique_fd.h"
@@ -32,15 +33,7 @@ using bench::kBlock;
 using bench::kStep;
 using bench::Result;
 
-struct Options {
-  std::string file = "/var/tmp/minivmm-storage-bench.img";
-  uint64_t size = 128ull << 20;
-  double seconds = 0.5;
-  unsigned flush_every = 16;
-  bool peers = true;
-  IoEngineKind engine = IoEngineKind::Auto;
-  std::string only_mode;  // empty: all five
-};
+using bench::Options;
 
 // Keeps `depth` requests in flight until time runs out; with flush_every,
 // drains and flushes after every N writes (what qemu-img bench does).
@@ -116,33 +109,9 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
   return r;
 }
 
-Options parse(int argc, char** argv) {
-  Options o;
-  for (int i = 1; i < argc; ++i) {
-    const std::string a = argv[i];
-    auto next = [&]() -> std::string {
-      if (i + 1 >= argc) throw Error("missing value after " + a);
-      return argv[++i];
-    };
-    if (a == "--file") o.file = next();
-    else if (a == "--size-mib") o.size = std::stoull(next()) << 20;
-    else if (a == "--seconds") o.seconds = std::stod(next());
-    else if (a == "--flush-every") o.flush_every = static_cast<unsigned>(std::stoul(next()));
-    else if (a == "--no-peers") o.peers = false;
-    else if (a == "--mode") o.only_mode = next();
-    else if (a == "--engine") {
-      const std::string e = next();
-      o.engine = e == "sync" ? IoEngineKind::Sync : e == "uring" ? IoEngineKind::IoUring
-                                                                 : IoEngineKind::Auto;
-    }
-    else throw Error("unknown option " + a +
-                     " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers --mode M --engine sync|uring)");
-  }
-  return o;
-}
 
 int run(int argc, char** argv) {
-  const Options o = parse(argc, argv);
+  const Options o = bench::parse_options(argc, argv, "/var/tmp/minivmm-storage-bench.img", false);
   spdlog::set_level(spdlog::level::warn);
   bench::create_image(o.file, o.size);
   const std::vector<Case> cases = bench::standard_cases(o.flush_every);

@@ -1,0 +1,37 @@
+#include "bench/bench_options.h"
+
+#include "common/error.h"
+
+namespace minivmm::bench {
+
+Options parse_options(int argc, char** argv, const std::string& default_file, bool allow_requests) {
+  Options o;
+  o.file = default_file;
+  for (int i = 1; i < argc; ++i) {
+    const std::string a = argv[i];
+    auto next = [&]() -> std::string {
+      if (i + 1 >= argc) throw Error("missing value after " + a);
+      return argv[++i];
+    };
+    if (a == "--file") o.file = next();
+    else if (a == "--size-mib") o.size = std::stoull(next()) << 20;
+    else if (a == "--seconds") o.seconds = std::stod(next());
+    else if (a == "--flush-every") o.flush_every = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--no-peers") o.peers = false;
+    else if (a == "--mode") o.only_mode = next();
+    else if (a == "--requests" && allow_requests) o.requests = std::stoull(next());
+    else if (a == "--engine") {
+      const std::string e = next();
+      o.engine = e == "sync" ? storage::IoEngineKind::Sync
+                 : e == "uring" ? storage::IoEngineKind::IoUring
+                                : storage::IoEngineKind::Auto;
+    } else {
+      throw Error("unknown option " + a +
+                  " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
+                  "--mode M --engine sync|uring" + (allow_requests ? " --requests N)" : ")"));
+    }
+  }
+  return o;
+}
+
+}  // namespace minivmm::bench

@@ -1,0 +1,28 @@
+// Command-line options shared by the storage and device benchmarks.
+#pragma once
+
+#include <cstdint>
+#include <string>
+
+#include "storage/disk.h"
+
+namespace minivmm::bench {
+
+struct Options {
+  std::string file;
+  uint64_t size = 128ull << 20;
+  double seconds = 0.5;
+  unsigned flush_every = 16;
+  bool peers = true;
+  storage::IoEngineKind engine = storage::IoEngineKind::Auto;
+  std::string only_mode;  // empty: all five
+  // Stop each row after this many requests instead of after `seconds` (0:
+  // time-bound): a fixed amount of work, for repeatable instruction counts
+  // under callgrind. Only programs that pass allow_requests take it.
+  uint64_t requests = 0;
+};
+
+// Throws minivmm::Error naming an unknown option or a missing value.
+Options parse_options(int argc, char** argv, const std::string& default_file, bool allow_requests);
+
+}  // namespace minivmm::bench
