@@ -28,6 +28,7 @@ struct minivmm_workload_plan {
 	unsigned int toggle_wce;	/* bit i: disk i flips its write cache twice */
 	unsigned int toggle_writes;	/* writes in each phase after a flip */
 	unsigned int span;	/* record slots per disk; seq wraps over them */
+	unsigned int multi;	/* records (one page each) per write bio: multi-segment requests */
 	unsigned int generation;
 	unsigned int seed;
 	unsigned int expect_disks;	/* 0: any number >= 1 */

@@ -5,11 +5,17 @@
  * For every virtio disk: print what the guest sees (capacity, logical block
  * size, negotiated virtio features, volatile write cache), then write
  * self-describing records (record.h) with submit_bio_wait, flush with
- * blkdev_issue_flush every flush_every writes, optionally flip the write
+ * blkdev_issue_flush every flush_every records written, optionally flip the write
  * cache through virtio_blk's cache_type attribute and write more, and finally
  * read every record back. Each completed write and flush is printed as one
  * machine-readable line (README.md "Guest agent" lists them) so the host can
  * check the image and the device's counters against what the guest saw.
+ *
+ * With multi=n > 1 each write bio carries n records for n contiguous
+ * sectors, each record in its own page: n bio_vecs that are never physically
+ * contiguous, so virtio_blk maps them to n data descriptors (one
+ * multi-segment request; the device offers seg_max). The ack lines of a bio
+ * are printed after it completes.
  *
  * Budget (docs/nested-kvm.md): guest kernel code is emulated on PVM, ~13 ms
  * per 4 KiB bio: plans of tens of writes per disk.
@@ -67,6 +73,10 @@ static bool continuous;
 module_param(continuous, bool, 0444);
 MODULE_PARM_DESC(continuous, "write and flush on every disk in turn forever (crash tests); never ends the VM");
 
+static unsigned int multi = 1;
+module_param(multi, uint, 0444);
+MODULE_PARM_DESC(multi, "records per write bio, each in its own page (1..16, divides span; default 1)");
+
 static unsigned int expect_disks;
 module_param(expect_disks, uint, 0444);
 MODULE_PARM_DESC(expect_disks, "fail unless exactly this many virtio disks are found; 0: at least one");
@@ -85,7 +95,10 @@ void minivmm_workload_plan_from_params(struct minivmm_workload_plan *plan)
 	plan->toggle_writes = toggle_writes ? toggle_writes : max(writes / 2, 1u);
 	plan->span = span ? span : (writes ? writes : 64);
 	plan->expect_disks = expect_disks;
+	plan->multi = multi;
 }
+
+#define MINIVMM_MAX_MULTI 16
 
 /* Time spent in writes and flushes, for the timing lines. */
 struct io_timing {
@@ -99,13 +112,14 @@ struct io_timing {
 struct disk_run {
 	struct minivmm_disk *disk;
 	const struct minivmm_workload_plan *plan;
-	u8 *buf;		/* one logical block, page-backed */
+	u8 **bufs;		/* plan->multi pages, one record each: one bio segment each */
+	u8 *buf;		/* bufs[0]: one logical block, page-backed */
 	u8 *expect;		/* scratch for read-back comparison */
 	s64 *slot_seq;		/* last acknowledged seq per slot, -1: none */
-	u32 stride;		/* slot order: (i * stride) % span, stride coprime to span */
+	u32 stride;		/* group order: (g * stride) % groups, stride coprime to groups */
 	u64 next_seq;
 	u64 last_acked;		/* valid when next_seq > 0 */
-	unsigned int since_flush;	/* writes not yet covered by a flush */
+	unsigned int since_flush;	/* records not yet covered by a flush */
 	struct io_timing total;
 };
 
@@ -133,12 +147,19 @@ static u32 slot_stride(u32 seed_value, u32 slots)
 	return s;
 }
 
+/*
+ * Slots come in groups of multi contiguous ones (span / multi groups);
+ * seqs g*multi .. g*multi+multi-1 fill group (g * stride) % groups in order,
+ * so one bio's records land in contiguous sectors. multi=1: slot =
+ * (seq % span) * stride % span. tests/crash/kill_check.py mirrors this.
+ */
 static u32 seq_slot(const struct disk_run *r, u64 seq)
 {
+	u32 n = r->plan->multi, groups = r->plan->span / n;
 	u32 rem;
 
 	div_u64_rem(seq, r->plan->span, &rem);
-	return (u32)(((u64)rem * r->stride) % r->plan->span);
+	return (u32)(((u64)(rem / n) * r->stride) % groups) * n + rem % n;
 }
 
 static u64 slot_sector(const struct disk_run *r, u32 slot)
@@ -146,15 +167,20 @@ static u64 slot_sector(const struct disk_run *r, u32 slot)
 	return r->plan->start_sector + (u64)slot * (r->disk->lbs >> SECTOR_SHIFT);
 }
 
-static int block_io(struct disk_run *r, blk_opf_t opf, u64 sector, u8 *data)
+/* One bio over count blocks from sector on: block i in data[i], one segment per block. */
+static int block_io(struct disk_run *r, blk_opf_t opf, u64 sector, u8 **data, unsigned int count)
 {
-	struct bio *bio = bio_alloc(r->disk->bdev, 1, opf, GFP_KERNEL);
+	struct bio *bio = bio_alloc(r->disk->bdev, count, opf, GFP_KERNEL);
+	unsigned int i;
 	int err;
 
 	bio->bi_iter.bi_sector = sector;
-	if (bio_add_page(bio, virt_to_page(data), r->disk->lbs, offset_in_page(data)) != r->disk->lbs) {
-		bio_put(bio);
-		return -EIO;
+	for (i = 0; i < count; i++) {
+		if (bio_add_page(bio, virt_to_page(data[i]), r->disk->lbs,
+				 offset_in_page(data[i])) != r->disk->lbs) {
+			bio_put(bio);
+			return -EIO;
+		}
 	}
 	err = submit_bio_wait(bio);
 	bio_put(bio);
@@ -174,29 +200,44 @@ static void build_record(const struct disk_run *r, u64 seq, u64 sector, u8 *buf)
 	minivmm_record_build(buf, r->disk->lbs, &id);
 }
 
-static int write_next(struct disk_run *r, struct io_timing *t)
+/*
+ * One write bio: the next seqs up to the end of their slot group and at
+ * most limit records (so a bio never leaves its group of contiguous
+ * sectors). *written: records written.
+ */
+static int write_next(struct disk_run *r, struct io_timing *t, unsigned int limit,
+		      unsigned int *written)
 {
-	u64 seq = r->next_seq;
-	u32 slot = seq_slot(r, seq);
+	u64 first = r->next_seq;
+	u32 slot = seq_slot(r, first);
 	u64 sector = slot_sector(r, slot);
+	u32 sectors_per_block = r->disk->lbs >> SECTOR_SHIFT;
+	unsigned int count = r->plan->multi - slot % r->plan->multi;
+	unsigned int i;
 	u64 start;
 	int err;
 
-	build_record(r, seq, sector, r->buf);
+	count = min(count, limit);
+	for (i = 0; i < count; i++)
+		build_record(r, first + i, sector + (u64)i * sectors_per_block, r->bufs[i]);
 	start = ktime_get_ns();
-	err = block_io(r, REQ_OP_WRITE | REQ_SYNC, sector, r->buf);
+	err = block_io(r, REQ_OP_WRITE | REQ_SYNC, sector, r->bufs, count);
 	t->write_ns += ktime_get_ns() - start;
 	if (err) {
 		pr_err("error %u write seq=%llu sector=%llu err=%d\n",
-		       r->disk->index, seq, sector, err);
+		       r->disk->index, first, sector, err);
 		return err;
 	}
-	t->writes++;
-	r->slot_seq[slot] = seq;
-	r->last_acked = seq;
-	r->next_seq++;
-	r->since_flush++;
-	pr_notice("ack %u %llu %llu\n", r->disk->index, seq, sector);
+	t->writes += count;
+	for (i = 0; i < count; i++) {
+		r->slot_seq[slot + i] = first + i;
+		pr_notice("ack %u %llu %llu\n", r->disk->index, first + i,
+			  sector + (u64)i * sectors_per_block);
+	}
+	r->last_acked = first + count - 1;
+	r->next_seq += count;
+	r->since_flush += count;
+	*written = count;
 	return 0;
 }
 
@@ -233,11 +274,12 @@ static void add_timing(struct io_timing *sum, const struct io_timing *t)
 static int run_phase(struct disk_run *r, unsigned int phase, unsigned int n)
 {
 	struct io_timing t = {};
-	unsigned int i;
+	unsigned int i = 0, written = 0;
 	int err = 0;
 
-	for (i = 0; i < n && !err; i++) {
-		err = write_next(r, &t);
+	while (i < n && !err) {
+		err = write_next(r, &t, n - i, &written);
+		i += written;
 		if (!err && r->plan->flush_every && r->since_flush >= r->plan->flush_every)
 			err = flush(r, &t);
 	}
@@ -273,7 +315,7 @@ static int verify(struct disk_run *r)
 
 		if (r->slot_seq[slot] < 0)
 			continue;
-		err = block_io(r, REQ_OP_READ, sector, r->buf);
+		err = block_io(r, REQ_OP_READ, sector, &r->buf, 1);
 		if (err) {
 			pr_err("error %u read sector=%llu err=%d\n", r->disk->index, sector, err);
 			return err;
@@ -299,7 +341,7 @@ static int disk_run_init(struct disk_run *r, struct minivmm_disk *d,
 			 const struct minivmm_workload_plan *plan)
 {
 	u64 end = plan->start_sector + (u64)plan->span * (d->lbs >> SECTOR_SHIFT);
-	unsigned int slot;
+	unsigned int slot, i;
 
 	memset(r, 0, sizeof(*r));
 	r->disk = d;
@@ -313,21 +355,38 @@ static int disk_run_init(struct disk_run *r, struct minivmm_disk *d,
 		       d->index, plan->start_sector, end, d->capacity);
 		return -ERANGE;
 	}
-	/* Page-backed (not slab) so one bio segment always holds a block. */
-	r->buf = (u8 *)__get_free_page(GFP_KERNEL);
+	/*
+	 * Page-backed (not slab) so one bio segment always holds a block; a
+	 * page per record, the record at offset 0, so with lbs < PAGE_SIZE no
+	 * two records are physically contiguous and the block layer cannot
+	 * merge their segments.
+	 */
+	r->bufs = kcalloc(plan->multi, sizeof(*r->bufs), GFP_KERNEL);
+	if (!r->bufs)
+		return -ENOMEM;
+	for (i = 0; i < plan->multi; i++) {
+		r->bufs[i] = (u8 *)__get_free_page(GFP_KERNEL);
+		if (!r->bufs[i])
+			return -ENOMEM;
+	}
+	r->buf = r->bufs[0];
 	r->expect = (u8 *)__get_free_page(GFP_KERNEL);
 	r->slot_seq = kmalloc_array(plan->span, sizeof(*r->slot_seq), GFP_KERNEL);
-	if (!r->buf || !r->expect || !r->slot_seq)
+	if (!r->expect || !r->slot_seq)
 		return -ENOMEM;
 	for (slot = 0; slot < plan->span; slot++)
 		r->slot_seq[slot] = -1;
-	r->stride = slot_stride(plan->seed, plan->span);
+	r->stride = slot_stride(plan->seed, plan->span / plan->multi);
 	return 0;
 }
 
 static void disk_run_free(struct disk_run *r)
 {
-	free_page((unsigned long)r->buf);
+	unsigned int i;
+
+	for (i = 0; r->bufs && i < r->plan->multi; i++)
+		free_page((unsigned long)r->bufs[i]);
+	kfree(r->bufs);
 	free_page((unsigned long)r->expect);
 	kfree(r->slot_seq);
 }
@@ -361,14 +420,14 @@ static int run_disk(struct disk_run *r)
 static int run_continuous(struct disk_run *runs, unsigned int count)
 {
 	struct io_timing ignored = {};
-	unsigned int i;
+	unsigned int i, written;
 	int err;
 
 	for (;;) {
 		for (i = 0; i < count; i++) {
 			struct disk_run *r = &runs[i];
 
-			err = write_next(r, &ignored);
+			err = write_next(r, &ignored, UINT_MAX, &written);
 			if (!err && r->plan->flush_every && r->since_flush >= r->plan->flush_every)
 				err = flush(r, &ignored);
 			if (err)
@@ -395,6 +454,8 @@ enum minivmm_verdict minivmm_workload_run(const struct minivmm_workload_plan *pl
 		return MINIVMM_NO_PLAN;
 	if (!plan->span)
 		return verdict(false, "span=0");
+	if (!plan->multi || plan->multi > MINIVMM_MAX_MULTI || plan->span % plan->multi)
+		return verdict(false, "multi not in [1, 16] or not dividing span");
 
 	/* Built-in drivers probe synchronously before late_initcall_sync; this covers async probes too. */
 	wait_for_device_probe();

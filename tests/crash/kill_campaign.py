@@ -28,12 +28,14 @@ campaign, not every byte. Prints one line per round and a table per mode:
 kills, records acknowledged, verified, superseded, landed unacked, kills
 mid-write / mid-flush, violations. Exit status 1 on any violation.
 
-The agent's writes are single-block, single-segment bios (workload.c
-block_io): a kill can land inside a 3-descriptor virtio-blk request, but the
-agent issues no multi-segment requests, so those are not exercised.
+--multi N (agent multi=N) makes every write bio carry N records for N
+contiguous sectors, each in its own page: N data descriptors in one
+virtio-blk request, so kills land inside multi-segment requests. Each record
+may land or not on its own; each changed block must still be a complete
+record. --multi 1 (default): one single-segment bio per record.
 
 usage: kill_campaign.py MINIVMM KERNEL [--kills N] [--seed S] [--window S]
-                        [--flush-every K] [--span N] [--workdir DIR] [--keep]
+                        [--flush-every K] [--span N] [--multi N] [--workdir DIR] [--keep]
 """
 from __future__ import annotations
 
@@ -59,12 +61,13 @@ import records  # noqa: E402
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 START_SECTOR = 64  # the agent's default; the sectors before it stay zero (no partition table)
-# The agent runs one write or flush at a time, all disks in turn. After the
-# last ack line seen for a disk, its next write may have completed with its
-# line cut off by the kill, or be in flight; a later one cannot have started,
-# because the guest prints each ack line (one synchronous console write by
-# minivmm) before it issues the next request.
-ISSUE_SLACK = 1
+# The agent runs one write bio or flush at a time, all disks in turn. After
+# the last ack line seen for a disk, the rest of that bio's records (acked,
+# lines cut off) and the next bio's (up to multi records: completed with its
+# lines cut off, or in flight) may have landed; a later bio cannot have
+# started, because the guest prints a bio's ack lines (each one synchronous
+# console write by minivmm) before it issues the next request. So
+# max_seq = last ack seq + multi.
 PROBED = re.compile(r"virtio_blk virtio\d+: \[vd([a-z])\] (\d+) 512-byte logical blocks")
 
 
@@ -98,11 +101,24 @@ def make_images(workdir: str, seed: int) -> list[str]:
     return paths
 
 
-def in_flight(console: list[str], flush_every: int, disks: int) -> tuple[str, int] | None:
+def flush_follows(bio: int, flush_every: int, multi: int) -> bool:
+    """Whether the agent flushes after write bio number `bio` (from 0) of a disk: it counts
+    records since the last flush (multi per bio in the continuous plan) and flushes once
+    they reach flush_every."""
+    if not flush_every:
+        return False
+    bios_per_flush = -(-flush_every // multi)  # ceil
+    return (bio + 1) % bios_per_flush == 0
+
+
+def in_flight(console: list[str], flush_every: int, disks: int,
+              multi: int = 1) -> tuple[str, int] | None:
     """The operation the agent had started when killed: the one after its last complete line.
 
-    Continuous plan order (workload.c run_continuous): write on disk d; if that
-    was the flush_every-th write since the last flush, flush disk d; disk d+1."""
+    Continuous plan order (workload.c run_continuous): one write bio of `multi`
+    records on disk d, its ack lines; a flush of disk d if the records since the
+    last flush reached flush_every; disk d+1. A kill between two ack lines of one
+    bio counts as that disk's write."""
     last = None
     for line in console:
         m = re.search(r"agent (ack|flushed) (\d+) (\d+)", line)
@@ -111,7 +127,9 @@ def in_flight(console: list[str], flush_every: int, disks: int) -> tuple[str, in
     if last is None:
         return None
     kind, disk, seq = last
-    if kind == "ack" and flush_every and (seq + 1) % flush_every == 0:
+    if kind == "ack" and (seq + 1) % multi:
+        return "write", disk
+    if kind == "ack" and flush_follows(seq // multi, flush_every, multi):
         return "flush", disk
     return "write", (disk + 1) % disks
 
@@ -151,7 +169,8 @@ def kill_round(args, round_no: int, generation: int, offset: float, agent_seed: 
     snaps = [kill_vm.read_image(p) for p in paths]
     cmdline = (f"console=ttyS0 panic=-1 minivmm_agent.continuous=1 minivmm_agent.generation={generation} "
                f"minivmm_agent.seed={agent_seed} minivmm_agent.flush_every={args.flush_every} "
-               f"minivmm_agent.span={args.span} minivmm_agent.start_sector={START_SECTOR} "
+               f"minivmm_agent.span={args.span} minivmm_agent.multi={args.multi} "
+               f"minivmm_agent.start_sector={START_SECTOR} "
                f"minivmm_agent.expect_disks={len(MODES)}")
     run = kill_vm.boot_and_kill(args.minivmm, args.kernel, list(zip(paths, MODES)), cmdline,
                                 offset, args.boot_timeout)
@@ -165,7 +184,7 @@ def kill_round(args, round_no: int, generation: int, offset: float, agent_seed: 
     mapping, disk_problems = guest_disks(log)
     # The boot of round k opens the images the kill of round k-1 left behind.
     problems += [f"kill {round_no}: reopen: {p}" for p in disk_problems]
-    flight = in_flight(run.console, args.flush_every, len(MODES))
+    flight = in_flight(run.console, args.flush_every, len(MODES), args.multi)
 
     bad = bool(problems)
     per_mode = []
@@ -174,8 +193,8 @@ def kill_round(args, round_no: int, generation: int, offset: float, agent_seed: 
         disk = mapping.get(i, i)
         acks = log.acks_of(disk)
         lbs = log.disks[disk].lbs if disk in log.disks else records.SECTOR
-        layout = kill_check.Layout(args.span, START_SECTOR, lbs, agent_seed)
-        max_seq = max((a.seq for a in acks), default=-1) + ISSUE_SLACK
+        layout = kill_check.Layout(args.span, START_SECTOR, lbs, agent_seed, args.multi)
+        max_seq = max((a.seq for a in acks), default=-1) + args.multi
         res = kill_check.check_disk(snaps[i], after[i], acks, disk, generation, layout, max_seq)
         t.kills += 1
         t.acked += res.acked
@@ -236,8 +255,8 @@ def print_table(args, totals: list[ModeTotals], failures: list[str], final_ok: b
                 elapsed: float) -> None:
     date = datetime.date.today().isoformat()
     print(f"\nkill campaign, seed {args.seed}, {date}: {totals[0].kills} of {args.kills} kills, "
-          f"window {args.window:g} s after the first ack, flush every {args.flush_every} writes, "
-          f"span {args.span}, {elapsed / 60:.1f} min")
+          f"window {args.window:g} s after the first ack, flush every {args.flush_every} records, "
+          f"span {args.span}, multi={args.multi} (records per write request), {elapsed / 60:.1f} min")
     print("| mode | kills | records acknowledged | records verified | superseded | landed unacked "
           "| killed mid-write | killed mid-flush | violations |")
     print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
@@ -258,10 +277,15 @@ def main() -> int:
     ap.add_argument("--window", type=float, default=6.0, help="kill uniform in [0, W] s after the first ack")
     ap.add_argument("--flush-every", type=int, default=2, help="agent flush_every")
     ap.add_argument("--span", type=int, default=64, help="agent span: record slots per disk")
+    ap.add_argument("--multi", type=int, default=1,
+                    help="agent multi: records (one page each) per write bio; 1..16, divides span")
     ap.add_argument("--boot-timeout", type=float, default=240)
     ap.add_argument("--workdir", default="/var/tmp", help="where images go (must support O_DIRECT)")
     ap.add_argument("--keep", action="store_true", help="keep images and logs even when all passed")
     args = ap.parse_args()
+    if not 1 <= args.multi <= 16 or args.span % args.multi:
+        print(f"FAIL: --multi {args.multi} must be in [1, 16] and divide --span {args.span}")
+        return 1
     for path, what in [(args.minivmm, "minivmm binary"), (args.kernel, "guest kernel (scripts/build-guest.sh)")]:
         if not os.path.exists(path):
             print(f"FAIL: {what} {path} not found")
@@ -274,7 +298,7 @@ def main() -> int:
     rng = random.Random(args.seed)
     schedule = [(rng.uniform(0, args.window), rng.randrange(1, 1 << 31)) for _ in range(args.kills)]
     paths = make_images(args.workdir_used, args.seed)
-    print(f"kill campaign: seed {args.seed}, {args.kills} kills, images in {args.workdir_used}", flush=True)
+    print(f"kill campaign: seed {args.seed}, {args.kills} kills, multi={args.multi}, images in {args.workdir_used}", flush=True)
 
     totals = [ModeTotals() for _ in MODES]
     failures: list[str] = []

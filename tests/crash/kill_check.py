@@ -16,11 +16,15 @@ the image taken before the boot (the "snapshot"):
 
 A record is one logical block, so checking block by block is checking at
 record granularity: a torn record fails its CRC/payload, stale or stray data
-differs from both the snapshot and any issued record.
+differs from both the snapshot and any issued record. With multi > 1 one
+request carries several records; each may land or not on its own, but each
+changed block must still be one complete record.
 
-Where the agent puts seq (guest/agent/workload.c): slot = (seq % span) *
-stride % span, sector = start_sector + slot * lbs/512, with stride derived
-from the seed (slot_stride()); `sector_of` mirrors it. Standard library only.
+Where the agent puts seq (guest/agent/workload.c seq_slot()): with
+r = seq % span, groups = span / multi, slot = ((r // multi) * stride % groups)
+* multi + r % multi, sector = start_sector + slot * lbs/512, with stride
+derived from the seed over the groups (slot_stride()); multi = 1 gives
+slot = r * stride % span. `sector_of` mirrors it. Standard library only.
 """
 from __future__ import annotations
 
@@ -42,18 +46,24 @@ class Layout:
     start_sector: int
     lbs: int
     seed: int
+    multi: int = 1  # records per write bio: groups of `multi` contiguous slots
+
+    def groups(self) -> int:
+        return self.span // self.multi
 
     def stride(self) -> int:
-        # Mirrors slot_stride() in guest/agent/workload.c (u32 arithmetic).
-        s = (((self.seed * 2654435761) & MASK32) >> 16) % self.span
+        # Mirrors slot_stride(seed, span / multi) in guest/agent/workload.c (u32 arithmetic).
+        groups = self.groups()
+        s = (((self.seed * 2654435761) & MASK32) >> 16) % groups
         if not s:
             s = 1
-        while math.gcd(s, self.span) != 1:
-            s = s % (self.span - 1) + 1
+        while math.gcd(s, groups) != 1:
+            s = s % (groups - 1) + 1
         return s
 
     def sector_of(self, seq: int) -> int:
-        slot = ((seq % self.span) * self.stride()) % self.span
+        r = seq % self.span
+        slot = ((r // self.multi) * self.stride()) % self.groups() * self.multi + r % self.multi
         return self.start_sector + slot * (self.lbs // records.SECTOR)
 
 

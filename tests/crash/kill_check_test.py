@@ -118,6 +118,73 @@ class KillCheck(unittest.TestCase):
         self.assertViolation(res, "image is")
 
 
+MULTI = kill_check.Layout(span=64, start_sector=64, lbs=512, seed=SEED, multi=4)
+
+
+class MultiSegment(unittest.TestCase):
+    """multi=4: each write bio carries 4 records for 4 contiguous sectors."""
+
+    def setUp(self):
+        self.snapshot = random.Random(2).randbytes(IMAGE)
+        self.image = bytearray(self.snapshot)
+        self.acks = [records.Ack(DISK, s, MULTI.sector_of(s)) for s in range(40)]  # 10 bios
+        for s in range(40):
+            put(self.image, MULTI.sector_of(s), self.record(s))
+        self.max_seq = 39 + 4  # the next bio (seqs 40..43) may have landed, any part of it
+
+    @staticmethod
+    def record(seq: int, sector: int | None = None) -> bytes:
+        sector = MULTI.sector_of(seq) if sector is None else sector
+        return records.build(records.RecordId(DISK, seq, sector, GEN, SEED), 512)
+
+    def check(self):
+        return kill_check.check_disk(self.snapshot, bytes(self.image), self.acks, DISK, GEN, MULTI,
+                                     self.max_seq)
+
+    def test_mapping_matches_the_guest(self):
+        # Printed by the guest (seed 5, span 64, multi 4): "agent ack 0 0 64" .. "ack 0 3 67",
+        # "ack 0 4 84", "ack 0 8 104", "ack 0 16 80", "ack 0 28 76", "ack 0 320 64".
+        self.assertEqual([MULTI.sector_of(s) for s in (0, 1, 2, 3, 4, 8, 16, 28, 320)],
+                         [64, 65, 66, 67, 84, 104, 80, 76, 64])
+        self.assertEqual(sorted(MULTI.sector_of(s) for s in range(64)), list(range(64, 128)))
+        for group in range(16):  # each bio's records: 4 contiguous sectors, in seq order
+            first = MULTI.sector_of(4 * group)
+            self.assertEqual([MULTI.sector_of(4 * group + i) for i in range(4)],
+                             list(range(first, first + 4)))
+
+    def test_multi_1_is_the_single_record_mapping(self):
+        one = kill_check.Layout(span=64, start_sector=64, lbs=512, seed=SEED, multi=1)
+        self.assertEqual([one.sector_of(s) for s in range(130)], [LAYOUT.sector_of(s) for s in range(130)])
+        self.assertNotEqual([MULTI.sector_of(s) for s in range(64)], [LAYOUT.sector_of(s) for s in range(64)])
+
+    def test_part_of_the_in_flight_request_landed(self):
+        # Records 0 and 2 of the killed bio landed, 1 and 3 did not: allowed per record.
+        for s in (40, 42):
+            put(self.image, MULTI.sector_of(s), self.record(s))
+        res = self.check()
+        self.assertEqual(res.violations, [])
+        self.assertEqual(res.landed_unacked, 2)
+
+    def test_torn_record_inside_the_request(self):
+        put(self.image, MULTI.sector_of(40), self.record(40))
+        sector = MULTI.sector_of(41)
+        put(self.image, sector, self.record(41)[:300] + self.snapshot[sector * 512 + 300:(sector + 1) * 512])
+        self.assertViolation(self.check(), f"sector {sector}: changed, but holds no valid record")
+
+    def test_records_of_one_request_swapped(self):
+        # Segment order lost: seq 41's record in seq 40's sector (naming that sector).
+        sector = MULTI.sector_of(40)
+        put(self.image, sector, self.record(41, sector=sector))
+        self.assertViolation(self.check(), f"seq 41 belongs in sector {MULTI.sector_of(41)}")
+
+    def test_beyond_the_in_flight_request(self):
+        put(self.image, MULTI.sector_of(44), self.record(44))
+        self.assertViolation(self.check(), "seq 44 beyond the last the agent could have issued (43)")
+
+    def assertViolation(self, res, text):
+        self.assertTrue(any(text in v for v in res.violations), f"{text!r} not in {res.violations}")
+
+
 class InFlight(unittest.TestCase):
     def test_next_operation_after_the_last_line(self):
         lines = ["[ 1.0] agent ack 0 0 64", "[ 1.1] agent ack 1 0 64"]
@@ -125,6 +192,16 @@ class InFlight(unittest.TestCase):
         self.assertEqual(kill_campaign.in_flight(lines + ["agent ack 2 1 70"], 2, 5), ("flush", 2))
         self.assertEqual(kill_campaign.in_flight(lines + ["agent flushed 4 1"], 2, 5), ("write", 0))
         self.assertIsNone(kill_campaign.in_flight(["minivmm-agent: late init reached"], 2, 5))
+
+    def test_multi_segment_requests(self):
+        # multi=4, flush_every=2: a flush after every bio; a kill between a bio's ack lines is its write.
+        self.assertEqual(kill_campaign.in_flight(["agent ack 1 5 70"], 2, 5, 4), ("write", 1))
+        self.assertEqual(kill_campaign.in_flight(["agent ack 1 7 70"], 2, 5, 4), ("flush", 1))
+        self.assertEqual(kill_campaign.in_flight(["agent flushed 1 7"], 2, 5, 4), ("write", 2))
+        # flush_every=10 with multi=4: records since the flush reach 12 at every third bio.
+        self.assertEqual([kill_campaign.flush_follows(b, 10, 4) for b in range(6)],
+                         [False, False, True, False, False, True])
+        self.assertEqual([kill_campaign.flush_follows(b, 2, 1) for b in range(4)], [False, True, False, True])
 
 
 if __name__ == "__main__":
