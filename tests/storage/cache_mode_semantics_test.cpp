@@ -109,20 +109,6 @@ INSTANTIATE_TEST_SUITE_P(AllModes, CacheModeSemantics,
 
 // Kernel-side proof, independent of our own bookkeeping: cachestat(2)
 // (Linux 6.5) reports dirty page-cache pages of a file range.
-struct CachestatRange {
-  uint64_t off, len;
-};
-struct Cachestat {
-  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-constexpr long kCachestatSyscall = 451;  // x86_64, all architectures share it
-
-std::optional<uint64_t> dirty_or_writeback_pages(int fd) {
-  CachestatRange range{0, 0};  // len 0: to end of file
-  Cachestat cs{};
-  if (::syscall(kCachestatSyscall, fd, &range, &cs, 0) != 0) return std::nullopt;
-  return cs.nr_dirty + cs.nr_writeback;
-}
 
 class PageCacheDurability : public ::testing::TestWithParam<IoEngineKind> {};
 
@@ -134,7 +120,7 @@ TEST_P(PageCacheDurability, WritethroughLeavesNoDirtyPagesWritebackDoesUntilFlus
   UniqueFd probe(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(probe.valid());
   ASSERT_EQ(::fdatasync(probe.get()), 0);  // start clean
-  if (!dirty_or_writeback_pages(probe.get())) GTEST_SKIP() << "cachestat(2) not available";
+  if (!test::dirty_or_writeback_pages(probe.get())) GTEST_SKIP() << "cachestat(2) not available";
   AlignedBuffer buf(4096, 4096);
 
   DiskOptions o;
@@ -144,14 +130,14 @@ TEST_P(PageCacheDurability, WritethroughLeavesNoDirtyPagesWritebackDoesUntilFlus
   {
     auto disk = Disk::open(o);
     ASSERT_EQ(test::run_write(*disk, 0, buf.data(), 4096), 0);
-    EXPECT_EQ(*dirty_or_writeback_pages(probe.get()), 0u) << "RWF_DSYNC write left dirty pages";
+    EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u) << "RWF_DSYNC write left dirty pages";
   }
   o.cache = CacheMode::Writeback;
   auto disk = Disk::open(o);
   ASSERT_EQ(test::run_write(*disk, 8192, buf.data(), 4096), 0);
-  EXPECT_GT(*dirty_or_writeback_pages(probe.get()), 0u) << "control: the probe must see dirt";
+  EXPECT_GT(*test::dirty_or_writeback_pages(probe.get()), 0u) << "control: the probe must see dirt";
   ASSERT_EQ(test::run_flush(*disk), 0);
-  EXPECT_EQ(*dirty_or_writeback_pages(probe.get()), 0u) << "flush did not reach the disk";
+  EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u) << "flush did not reach the disk";
 }
 
 INSTANTIATE_TEST_SUITE_P(BothEngines, PageCacheDurability,

@@ -283,20 +283,6 @@ TEST(DurableWriteBatchingFailure, AFailedBatchSyncFailsEveryWriteItCovered) {
 
 // Kernel-side proof (cachestat(2), Linux 6.5): a completed batch leaves no
 // dirty page cache behind in writethrough.
-struct CachestatRange {
-  uint64_t off, len;
-};
-struct Cachestat {
-  uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
-};
-constexpr long kCachestatSyscall = 451;
-
-std::optional<uint64_t> dirty_or_writeback_pages(int fd) {
-  CachestatRange range{0, 0};
-  Cachestat cs{};
-  if (::syscall(kCachestatSyscall, fd, &range, &cs, 0) != 0) return std::nullopt;
-  return cs.nr_dirty + cs.nr_writeback;
-}
 
 class BatchPageCache : public ::testing::TestWithParam<IoEngineKind> {};
 
@@ -308,7 +294,7 @@ TEST_P(BatchPageCache, WritethroughBatchLeavesNoDirtyPagesWhenItCompletes) {
   UniqueFd probe(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
   ASSERT_TRUE(probe.valid());
   ASSERT_EQ(::fdatasync(probe.get()), 0);
-  if (!dirty_or_writeback_pages(probe.get())) GTEST_SKIP() << "cachestat(2) not available";
+  if (!test::dirty_or_writeback_pages(probe.get())) GTEST_SKIP() << "cachestat(2) not available";
   DiskOptions o;
   o.path = path;
   o.engine = GetParam();
@@ -320,9 +306,9 @@ TEST_P(BatchPageCache, WritethroughBatchLeavesNoDirtyPagesWhenItCompletes) {
     disk->kick();
     pump_until(*disk, [&] { return batch.all_done(); });
     if (mode == CacheMode::Writethrough) {
-      EXPECT_EQ(*dirty_or_writeback_pages(probe.get()), 0u) << "batch completed before its sync";
+      EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u) << "batch completed before its sync";
     } else {
-      EXPECT_GT(*dirty_or_writeback_pages(probe.get()), 0u) << "control: the probe must see dirt";
+      EXPECT_GT(*test::dirty_or_writeback_pages(probe.get()), 0u) << "control: the probe must see dirt";
     }
   }
 }

@@ -143,4 +143,16 @@ bool uring_available() {
   }
 }
 
+std::optional<uint64_t> dirty_or_writeback_pages(int fd) {
+  struct CachestatRange {
+    uint64_t off, len;
+  } range{0, 0};  // len 0: to end of file
+  struct Cachestat {
+    uint64_t nr_cache, nr_dirty, nr_writeback, nr_evicted, nr_recently_evicted;
+  } cs{};
+  constexpr long kCachestatSyscall = 451;  // the same number on every architecture
+  if (::syscall(kCachestatSyscall, fd, &range, &cs, 0) != 0) return std::nullopt;
+  return cs.nr_dirty + cs.nr_writeback;
+}
+
 }  // namespace minivmm::storage::test

@@ -5,6 +5,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -35,6 +36,11 @@ uint8_t pattern_byte(uint64_t i, uint8_t seed = 1);
 // from /proc/self/fdinfo.
 int find_fd_for(const std::string& path);
 unsigned long fdinfo_flags(int fd);
+
+// Kernel-side proof of durability, independent of our bookkeeping:
+// cachestat(2) (Linux 6.5) counts dirty + writeback page-cache pages of the
+// whole file behind `fd`; nullopt where the syscall is unavailable.
+std::optional<uint64_t> dirty_or_writeback_pages(int fd);
 
 // Submits, kicks, waits for completion_fd with poll() and processes
 // completions until the callback ran; returns its result.

@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Builds and runs one benchmark program with the machine, load and peer
+# versions printed around its table (see bench/README.md):
+#   storage: minivmm's Disk alone, all five cache modes
+#   device:  host-side virtio driver -> virtqueue -> VirtioBlk -> Disk
+# Both compare with `qemu-img bench` (same file, offsets, depth, mode) and
+# fio's io_uring ceiling in the same run. Extra arguments go to the program
+# (--seconds S, --size-mib N, --flush-every N, --mode M, --engine sync|uring,
+# --file PATH, --no-peers; device also --requests N). The image must live on
+# a disk-backed filesystem (O_DIRECT fails on tmpfs).
+set -euo pipefail
+which=${1:?usage: scripts/bench.sh storage|device [args...]}
+shift
+case "$which" in
+  storage|device) ;;
+  *) echo "bench: unknown benchmark '$which' (storage or device)" >&2; exit 64 ;;
+esac
+root="$(cd "$(dirname "$0")/.." && pwd)"
+build="${MINIVMM_BUILD_DIR:-$root/build-storage}"
+for tool in qemu-img fio; do
+  command -v "$tool" >/dev/null ||
+    { echo "bench: $tool not installed (MINIVMM_BENCH_DEPS=1 scripts/install-deps.sh)" >&2; exit 1; }
+done
+cmake -S "$root" -B "$build" >/dev/null
+cmake --build "$build" --target "${which}_bench" -j2 >/dev/null
+echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
+echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  peers: $(qemu-img --version | head -1), $(fio --version)"
+"$build/bench/${which}_bench" "$@"
+echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
