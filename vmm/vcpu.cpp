@@ -228,8 +228,8 @@ bool Vcpu::handle_exit(const IoBus& bus, RunState& state) {
       return handle_internal_error(state);
     case KVM_EXIT_FAIL_ENTRY:
       fail(state, exit_code::kUnhandledExit,
-           "KVM_EXIT_FAIL_ENTRY, hardware reason 0x" +
-               std::to_string(run_->fail_entry.hardware_entry_failure_reason));
+           fmt::format("KVM_EXIT_FAIL_ENTRY, hardware reason {:#x}",
+                       static_cast<uint64_t>(run_->fail_entry.hardware_entry_failure_reason)));
       return false;
     default:
       fail(state, exit_code::kUnhandledExit,
