@@ -5,10 +5,11 @@ set -euo pipefail
 
 packages=(
   build-essential cmake pkg-config            # toolchain
-  linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev  # libraries
+  linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libseccomp-dev  # libraries
   linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
-  busybox-static cpio                          # optional interactive initramfs (scripts/build-initramfs.sh)
+  busybox-static cpio                          # interactive initramfs (scripts/build-initramfs.sh)
+  qemu-system-x86 kmod e2fsprogs apt dpkg      # nested-KVM sandbox (scripts/nested-kvm.sh)
   clang libclang-rt-14-dev                     # libFuzzer target
 )
 optional=(qemu-utils fio)                      # benchmark peers (bench/ only)

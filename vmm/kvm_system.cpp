@@ -22,9 +22,14 @@ KvmSystem KvmSystem::open(const std::string& path) {
              "virtualization support";
     } else if (err == EACCES || err == EPERM) {
       hint = "run as root or add your user to the 'kvm' group (and log in again)";
+    } else if (err == ENODEV || err == ENXIO) {
+      hint = "the device exists but no KVM driver binds it (a PVM guest kernel says "
+             "'kvm-pvm: this kernel is itself a kvm-pvm guest'; docs/nested-kvm.md)";
     } else {
       hint = "check that KVM works on this host";
     }
+    // Without a usable KVM the project's sandbox still runs the VMM (docs/nested-kvm.md).
+    hint += "; to run without it: scripts/nested-kvm.sh -- minivmm ARGS... (a nested-KVM sandbox)";
     throw KvmUnavailable("cannot open " + path + ": " + std::strerror(err) + " — " + hint);
   }
   KvmSystem kvm{UniqueFd(fd)};

@@ -40,7 +40,7 @@ with tempfile.TemporaryDirectory() as d:
     badcache = path("cache.toml", b"[kernel]\npath='/k'\n[[disk]]\npath = 'a.img'\ncache = 'fast'\n")
     run(["--config", badcache], 65, ["disk[0].cache", "writeback, none, writethrough, directsync, unsafe"])
     run(["--kernel", "/k", "--kvm", os.path.join(d, "no-kvm")], 69,
-        ["cannot open", "no-kvm", "modprobe"])
+        ["cannot open", "no-kvm", "modprobe", "scripts/nested-kvm.sh"])
     run(["--kernel", "/k", "--kvm", "/dev/null"], 69, ["/dev/null", "API version"])
     run(["--kernel", os.path.join(d, "nope")], 66, ["nope"])
     run(["--kernel", path("empty")], 66, ["empty"])

@@ -1,0 +1,84 @@
+#!/bin/busybox sh
+# PID 1 of the nested-KVM sandbox (tools/nested_kvm.py builds it into the
+# initramfs). Loads the modules, shares the host's / over 9p, mounts a scratch
+# ext4 on /var/tmp, then runs $RUN/cmd.sh chrooted into the host's tree:
+#   ttyS0 console and kernel log   ttyS1 command stdout   ttyS2 command stderr
+#   ttyS3 heartbeat (the runner's freeze watchdog)
+# It reports the command's exit status in $RUN/status, or why the sandbox could
+# not run it in $RUN/infra_error, then powers the machine off.
+/bin/busybox --install -s /bin
+export PATH=/bin
+mount -t proc proc /proc
+mount -t sysfs sysfs /sys
+mount -t devtmpfs devtmpfs /dev
+
+arg() { sed -n "s/.*minivmm\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
+RUN=$(arg run)
+MKFS=$(arg mkfs)
+GRACE=$(arg grace)
+say() { echo "nested-kvm-init: $*" >/dev/ttyS0; }
+off() { sync; poweroff -f; sleep 30; }
+# Before /host is mounted the only channel is the console log.
+infra() {
+	say "$*"
+	[ -d "/host$RUN" ] && echo "$*" >"/host$RUN/infra_error"
+	off
+}
+
+# Heartbeat first: a kernel that stops scheduling stops it too.
+(n=0; while :; do n=$((n + 1)); echo "hb $n $(cut -d' ' -f1 /proc/uptime)" >/dev/ttyS3; sleep 2; done) &
+
+failed=""
+while read -r mod; do
+	insmod "/lib/modules/$mod" 2>/dev/ttyS0 || failed="$failed $mod"
+done </lib/modules/order
+
+mkdir -p /host
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /host ||
+	infra "cannot mount the host's / over 9p (modules that failed:${failed:- none})"
+[ -d "/host$RUN" ] || infra "run directory $RUN is not visible over 9p"
+if [ ! -c /dev/kvm ]; then
+	cpu=$(grep -c -w svm /proc/cpuinfo)
+	infra "no /dev/kvm in the sandbox: kvm_amd did not load (modules that failed:${failed:- none}; CPUs with svm: $cpu; $(dmesg | grep -i -E 'kvm|svm' | tail -n 3 | tr '\n' ' '))"
+fi
+
+mkdir -p /dev/pts /dev/shm
+mount -t devpts -o newinstance,ptmxmode=0666 devpts /dev/pts
+ln -sf pts/ptmx /dev/ptmx
+mount -t tmpfs tmpfs /dev/shm
+mount --rbind /dev /host/dev
+mount -t proc proc /host/proc
+mount --rbind /sys /host/sys
+mount -t debugfs debugfs /host/sys/kernel/debug 2>/dev/null
+
+# Disk images go on a real block device: O_DIRECT, fdatasync and loop devices
+# behave as on a host, which 9p does not give.
+if [ "$MKFS" = 1 ]; then
+	chroot /host env PATH=/usr/sbin:/usr/bin:/sbin:/bin mkfs.ext4 -q -F -E lazy_itable_init=1,lazy_journal_init=1 /dev/vda >/dev/ttyS0 2>&1 ||
+		infra "mkfs.ext4 on the scratch disk failed"
+fi
+mount -t ext4 /dev/vda /host/var/tmp || infra "cannot mount the scratch disk on /var/tmp"
+chmod 1777 /host/var/tmp
+
+stty -F /dev/ttyS1 raw -echo
+stty -F /dev/ttyS2 raw -echo
+# Its own session and process group, so a stop request reaches all of it.
+setsid chroot /host /bin/sh "$RUN/cmd.sh" </dev/null >/dev/ttyS1 2>/dev/ttyS2 &
+cmd=$!
+(
+	while [ ! -e "/host$RUN/stop" ]; do sleep 1; done
+	say "stop requested: SIGTERM to the command"
+	kill -TERM -"$cmd" 2>/dev/null
+	sleep "${GRACE:-20}"
+	say "command still running after ${GRACE:-20}s: SIGKILL"
+	kill -KILL -"$cmd" 2>/dev/null
+) &
+watcher=$!
+wait "$cmd"
+rc=$?
+kill "$watcher" 2>/dev/null
+kill -KILL -"$cmd" 2>/dev/null # what the command left behind in its group
+echo "$rc" >"/host$RUN/status.tmp" && mv "/host$RUN/status.tmp" "/host$RUN/status"
+sync
+umount /host/var/tmp 2>/dev/null || umount -l /host/var/tmp
+off
