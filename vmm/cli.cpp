@@ -47,19 +47,23 @@ the TOML config file (see configs/default.toml and README.md).
       --log-level LEVEL     trace, debug, info, warn, error, off     [log.level]
       --pvm-workarounds M   auto, on, off: PVM guest flags and int3  [kernel.pvm_workarounds]
       --kvm PATH            the KVM device (default /dev/kvm)
+      --no-seccomp          run without the seccomp sandbox (debugging)  [debug.seccomp]
       --sample-rip MS       sample vCPU 0's RIP every MS ms; print a profile at exit
       --system-map FILE     symbolize RIP samples with the guest's System.map
   -h, --help                this text
       --version             print the version
 
 Exit codes:
-  0      guest powered off/rebooted, reported status 0, or SIGINT/SIGTERM
+  0      guest powered off/rebooted, reported status 0, SIGINT/SIGTERM, or
+         the console's reader went away (EPIPE on stdout)
   N      the guest wrote N to the exit device (32-bit write to port 0x4f0; N & 0xff)
   64     bad command line          65  bad configuration
   66     kernel/initrd/disk image missing or invalid
   69     /dev/kvm unavailable or lacking a capability
   70     internal error            75  unhandled VM exit (incl. emulation failure)
   76     guest triple fault
+  77     a second SIGINT/SIGTERM forced the exit before the graceful stop ended
+  78     seccomp: a thread made a forbidden syscall (stderr names it)
 )";
 }
 
@@ -94,6 +98,7 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--disk") o.disks.push_back(next());
     else if (arg == "--serial-log") o.serial_log = next();
     else if (arg == "--no-stdin") o.no_stdin = true;
+    else if (arg == "--no-seccomp") o.no_seccomp = true;
     else if (arg == "--log-level") o.log_level = next();
     else if (arg == "--pvm-workarounds") o.pvm = parse_pvm(next());
     else if (arg == "--sample-rip") o.rip_sample_ms = parse_number<uint32_t>(arg, next(), 1, 10000);
@@ -150,6 +155,7 @@ VmConfig build_config(const CliOptions& cli) {
   if (cli.vcpus) c.vcpus = *cli.vcpus;
   if (cli.serial_log) c.serial_log = *cli.serial_log;
   if (cli.no_stdin) c.serial_stdin = false;
+  if (cli.no_seccomp) c.seccomp = false;
   if (cli.log_level) {
     if (!is_log_level(*cli.log_level)) {
       throw UsageError("--log-level: '" + *cli.log_level +

@@ -24,6 +24,7 @@ struct CliOptions {
   std::optional<uint32_t> vcpus, rip_sample_ms;
   std::optional<PvmWorkarounds> pvm;
   bool no_stdin = false;
+  bool no_seccomp = false;
   std::vector<std::string> disks;  // PATH[,cache=MODE][,ro][,serial=S][,queues=N]
 };
 

@@ -150,6 +150,7 @@ void parse_debug(const toml::table& t, VmConfig& c, const std::string& src,
   TableReader r(t, "debug.", src);
   c.rip_sample_ms = static_cast<uint32_t>(r.get_uint("rip_sample_ms", 0, 0, 10000));
   c.system_map = resolve(r.get_string("system_map", ""), dir);
+  c.seccomp = r.get_bool("seccomp", c.seccomp);
   r.reject_unknown();
 }
 

@@ -5,7 +5,6 @@
 #include <signal.h>
 #include <spdlog/spdlog.h>
 #include <sys/random.h>
-#include <sys/signalfd.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -36,6 +35,9 @@
 #include "vmm/mptable.h"
 #include "vmm/rip_profile.h"
 #include "vmm/run_state.h"
+#include "vmm/seccomp_filter.h"
+#include "vmm/seccomp_violation.h"
+#include "vmm/stop_signals.h"
 #include "vmm/terminal.h"
 #include "vmm/vcpu.h"
 #include "vmm/vm.h"
@@ -143,37 +145,22 @@ void pump_stdin(Uart8250& uart, int stop_fd) {
   }
 }
 
-// Blocks SIGINT/SIGTERM in this thread (and the threads it starts) and
-// returns a signalfd that receives them instead.
-UniqueFd take_over_stop_signals() {
-  sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  pthread_sigmask(SIG_BLOCK, &set, nullptr);
-  UniqueFd fd(signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK));
-  if (!fd) throw sys_error("signalfd");
-  return fd;
+// Names the calling thread (for ps, /proc/PID/task/*/comm) and, when the
+// sandbox is on, loads its kind's seccomp filter: from here on the thread
+// can make only the syscalls its kind needs.
+void enter_thread(ThreadKind kind, const std::string& name, bool sandbox) {
+  pthread_setname_np(pthread_self(), name.c_str());
+  if (sandbox) install_seccomp_filter(kind);
 }
 
-// Waits until the run state says stop, turning SIGINT/SIGTERM into a stop
-// and taking a RIP sample from vCPU 0 every `sample_ms` if asked.
-void wait_for_stop(RunState& state, int signal_fd, Vcpu& sampled, uint32_t sample_ms) {
+// Waits until the run state says stop (a device, a vCPU, the signal
+// watcher, the console's reader going away), taking a RIP sample from
+// vCPU 0 every `sample_ms` if asked.
+void wait_for_stop(RunState& state, Vcpu& sampled, uint32_t sample_ms) {
   while (!state.stopping()) {
-    pollfd fds[2] = {{state.stop_fd(), POLLIN, 0}, {signal_fd, POLLIN, 0}};
-    const int n = poll(fds, 2, sample_ms ? static_cast<int>(sample_ms) : -1);
-    if (n == 0) {
-      sampled.request_sample();
-      continue;
-    }
-    if (fds[1].revents & POLLIN) {
-      signalfd_siginfo info{};
-      if (read(signal_fd, &info, sizeof(info)) == sizeof(info)) {
-        const char* name = info.ssi_signo == SIGINT ? "SIGINT" : "SIGTERM";
-        spdlog::info("{} received: stopping the guest", name);
-        state.request_stop(exit_code::kOk, std::string(name) + " received");
-      }
-    }
+    pollfd fd = {state.stop_fd(), POLLIN, 0};
+    const int n = poll(&fd, 1, sample_ms ? static_cast<int>(sample_ms) : -1);
+    if (n == 0) sampled.request_sample();
   }
 }
 
@@ -219,9 +206,14 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   if (config.disks.size() > std::size(kVirtioIrqs)) {
     throw ImageError("at most " + std::to_string(std::size(kVirtioIrqs)) + " disks are supported");
   }
-  // Before any thread starts, so every thread inherits the blocked mask and
-  // SIGINT/SIGTERM reach only the signalfd (a graceful stop).
-  UniqueFd signal_fd = take_over_stop_signals();
+  const bool sandbox = config.seccomp;
+  if (sandbox) install_seccomp_violation_handler();
+  RunState state;
+  // Before any other thread starts, so every thread inherits the blocked
+  // mask and SIGINT/SIGTERM reach only the watcher (stop_signals.h).
+  const StopSignals stop_signals(state, [sandbox] {
+    if (sandbox) install_seccomp_filter(ThreadKind::kControl);
+  });
   const KvmSystem kvm = KvmSystem::open(config.kvm_device);
   kvm.require_capabilities(config.vcpus);
   const bool pvm = config.pvm_workarounds == PvmWorkarounds::On ||
@@ -230,7 +222,6 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   Vm vm(kvm, config.memory_mib << 20);
   const GuestMemory mem = vm.memory();
-  RunState state;
   spdlog::debug("VM created: {:.2f} ms", ms_since_start());
 
   // Kernel, initrd and boot structures.
@@ -253,7 +244,9 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   // Devices.
   IoBus bus;
-  ConsoleOutput console(config.serial_log);
+  ConsoleOutput console(config.serial_log, [&state] {
+    state.request_stop(exit_code::kOk, "the console's reader went away (EPIPE)");
+  });
   Uart8250 uart([&vm](bool level) { vm.set_irq_line(Uart8250::kCom1Irq, level); },
                 [&console](uint8_t b) { console.put(b); });
   bus.add_pio(Uart8250::kCom1Port, 8, &uart);
@@ -303,18 +296,31 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   vcpus[0]->set_regs(long_mode_boot_regs(kernel.entry));
 
   spdlog::debug("vCPUs created: {:.2f} ms", ms_since_start());
+  // Set-up is over: from here on every thread runs under its seccomp filter.
+  const std::string system_map_text =
+      config.rip_sample_ms ? read_system_map(config.system_map) : std::string();
+  device_loop.run_sync([sandbox] { enter_thread(ThreadKind::kIoLoop, "minivmm-io", sandbox); });
   std::optional<RawTerminal> raw_terminal;
   std::jthread stdin_thread;
   if (config.serial_stdin) {
     raw_terminal.emplace(STDIN_FILENO);  // raw mode only when stdin is a terminal
-    stdin_thread = std::jthread([&uart, &state] { pump_stdin(uart, state.stop_fd()); });
+    stdin_thread = std::jthread([&uart, &state, sandbox] {
+      try {
+        enter_thread(ThreadKind::kConsole, "minivmm-console", sandbox);
+        pump_stdin(uart, state.stop_fd());
+      } catch (const std::exception& e) {
+        spdlog::error("console input: {}", e.what());
+        state.request_stop(exit_code::kInternal, e.what());
+      }
+    });
   }
 
   spdlog::info("first KVM_RUN {:.2f} ms after start", ms_since_start());
   std::vector<std::jthread> threads;
   for (auto& v : vcpus) {
-    threads.emplace_back([&bus, &state, vcpu = v.get()] {
+    threads.emplace_back([&bus, &state, sandbox, vcpu = v.get()] {
       try {
+        enter_thread(ThreadKind::kVcpu, "minivmm-vcpu" + std::to_string(vcpu->index()), sandbox);
         vcpu->run(bus, state);
       } catch (const std::exception& e) {
         spdlog::error("vCPU {}: {}", vcpu->index(), e.what());
@@ -322,7 +328,13 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
       }
     });
   }
-  wait_for_stop(state, signal_fd.get(), *vcpus[0], config.rip_sample_ms);
+  // Last: a thread inherits its creator's filter, so the main thread's own
+  // comes after it has started every other thread.
+  if (sandbox) {
+    install_seccomp_filter(ThreadKind::kControl);
+    spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
+  }
+  wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
 
   for (auto& v : vcpus) v->kick();
   for (auto& t : threads) t.join();
@@ -333,7 +345,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   console.flush();
   raw_terminal.reset();
 
-  if (config.rip_sample_ms) print_rip_profile(vcpus[0]->rip_samples(), config.system_map);
+  if (config.rip_sample_ms) print_rip_profile(vcpus[0]->rip_samples(), system_map_text);
   uint64_t int3 = 0;
   for (auto& v : vcpus) int3 += v->int3_injections();
   if (int3) spdlog::info("int3 emulated {} time(s)", int3);

@@ -2,6 +2,7 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <csignal>
 #include <iostream>
 
 #include "vmm/cli.h"
@@ -27,6 +28,10 @@ void setup_logging(const std::string& level) {
 int main(int argc, char** argv) {
   using namespace minivmm;
   const auto started = std::chrono::steady_clock::now();
+  // A reader that went away (`minivmm | head`) must not kill the VMM: with
+  // SIGPIPE ignored, write(2) fails with EPIPE instead (signal(7), pipe(7)),
+  // and the console output stops the guest gracefully (console_output.h).
+  signal(SIGPIPE, SIG_IGN);
   VmConfig config;
   try {
     const CliOptions cli = parse_cli(argc, argv);

@@ -47,15 +47,19 @@ std::vector<std::pair<std::string, uint64_t>> aggregate_rip_samples(
   return out;
 }
 
-void print_rip_profile(const std::map<uint64_t, uint64_t>& samples, const std::string& system_map) {
-  std::string text;
-  if (!system_map.empty()) {
-    std::ifstream in(system_map);
-    if (!in) spdlog::warn("cannot read System.map '{}': profile shows raw RIPs", system_map);
-    std::stringstream buf;
-    buf << in.rdbuf();
-    text = buf.str();
+std::string read_system_map(const std::string& path) {
+  if (path.empty()) return {};
+  std::ifstream in(path);
+  if (!in) {
+    spdlog::warn("cannot read System.map '{}': profile shows raw RIPs", path);
+    return {};
   }
+  std::stringstream buf;
+  buf << in.rdbuf();
+  return buf.str();
+}
+
+void print_rip_profile(const std::map<uint64_t, uint64_t>& samples, const std::string& text) {
   uint64_t total = 0;
   for (const auto& [rip, hits] : samples) total += hits;
   const auto profile = aggregate_rip_samples(samples, text);

@@ -34,6 +34,11 @@ TEST(Cli, FlagsOverrideDefaults) {
   EXPECT_EQ(c.disks[0].queues, 2u);
 }
 
+TEST(Cli, SeccompIsOnUnlessTurnedOff) {
+  EXPECT_TRUE(build_config(parse({"--kernel", "/k"})).seccomp);
+  EXPECT_FALSE(build_config(parse({"--kernel", "/k", "--no-seccomp"})).seccomp);
+}
+
 TEST(Cli, BadInputIsUsageError) {
   EXPECT_THROW(parse({"--frobnicate"}), UsageError);
   EXPECT_THROW(parse({"--memory"}), UsageError);

@@ -180,5 +180,11 @@ TEST(Config, LoadFileResolvesRelativePathsAgainstConfigDir) {
   EXPECT_THROW(load_config_file(dir + "/missing.toml"), ConfigError);
 }
 
+TEST(Config, DebugSeccompKey) {
+  EXPECT_TRUE(parse_config("", "test.toml").seccomp);
+  EXPECT_FALSE(parse_config("[debug]\nseccomp = false\n", "test.toml").seccomp);
+  expect_error("[debug]\nseccomp = \"off\"\n", {"debug.seccomp", "boolean"});
+}
+
 }  // namespace
 }  // namespace minivmm

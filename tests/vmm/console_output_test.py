@@ -1,0 +1,113 @@
+#!/usr/bin/env python3
+"""Console output never kills or stalls minivmm (issue 9, finding 5), on real
+KVM with a tiny guest that prints console lines forever:
+- reader gone: stdout is a pipe whose reader closes after 100 bytes
+  (`minivmm | head -c 100`). minivmm must not die of SIGPIPE (exit 141, or
+  -13 here); it logs the EPIPE, stops the guest gracefully (the disk's final
+  flush and stats line: the quiesce ran), exits 0 and restores the terminal
+  (stdin is a pty, which minivmm puts in raw mode).
+- reader stuck: stdout is a pipe nobody reads. The vCPU must not block in
+  write(2) for good: minivmm warns that it drops output, and SIGTERM still
+  stops it promptly with exit code 0.
+usage: console_output_test.py MINIVMM"""
+import os
+import pty
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_guest  # noqa: E402
+
+MINIVMM = sys.argv[1]
+MAX_STALL_S = 1  # ConsoleOutput::kMaxStall
+failures = []
+
+
+def report(label, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
+    if not ok:
+        failures.append(label)
+
+
+def reader_gone(d):
+    kernel = tiny_guest.write_guest(d, "flood", tiny_guest.CONSOLE_FLOOD)
+    disk = tiny_guest.write_disk(d)
+    master, slave = pty.openpty()
+    before = termios.tcgetattr(slave)
+    r, w = os.pipe()
+    p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--disk", disk], stdin=slave, stdout=w,
+                         stderr=subprocess.PIPE)
+    os.close(w)
+    got = b""
+    while len(got) < 100:
+        chunk = os.read(r, 100 - len(got))
+        if not chunk:
+            break
+        got += chunk
+    os.close(r)  # the reader goes away, as `head -c 100` does
+    try:
+        _, err = p.communicate(timeout=60)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        _, err = p.communicate()
+        report("reader gone: exits", False, "still running 60 s after the reader closed")
+        return
+    log = err.decode(errors="replace")
+    after = termios.tcgetattr(slave)
+    os.close(slave)
+    os.close(master)
+    report("reader gone: console output arrived", got.startswith(b"x\n"), repr(got[:10]))
+    report("reader gone: not killed by SIGPIPE", p.returncode not in (141, -signal.SIGPIPE),
+           f"exit {p.returncode}")
+    report("reader gone: exit code 0", p.returncode == 0, f"exit {p.returncode}")
+    report("reader gone: EPIPE logged", "the reader has gone (EPIPE)" in log)
+    report("reader gone: graceful stop (final flush, disk stats)",
+           "disk 0 stats:" in log and "fdatasyncs=1" in log and "reader went away" in log)
+    report("reader gone: terminal restored", after == before)
+    if failures:
+        print("   log:", log.strip()[-1500:])
+
+
+def reader_stuck(d):
+    kernel = tiny_guest.write_guest(d, "flood", tiny_guest.CONSOLE_FLOOD)
+    r, w = os.pipe()  # nobody reads r: the pipe fills up (64 KiB)
+    p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--no-stdin"], stdin=subprocess.DEVNULL,
+                         stdout=w, stderr=subprocess.PIPE)
+    os.close(w)
+    log = []
+    t = threading.Thread(target=lambda: log.append(p.stderr.read()), daemon=True)
+    t.start()
+    time.sleep(3 + MAX_STALL_S)
+    started = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    try:
+        p.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.wait()
+    took = time.monotonic() - started
+    t.join(10)
+    os.close(r)
+    text = (log[0] if log else b"").decode(errors="replace")
+    report("reader stuck: SIGTERM stops it", p.returncode == 0 and took < 10,
+           f"exit {p.returncode} after {took:.1f} s")
+    report("reader stuck: drop warned", "dropping guest console output" in text)
+    report("reader stuck: graceful stop logged", "SIGTERM received" in text)
+    if failures:
+        print("   log:", text.strip()[-1500:])
+
+
+why = tiny_guest.kvm_usable()
+if why:
+    print(f"SKIP: needs KVM ({why})")
+    sys.exit(77)
+with tempfile.TemporaryDirectory() as d:
+    reader_gone(d)
+    reader_stuck(d)
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)

@@ -1,0 +1,155 @@
+#!/usr/bin/env python3
+"""SIGINT/SIGTERM (issue 9, finding 2, the VMM part), on real KVM with tiny
+guests: the first signal stops gracefully (exit 0); when that stop hangs, a
+second one forces the exit (exit code 77, a log line saying so, terminal
+restored). Two hangs a signal must break:
+- in set-up: the disk's write log is a FIFO nobody opens, so opening it
+  blocks (as a hung network disk would);
+- in the graceful stop: the write log is a FIFO whose pipe the test fills,
+  so the final flush's log record blocks the I/O thread and the quiesce
+  waits for it (as a drain that never ends would).
+usage: stop_signals_test.py MINIVMM"""
+import errno
+import os
+import pty
+import signal
+import subprocess
+import sys
+import tempfile
+import termios
+import threading
+import time
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import tiny_guest  # noqa: E402
+
+MINIVMM = sys.argv[1]
+FORCED = 77  # exit_code::kForcedStop
+failures = []
+
+
+def report(label, ok, detail=""):
+    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
+    if not ok:
+        failures.append(label)
+
+
+class Vmm:
+    """minivmm on a spin guest with a pty as stdin, stderr collected."""
+
+    def __init__(self, d, disk_spec):
+        kernel = tiny_guest.write_guest(d, "spin", tiny_guest.SPIN)
+        self.master, self.slave = pty.openpty()
+        self.termios_before = termios.tcgetattr(self.slave)
+        self.p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--disk", disk_spec],
+                                  stdin=self.slave, stdout=subprocess.DEVNULL,
+                                  stderr=subprocess.PIPE)
+        self.err = b""
+        self.reader = threading.Thread(target=self._read, daemon=True)
+        self.reader.start()
+
+    def _read(self):
+        for line in self.p.stderr:
+            self.err += line
+
+    def wait_log(self, text, timeout=30):
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline and self.p.poll() is None:
+            if text.encode() in self.err:
+                return True
+            time.sleep(0.05)
+        return text.encode() in self.err
+
+    def alive_after(self, seconds):
+        try:
+            self.p.wait(timeout=seconds)
+            return False
+        except subprocess.TimeoutExpired:
+            return True
+
+    def finish(self, timeout=20):
+        try:
+            self.p.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.p.kill()
+            self.p.wait()
+            return None
+        finally:
+            self.reader.join(5)
+        return self.p.returncode
+
+    def terminal_restored(self):
+        ok = termios.tcgetattr(self.slave) == self.termios_before
+        os.close(self.slave)
+        os.close(self.master)
+        return ok
+
+    def log(self):
+        return self.err.decode(errors="replace")
+
+
+def check_forced(label, vmm):
+    vmm.p.send_signal(signal.SIGTERM)
+    if not vmm.alive_after(2):
+        report(f"{label}: the first SIGTERM's stop hangs (the scenario)", False,
+               f"exited {vmm.p.returncode} instead; log: {vmm.log()[-800:]}")
+        vmm.terminal_restored()
+        return
+    vmm.p.send_signal(signal.SIGTERM)
+    code = vmm.finish()
+    report(f"{label}: second SIGTERM forces the exit", code == FORCED, f"exit {code}")
+    report(f"{label}: logged", "second SIGTERM received: forcing the exit" in vmm.log())
+    report(f"{label}: terminal restored", vmm.terminal_restored())
+    if code != FORCED:
+        print("   log:", vmm.log().strip()[-1500:])
+
+
+def hang_in_setup(d):
+    fifo = os.path.join(d, "setup.fifo")
+    os.mkfifo(fifo)
+    vmm = Vmm(d, tiny_guest.write_disk(d) + ",write_log=" + fifo)
+    time.sleep(1)  # minivmm blocks opening the FIFO for writing: no reader
+    check_forced("hang in set-up", vmm)
+
+
+def hang_in_stop(d):
+    fifo = os.path.join(d, "stop.fifo")
+    os.mkfifo(fifo)
+    reader = os.open(fifo, os.O_RDONLY | os.O_NONBLOCK)  # lets minivmm's open() return
+    vmm = Vmm(d, tiny_guest.write_disk(d, "stop.img") + ",write_log=" + fifo)
+    if not vmm.wait_log("first KVM_RUN"):
+        report("hang in stop: guest started", False, vmm.log()[-800:])
+        return
+    filler = os.open(fifo, os.O_WRONLY | os.O_NONBLOCK)
+    try:
+        while True:
+            os.write(filler, b"\0" * 4096)  # until the pipe is full
+    except OSError as e:
+        assert e.errno == errno.EAGAIN, e
+    check_forced("hang in stop", vmm)
+    os.close(filler)
+    os.close(reader)
+
+
+def first_signal_graceful(d):
+    for sig, name in ((signal.SIGTERM, "SIGTERM"), (signal.SIGINT, "SIGINT")):
+        vmm = Vmm(d, tiny_guest.write_disk(d, "graceful.img"))
+        vmm.wait_log("first KVM_RUN")
+        vmm.p.send_signal(sig)
+        code = vmm.finish()
+        log = vmm.log()
+        report(f"one {name}: graceful stop, exit 0",
+               code == 0 and f"{name} received" in log and "disk 0 stats:" in log, f"exit {code}")
+        report(f"one {name}: terminal restored", vmm.terminal_restored())
+
+
+why = tiny_guest.kvm_usable()
+if why:
+    print(f"SKIP: needs KVM ({why})")
+    sys.exit(77)
+with tempfile.TemporaryDirectory() as d:
+    first_signal_graceful(d)
+    hang_in_setup(d)
+    hang_in_stop(d)
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
