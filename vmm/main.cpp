@@ -2,6 +2,10 @@
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
 
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <cerrno>
 #include <csignal>
 #include <iostream>
 
@@ -23,6 +27,18 @@ void setup_logging(const std::string& level) {
   spdlog::flush_on(spdlog::level::info);
 }
 
+// With stdin, stdout or stderr closed at exec, the next open() would get
+// that number and guest console output or log lines would land in, say, a
+// disk image; point any closed one at /dev/null first.
+void ensure_standard_fds() {
+  for (int fd = STDIN_FILENO; fd <= STDERR_FILENO; ++fd) {
+    if (fcntl(fd, F_GETFD) == -1 && errno == EBADF) {
+      const int null_fd = open("/dev/null", O_RDWR);  // lowest free number: fd itself
+      if (null_fd >= 0 && null_fd != fd) close(null_fd);
+    }
+  }
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
@@ -32,6 +48,7 @@ int main(int argc, char** argv) {
   // SIGPIPE ignored, write(2) fails with EPIPE instead (signal(7), pipe(7)),
   // and the console output stops the guest gracefully (console_output.h).
   signal(SIGPIPE, SIG_IGN);
+  ensure_standard_fds();
   VmConfig config;
   try {
     const CliOptions cli = parse_cli(argc, argv);

@@ -6,6 +6,8 @@ KVM with a tiny guest that prints console lines forever:
   -13 here); it logs the EPIPE, stops the guest gracefully (the disk's final
   flush and stats line: the quiesce ran), exits 0 and restores the terminal
   (stdin is a pty, which minivmm puts in raw mode).
+- stdout closed at start (`minivmm >&-`): fd 1 must not be reused for a
+  file minivmm opens (console output would land in it); it is /dev/null.
 - reader stuck: stdout is a pipe nobody reads. The vCPU must not block in
   write(2) for good: minivmm warns that it drops output, and SIGTERM still
   stops it promptly with exit code 0.
@@ -102,6 +104,26 @@ def reader_stuck(d):
         print("   log:", text.strip()[-1500:])
 
 
+def stdout_closed(d):
+    kernel = tiny_guest.write_guest(d, "flood", tiny_guest.CONSOLE_FLOOD)
+    disk = tiny_guest.write_disk(d, "closed.img")
+    p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--disk", disk, "--no-stdin"],
+                         stdin=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                         preexec_fn=lambda: os.close(1))
+    time.sleep(1.5)
+    try:
+        target = os.readlink(f"/proc/{p.pid}/fd/1")
+    except OSError as e:
+        target = str(e)
+    p.send_signal(signal.SIGTERM)
+    p.communicate(timeout=60)
+    with open(disk, "rb") as f:
+        untouched = f.read() == bytes(1 << 20)
+    report("stdout closed: fd 1 is /dev/null", target == "/dev/null", target)
+    report("stdout closed: disk image untouched, exit 0", untouched and p.returncode == 0,
+           f"exit {p.returncode}")
+
+
 why = tiny_guest.kvm_usable()
 if why:
     print(f"SKIP: needs KVM ({why})")
@@ -109,5 +131,6 @@ if why:
 with tempfile.TemporaryDirectory() as d:
     reader_gone(d)
     reader_stuck(d)
+    stdout_closed(d)
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
