@@ -62,22 +62,26 @@ chmod 1777 /host/var/tmp
 
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
-# Its own session and process group, so a stop request reaches all of it.
-setsid chroot /host /bin/sh "$RUN/cmd.sh" </dev/null >/dev/ttyS1 2>/dev/ttyS2 &
-cmd=$!
+# The watcher stops the command's whole process group (cmd.sh records its
+# pid, which setsid made a group leader) when the runner asks.
 (
 	while [ ! -e "/host$RUN/stop" ]; do sleep 1; done
-	say "stop requested: SIGTERM to the command"
-	kill -TERM -"$cmd" 2>/dev/null
+	pid=$(cat "/host$RUN/pid" 2>/dev/null)
+	say "stop requested: SIGTERM to the command (group $pid)"
+	[ -n "$pid" ] && kill -TERM -"$pid" 2>/dev/null
 	sleep "${GRACE:-20}"
 	say "command still running after ${GRACE:-20}s: SIGKILL"
-	kill -KILL -"$cmd" 2>/dev/null
+	[ -n "$pid" ] && kill -KILL -"$pid" 2>/dev/null
 ) &
 watcher=$!
-wait "$cmd"
+# In the foreground: a background job of a non-interactive shell starts with
+# SIGINT and SIGQUIT ignored, and the command must see the dispositions a
+# command started from a terminal sees.
+setsid chroot /host /bin/sh "$RUN/cmd.sh" </dev/null >/dev/ttyS1 2>/dev/ttyS2
 rc=$?
 kill "$watcher" 2>/dev/null
-kill -KILL -"$cmd" 2>/dev/null # what the command left behind in its group
+pid=$(cat "/host$RUN/pid" 2>/dev/null)
+[ -n "$pid" ] && kill -KILL -"$pid" 2>/dev/null # what the command left behind in its group
 echo "$rc" >"/host$RUN/status.tmp" && mv "/host$RUN/status.tmp" "/host$RUN/status"
 sync
 umount /host/var/tmp 2>/dev/null || umount -l /host/var/tmp

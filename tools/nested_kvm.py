@@ -209,6 +209,7 @@ def unpacked_kernel(root, kpkg, kver):
     log(f"unpacking {deb.name}")
     partial = tree.with_name(tree.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
+    partial.parent.mkdir(parents=True, exist_ok=True)
     run_quiet(["dpkg-deb", "-x", str(deb), str(partial)], "dpkg-deb -x")
     releases = os.listdir(partial / "lib/modules")
     if len(releases) != 1:
@@ -264,6 +265,7 @@ def write_command(run_dir, argv, cwd):
     (run_dir / "cmd.sh").write_text(
         "# written by tools/nested_kvm.py; run inside the sandbox by its init\n" + env +
         "export MINIVMM_IN_NESTED_SANDBOX=1\n"
+        f"echo $$ > {shlex.quote(str(run_dir / 'pid'))}\n"
         f"cd {shlex.quote(cwd)} || exit 125\n"
         f"exec {shlex.join(argv)}\n")
 

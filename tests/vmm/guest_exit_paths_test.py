@@ -57,12 +57,29 @@ def start(d, name, extra=("--no-stdin",), stdin=subprocess.DEVNULL):
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, stdin=stdin)
 
 
+def wait_for_log(p, marker, timeout=60):
+    """Reads minivmm's log until `marker`: signals sent before the VMM set up
+    its handling would test the default disposition, not minivmm (a slow,
+    emulated machine can take seconds to get there). Returns what it read."""
+    seen = b""
+    deadline = time.monotonic() + timeout
+    while marker not in seen and time.monotonic() < deadline:
+        line = p.stderr.readline()
+        if not line:
+            break
+        seen += line
+    return seen
+
+
 def check(label, p, want_code, want_log=(), send=None):
+    early = b""
     if send is not None:
-        time.sleep(1.0)
+        early = wait_for_log(p, b"first KVM_RUN")
+        time.sleep(0.2)
         p.send_signal(send)
     try:
         out, err = p.communicate(timeout=60)
+        err = early + err
     except subprocess.TimeoutExpired:
         p.kill()
         out, err = p.communicate()
