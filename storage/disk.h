@@ -59,6 +59,7 @@ struct DiskStats {
   uint64_t fdatasyncs = 0;      // host fdatasync (any reason) completed
   uint64_t discards = 0;        // guest discards the host carried out
   uint64_t write_zeroes = 0;    // guest write-zeroes the host carried out
+  uint64_t bounce_bytes_peak = 0;  // O_DIRECT bounce memory held at once, at most
   uint64_t durable_writes() const { return dsync_writes + batched_durable_writes; }
 };
 
@@ -70,6 +71,8 @@ class Disk {
   // the reason (missing, unreadable, directory, locked by another VMM, ...).
   static std::unique_ptr<Disk> open(const DiskOptions& options);
 
+  // The image path, for log lines (empty where there is none).
+  virtual std::string path() const { return {}; }
   virtual uint64_t size_bytes() const = 0;
   virtual uint32_t logical_block_size() const = 0;
   virtual bool read_only() const = 0;

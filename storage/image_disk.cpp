@@ -5,6 +5,8 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cstring>
+#include <string>
 
 #include <spdlog/spdlog.h>
 
@@ -23,6 +25,10 @@ constexpr uint64_t kBatchSyncTag = 0;
 // fdatasync covers the whole batch. A submitter that never lets the host go
 // idle would starve it; past this many waiting writes it goes out anyway.
 constexpr size_t kMaxWritesPerBatchSync = 1024;
+// drain(): a round can reap nothing while the engine resubmits a short
+// transfer; this many such rounds in a row mean a request the engine does
+// not know about (bounded: drain never spins forever).
+constexpr int kMaxIdleDrainRounds = 64;
 
 }  // namespace
 
@@ -31,14 +37,17 @@ ImageDisk::ImageDisk(const DiskOptions& options, ImageFile image, std::unique_pt
       engine_(std::move(engine)),
       mode_(options.cache),
       read_only_(options.read_only),
-      write_cache_(traits(options.cache).write_cache) {}
+      write_cache_(traits(options.cache).write_cache),
+      path_(options.path) {}
 
 ImageDisk::~ImageDisk() {
-  // Bounce buffers and guest memory must outlive the kernel's use of them.
+  // Bounce buffers and guest memory must outlive the kernel's use of them:
+  // drain, then close the engine before the request slots go.
   try {
     drain();
+    engine_.reset();
   } catch (const std::exception& e) {
-    spdlog::error("storage: draining disk at close failed: {}", e.what());
+    spdlog::error("storage: {}: draining disk at close failed: {}", path_, e.what());
   }
 }
 
@@ -119,8 +128,10 @@ void ImageDisk::release(uint64_t id) {
   p.fell_back = false;
   p.host_discarded = false;
   p.durability = Durability::NotNeeded;
+  bounce_bytes_ -= p.bounce.size();
   p.bounce = AlignedBuffer();
   p.bounce_iov = {};
+  p.bounced = 0;
   slot_live_[id - 1] = false;
   free_slots_.push_back(static_cast<uint32_t>(id - 1));
   --live_requests_;
@@ -135,40 +146,122 @@ bool ImageDisk::needs_bounce(const DiskRequest& request) const {
   });
 }
 
+void ImageDisk::set_up_bounce(Pending& p) {
+  // One chunk, reused for the whole transfer (issue 9, finding 1): memory
+  // per request is bounded whatever length the guest describes.
+  const size_t align = std::max<size_t>({4096, image_.logical_block_size, image_.memory_alignment});
+  const uint64_t size = std::min<uint64_t>(p.length, kBounceChunkBytes);
+  p.bounce = AlignedBuffer(size, align);
+  bounce_bytes_ += size;
+  stats_.bounce_bytes_peak = std::max(stats_.bounce_bytes_peak, bounce_bytes_);
+}
+
+uint64_t ImageDisk::transfer_length(const Pending& p) const {
+  return p.bounce.data() ? std::min<uint64_t>(p.bounce.size(), p.length - p.bounced) : p.length;
+}
+
+bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
+  if (sticky_sync_error_ == 0) return false;
+  if (request.op == DiskRequest::Op::Flush) return traits(mode_).flush_honoured && !read_only_;
+  return request.op != DiskRequest::Op::Read && writes_must_be_durable();
+}
+
 void ImageDisk::submit(DiskRequest request) {
   if (request.op == DiskRequest::Op::Flush) ++stats_.flush_requests;
   const RequestLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
-  if (const int err = check_request(request, limits); err != 0) {
+  int err = check_request(request, limits);
+  if (err == 0 && !engine_failure_.empty()) err = -EIO;
+  if (err == 0 && refused_by_sticky_error(request)) err = sticky_sync_error_;
+  if (err != 0) {
     if (request.done) request.done(err);
     return;
   }
   bool overflow = false;
   const uint64_t length = request_length(request, overflow);
-  const uint64_t id = take_slot();
-  Pending& ref = *slots_[id - 1];
-  ref.steps = plan(request, length);
-  ref.length = length;
-  ref.request = std::move(request);
-  const bool transfer = ref.steps.front() == Step::Transfer;
-  if (transfer && needs_bounce(ref.request)) {
-    const size_t align = std::max<size_t>({4096, image_.logical_block_size, image_.memory_alignment});
-    ref.bounce = AlignedBuffer(length, align);
-    ref.bounce_iov = {ref.bounce.data(), length};
-    if (ref.request.op == DiskRequest::Op::Write) {
-      copy_from_iov(ref.request.iov, ref.bounce.data(), length);
+  uint64_t id = 0;
+  bool moved = false;  // `request` now lives in the slot
+  try {
+    id = take_slot();
+    Pending& ref = *slots_[id - 1];
+    ref.steps = plan(request, length);
+    ref.length = length;
+    ref.request = std::move(request);
+    moved = true;
+    const bool transfer = ref.steps.front() == Step::Transfer;
+    if (transfer && needs_bounce(ref.request)) set_up_bounce(ref);
+    if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
+      ref.durability = Durability::Staged;  // the route depends on the batch: kick()
+      staged_writes_.push_back(id);
+      return;
     }
+    issue(id, ref);
+  } catch (const std::exception& e) {
+    // Allocation failure: this request fails, nothing stays live.
+    spdlog::error("storage: {}: request failed before reaching the host: {}", path_, e.what());
+    auto done = moved ? std::move(slots_[id - 1]->request.done) : std::move(request.done);
+    if (id != 0 && slot_live_[id - 1]) release(id);
+    if (done) done(-EIO);
   }
-  if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
-    ref.durability = Durability::Staged;  // the route depends on the batch: kick()
-    staged_writes_.push_back(id);
-    return;
+  run_orphaned();
+}
+
+bool ImageDisk::prepare(const IoOp& op) {
+  try {
+    engine_->prepare(op);
+    return true;
+  } catch (const std::exception& e) {
+    fail_engine(std::string("prepare: ") + e.what());
+    return false;
   }
-  issue(id, ref);
+}
+
+void ImageDisk::fail_engine(const std::string& why) {
+  if (engine_failure_.empty()) {
+    engine_failure_ = why;
+    spdlog::error("storage: {}: I/O engine failed ({}); {} requests in flight and every later "
+                  "one fail with EIO until restart",
+                  path_, why, live_requests_);
+  }
+  for (size_t slot = 0; slot < slots_.size(); ++slot) {
+    if (!slot_live_[slot]) continue;
+    // The slot is never reused (the disk takes no new requests), so its
+    // bounce buffer stays valid for a kernel that may still write it.
+    orphaned_.emplace_back(std::move(slots_[slot]->request.done), -EIO);
+    slot_live_[slot] = false;
+    --live_requests_;
+  }
+  staged_writes_.clear();
+  awaiting_sync_.clear();
+  covered_by_sync_.clear();
+}
+
+void ImageDisk::run_orphaned() {
+  if (orphaned_.empty()) return;
+  Finished orphans;
+  orphans.swap(orphaned_);
+  for (auto& [done, status] : orphans) {
+    if (done) done(status);
+  }
+}
+
+void ImageDisk::note_sync_failure(int64_t result) {
+  if (result >= 0 || sticky_sync_error_ != 0) return;
+  sticky_sync_error_ = static_cast<int>(result);
+  spdlog::error("storage: {}: fdatasync failed ({}); the host may have dropped written data, so "
+                "every later flush and durable write on this disk fails until restart",
+                path_, std::strerror(static_cast<int>(-result)));
 }
 
 void ImageDisk::kick() {
   issue_staged_writes();
-  engine_->kick();
+  if (engine_failure_.empty()) {
+    try {
+      engine_->kick();
+    } catch (const std::exception& e) {
+      fail_engine(std::string("kick: ") + e.what());
+    }
+  }
+  run_orphaned();
 }
 
 void ImageDisk::issue_staged_writes() {
@@ -177,18 +270,33 @@ void ImageDisk::issue_staged_writes() {
   // durable writes in flight, shares one fdatasync (see image_disk.h).
   const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 ||
                      !awaiting_sync_.empty() || batch_sync_in_flight_;
-  for (const uint64_t id : staged_writes_) {
-    Pending& p = *find(id);
-    p.durability = batch ? Durability::BatchSync : Durability::Dsync;
+  std::vector<uint64_t> staged;
+  staged.swap(staged_writes_);  // issue() may fail the engine, which clears it
+  for (const uint64_t id : staged) {
+    Pending* p = find(id);
+    if (!p) continue;
+    p->durability = batch ? Durability::BatchSync : Durability::Dsync;
     ++durable_in_host_;
     if (batch) ++batch_in_host_;
-    issue(id, p);
+    issue(id, *p);
   }
-  staged_writes_.clear();
+  staged.clear();
+  if (staged_writes_.empty()) staged_writes_.swap(staged);  // keep the capacity
 }
 
-void ImageDisk::start_batch_sync_if_due() {
+void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   if (batch_sync_in_flight_ || awaiting_sync_.empty()) return;
+  if (sticky_sync_error_ != 0) {
+    // A sync after a failed one proves nothing: fail the writes it would cover.
+    for (const uint64_t id : awaiting_sync_) {
+      if (Pending* p = find(id)) {
+        finished.emplace_back(std::move(p->request.done), sticky_sync_error_);
+        release(id);
+      }
+    }
+    awaiting_sync_.clear();
+    return;
+  }
   if (batch_in_host_ > 0 && awaiting_sync_.size() < kMaxWritesPerBatchSync) return;
   // Issued only now, after every covered write completed: the sync covers them.
   covered_by_sync_.swap(awaiting_sync_);
@@ -197,11 +305,12 @@ void ImageDisk::start_batch_sync_if_due() {
   op.kind = IoOp::Kind::Fdatasync;
   op.fd = image_.fd.get();
   op.tag = kBatchSyncTag;
-  engine_->prepare(op);
+  prepare(op);
 }
 
 void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
   batch_sync_in_flight_ = false;
+  note_sync_failure(result);
   const int status = result < 0 ? static_cast<int>(result) : 0;
   if (status == 0) ++stats_.fdatasyncs;
   for (const uint64_t id : covered_by_sync_) {
@@ -243,8 +352,15 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
   switch (p.steps.front()) {
     case Step::Transfer:
       op.kind = p.request.op == DiskRequest::Op::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
-      op.iov = p.bounce.data() ? std::span<const iovec>(&p.bounce_iov, 1)
-                               : std::span<const iovec>(p.request.iov);
+      op.iov = p.request.iov;
+      if (p.bounce.data()) {  // the next chunk through the bounce buffer
+        p.bounce_iov = {p.bounce.data(), transfer_length(p)};
+        if (op.kind == IoOp::Kind::Write) {
+          copy_from_iov(p.request.iov, p.bounce.data(), p.bounce_iov.iov_len, p.bounced);
+        }
+        op.offset += p.bounced;
+        op.iov = std::span<const iovec>(&p.bounce_iov, 1);
+      }
       op.dsync = op.kind == IoOp::Kind::Write && p.durability == Durability::Dsync;
       break;
     case Step::ZeroRange:
@@ -262,7 +378,7 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
     case Step::Sync: op.kind = IoOp::Kind::Fdatasync; break;
     case Step::Nothing: op.kind = IoOp::Kind::Noop; break;
   }
-  engine_->prepare(op);
+  prepare(op);
 }
 
 void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
@@ -270,6 +386,19 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   if (!found) return;
   Pending& p = *found;
   const Step step = p.steps.front();
+  if (step == Step::Transfer && p.bounce.data() && result >= 0 &&
+      static_cast<uint64_t>(result) == transfer_length(p)) {
+    if (p.request.op == DiskRequest::Op::Read) {
+      copy_to_iov(p.request.iov, p.bounce.data(), static_cast<uint64_t>(result), p.bounced);
+    }
+    p.bounced += static_cast<uint64_t>(result);
+    if (p.bounced < p.length) {  // more chunks: same step, next range
+      issue(id, p);
+      return;
+    }
+    result = static_cast<int64_t>(p.length);  // the whole transfer, as unbounced
+  }
+  if (step == Step::Sync) note_sync_failure(result);
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
     --durable_in_host_;
@@ -304,6 +433,10 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     status = -EIO;
   }
   p.steps.pop_front();
+  // A durability sync after a failed one proves nothing (sticky error).
+  if (status == 0 && !p.steps.empty() && p.steps.front() == Step::Sync && sticky_sync_error_) {
+    status = sticky_sync_error_;
+  }
   if (status == 0 && !p.steps.empty()) {
     issue(id, p);
     return;
@@ -316,47 +449,66 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     ++stats_.discards;
   }
   if (status == 0 && p.request.op == DiskRequest::Op::WriteZeroes) ++stats_.write_zeroes;
-  if (status == 0 && step == Step::Transfer && p.bounce.data() &&
-      p.request.op == DiskRequest::Op::Read) {
-    copy_to_iov(p.request.iov, p.bounce.data(), p.length);
-  }
   finished.emplace_back(std::move(p.request.done), status);
   release(id);
 }
 
-void ImageDisk::process_completions() {
-  for (;;) {
-    completions_.clear();
-    engine_->reap(completions_);
-    if (completions_.empty()) return;
-    // Swapped out, not borrowed: a callback may re-enter this disk.
-    Finished finished;
-    finished.swap(finished_spare_);
-    finished.clear();
-    for (const IoCompletion& c : completions_) {
-      if (c.tag == kBatchSyncTag) {
-        finish_batch_sync(c.result, finished);
-      } else {
-        advance(c.tag, c.result, finished);
-      }
+size_t ImageDisk::process_round() {
+  completions_.clear();
+  if (engine_failure_.empty()) {
+    try {
+      engine_->reap(completions_);
+    } catch (const std::exception& e) {
+      fail_engine(std::string("reap: ") + e.what());
     }
-    start_batch_sync_if_due();
-    engine_->kick();  // follow-up steps prepared by advance()
-    // Callbacks last: they may submit new requests to this disk.
-    for (auto& [done, status] : finished) {
-      if (done) done(status);
-    }
-    finished.clear();
-    finished_spare_.swap(finished);
   }
+  // Swapped out, not borrowed: a callback may re-enter this disk.
+  Finished finished;
+  finished.swap(finished_spare_);
+  finished.clear();
+  for (const IoCompletion& c : completions_) {
+    if (!engine_failure_.empty()) break;
+    if (c.tag == kBatchSyncTag) {
+      finish_batch_sync(c.result, finished);
+    } else {
+      advance(c.tag, c.result, finished);
+    }
+  }
+  if (engine_failure_.empty()) start_batch_sync_if_due(finished);
+  kick();  // follow-up steps prepared by advance(); resumes chunked work
+  // Callbacks last: they may submit new requests to this disk.
+  for (auto& [done, status] : finished) {
+    if (done) done(status);
+  }
+  finished.clear();
+  finished_spare_.swap(finished);
+  return completions_.size();
+}
+
+void ImageDisk::process_completions() {
+  // One round per call (issue 9, finding 6): the engine's eventfd stays
+  // readable while work remains, so the event loop comes back after serving
+  // whatever else is waiting.
+  process_round();
 }
 
 void ImageDisk::drain() {
+  int idle_rounds = 0;
   while (live_requests_ > 0) {
     kick();
-    engine_->wait();
-    process_completions();
+    if (live_requests_ == 0) break;
+    try {
+      engine_->wait();
+    } catch (const std::exception& e) {
+      fail_engine(std::string("wait: ") + e.what());
+    }
+    idle_rounds = process_round() == 0 ? idle_rounds + 1 : 0;
+    if (idle_rounds >= kMaxIdleDrainRounds && live_requests_ > 0) {
+      fail_engine("drain: " + std::to_string(live_requests_) +
+                  " requests never completed in the engine");
+    }
   }
+  run_orphaned();
 }
 
 namespace {

@@ -22,6 +22,7 @@
 #include <array>
 #include <functional>
 #include <memory>
+#include <string>
 #include <utility>
 #include <vector>
 
@@ -34,11 +35,17 @@ namespace minivmm::storage {
 
 class ImageDisk final : public Disk {
  public:
+  // O_DIRECT bounce buffers are at most this large; a longer misaligned
+  // transfer goes through it in chunks (memory per request is bounded
+  // whatever the guest describes).
+  static constexpr uint64_t kBounceChunkBytes = 256 << 10;
+
   ImageDisk(const DiskOptions& options, ImageFile image, std::unique_ptr<IoEngine> engine);
   ~ImageDisk() override;
   ImageDisk(const ImageDisk&) = delete;
   ImageDisk& operator=(const ImageDisk&) = delete;
 
+  std::string path() const override { return path_; }
   uint64_t size_bytes() const override { return image_.size_bytes; }
   uint32_t logical_block_size() const override { return image_.logical_block_size; }
   bool read_only() const override { return read_only_; }
@@ -78,8 +85,9 @@ class ImageDisk final : public Disk {
     bool fell_back = false;   // already retried an unsupported fallocate mode
     bool host_discarded = false;  // Discard: the punch really happened
     Durability durability = Durability::NotNeeded;
-    AlignedBuffer bounce;     // O_DIRECT copy of misaligned guest buffers
+    AlignedBuffer bounce;     // O_DIRECT copy of misaligned guest buffers, one chunk
     iovec bounce_iov{};
+    uint64_t bounced = 0;     // bytes of the transfer done through `bounce`
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
 
@@ -91,11 +99,27 @@ class ImageDisk final : public Disk {
   Pending* find(uint64_t id);
   void release(uint64_t id);
   bool needs_bounce(const DiskRequest& request) const;
+  void set_up_bounce(Pending& p);
+  uint64_t transfer_length(const Pending& p) const;
   void issue(uint64_t id, Pending& p);
+  // engine_->prepare, where a throw fails the engine (see fail_engine).
+  bool prepare(const IoOp& op);
+  // The engine's state is unknown after it threw (allocation failure,
+  // io_uring_submit error, write-log append failure): every live request
+  // fails with -EIO (their buffers are kept: the kernel may still hold
+  // them) and so does every later one, so nothing waits forever.
+  void fail_engine(const std::string& why);
+  void run_orphaned();
+  // One reap, its follow-up steps and callbacks; returns completions reaped.
+  size_t process_round();
+  // A failed fdatasync: later flushes and durable writes fail (QEMU does the
+  // same; Linux reports a writeback error once, then may report success).
+  void note_sync_failure(int64_t result);
+  bool refused_by_sticky_error(const DiskRequest& request) const;
   void advance(uint64_t id, int64_t result, Finished& finished);
   void count_step(const Pending& p, Step step, int64_t host_result);
   void issue_staged_writes();
-  void start_batch_sync_if_due();
+  void start_batch_sync_if_due(Finished& finished);
   void finish_batch_sync(int64_t result, Finished& finished);
 
   ImageFile image_;
@@ -118,6 +142,12 @@ class ImageDisk final : public Disk {
   bool batch_sync_in_flight_ = false;
   size_t durable_in_host_ = 0;  // Dsync/BatchSync writes issued, not completed
   size_t batch_in_host_ = 0;    // BatchSync writes issued, not completed
+
+  uint64_t bounce_bytes_ = 0;   // bounce memory held by live requests
+  int sticky_sync_error_ = 0;   // first failed fdatasync's -errno, 0 if none
+  std::string engine_failure_;  // why the engine failed; empty while it works
+  Finished orphaned_;           // callbacks of requests failed by fail_engine
+  std::string path_;            // for log lines
 };
 
 }  // namespace minivmm::storage

@@ -54,6 +54,11 @@ class IoEngine {
   virtual void wait() = 0;
 };
 
+// Most bytes the synchronous engine moves per kick(), so one huge request
+// cannot hold the event-loop thread (issue 9, finding 6); the virtio-blk
+// size_max (one segment) is of the same order.
+inline constexpr uint64_t kSyncBytesPerKick = 1 << 20;
+
 // Ring depth of the io_uring engine; operations beyond it wait in a queue.
 inline constexpr unsigned kDefaultQueueDepth = 128;
 

@@ -11,26 +11,37 @@ uint64_t iov_total(std::span<const iovec> iov) {
   return total;
 }
 
-size_t copy_from_iov(std::span<const iovec> iov, uint8_t* dst, size_t len) {
+namespace {
+
+// Calls copy(segment byte pointer, flat position, n) over the iovec bytes
+// [skip, skip + len).
+template <typename Copy>
+size_t for_each_range(std::span<const iovec> iov, uint64_t skip, size_t len, Copy copy) {
   size_t done = 0;
   for (const iovec& v : iov) {
     if (done == len) break;
-    const size_t n = std::min(len - done, v.iov_len);
-    std::memcpy(dst + done, v.iov_base, n);
+    if (skip >= v.iov_len) {
+      skip -= v.iov_len;
+      continue;
+    }
+    const size_t n = std::min<uint64_t>(len - done, v.iov_len - skip);
+    copy(static_cast<uint8_t*>(v.iov_base) + skip, done, n);
     done += n;
+    skip = 0;
   }
   return done;
 }
 
-size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len) {
-  size_t done = 0;
-  for (const iovec& v : iov) {
-    if (done == len) break;
-    const size_t n = std::min(len - done, v.iov_len);
-    std::memcpy(v.iov_base, src + done, n);
-    done += n;
-  }
-  return done;
+}  // namespace
+
+size_t copy_from_iov(std::span<const iovec> iov, uint8_t* dst, size_t len, uint64_t skip) {
+  return for_each_range(iov, skip, len,
+                        [dst](uint8_t* seg, size_t at, size_t n) { std::memcpy(dst + at, seg, n); });
+}
+
+size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, uint64_t skip) {
+  return for_each_range(iov, skip, len,
+                        [src](uint8_t* seg, size_t at, size_t n) { std::memcpy(seg, src + at, n); });
 }
 
 IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) : offset_(offset) {

@@ -15,10 +15,12 @@ namespace minivmm::storage {
 
 uint64_t iov_total(std::span<const iovec> iov);
 
-// Copies min(len, total) bytes from the iovecs into dst; returns bytes copied.
-size_t copy_from_iov(std::span<const iovec> iov, uint8_t* dst, size_t len);
-// Copies min(len, total) bytes from src into the iovecs; returns bytes copied.
-size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len);
+// Copies up to `len` bytes, starting `skip` bytes into the iovecs, into dst;
+// returns bytes copied.
+size_t copy_from_iov(std::span<const iovec> iov, uint8_t* dst, size_t len, uint64_t skip = 0);
+// Copies up to `len` bytes from src into the iovecs, starting `skip` bytes
+// into them; returns bytes copied.
+size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, uint64_t skip = 0);
 
 // Owns a copy of an iovec list and the file offset it targets; advance()
 // drops the bytes already transferred so the rest can be resubmitted.

@@ -66,18 +66,68 @@ SyncEngine::SyncEngine() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
 }
 
 void SyncEngine::prepare(const IoOp& op) {
-  QueuedOp& q = queued_.emplace_back(QueuedOp{op, {op.iov.begin(), op.iov.end()}});
-  q.op.iov = q.iov;
+  QueuedOp& q = queued_.emplace_back(QueuedOp{op, IovCursor(op.iov, op.offset)});
+  q.op.iov = {};  // the cursor owns the live copy
 }
 
-void SyncEngine::kick() {
-  if (queued_.empty()) return;
-  std::vector<QueuedOp> batch;
-  batch.swap(queued_);
-  for (const QueuedOp& q : batch) ready_.push_back({q.op.tag, run_io_op_inline(q.op)});
+void SyncEngine::signal() {
   const uint64_t one = 1;
   // A full counter (EAGAIN) is still readable, which is all we need.
   (void)!::write(event_fd_.get(), &one, sizeof(one));
+}
+
+bool SyncEngine::step_front(uint64_t& budget) {
+  QueuedOp& q = queued_.front();
+  const bool rw = q.op.kind == IoOp::Kind::Read || q.op.kind == IoOp::Kind::Write;
+  int64_t result = 0;
+  if (!rw) {
+    result = run_io_op_inline(q.op);
+    budget = 0;  // a sync or fallocate is one unsplittable step
+  } else {
+    // At most `budget` bytes of the remaining iovecs, as one preadv2/pwritev2.
+    scratch_.clear();
+    uint64_t bytes = 0;
+    for (int i = 0; i < std::min(q.cursor.count(), IOV_MAX) && bytes < budget; ++i) {
+      iovec v = q.cursor.data()[i];
+      v.iov_len = std::min<uint64_t>(v.iov_len, budget - bytes);
+      scratch_.push_back(v);
+      bytes += v.iov_len;
+    }
+    IoOp step = q.op;
+    step.offset = q.cursor.offset();
+    step.iov = scratch_;
+    const int64_t n = run_io_op_inline(step);
+    if (n >= 0) {
+      q.cursor.advance(static_cast<uint64_t>(n));
+      budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
+      if (!q.cursor.done()) return false;  // resumes at the next kick
+      result = static_cast<int64_t>(q.cursor.transferred());
+    } else {
+      result = n;
+    }
+  }
+  ready_.push_back({q.op.tag, result});
+  queued_.pop_front();
+  return true;
+}
+
+bool SyncEngine::run_budget() {
+  if (queued_.empty()) return false;
+  uint64_t budget = kSyncBytesPerKick;
+  while (!queued_.empty() && budget > 0) step_front(budget);
+  return true;
+}
+
+void SyncEngine::kick() {
+  // Signalled whenever work was done, finished or not: the loop comes back
+  // (process_completions kicks again), serving other events in between.
+  if (run_budget()) signal();
+}
+
+void SyncEngine::wait() {
+  bool worked = false;
+  while (ready_.empty() && !queued_.empty()) worked |= run_budget();
+  if (worked) signal();
 }
 
 void SyncEngine::reap(std::vector<IoCompletion>& out) {

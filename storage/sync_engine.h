@@ -1,12 +1,17 @@
-// The synchronous fallback engine: kick() runs each queued operation inline
+// The synchronous fallback engine: kick() runs queued operations inline
 // (preadv2/pwritev2/fdatasync/fallocate) and then signals the eventfd, so the
-// disk still sees its completions only from process_completions().
+// disk still sees its completions only from process_completions(). Each
+// kick() moves at most kSyncBytesPerKick bytes (a longer transfer resumes at
+// the next kick), so one huge request cannot hold the event-loop thread and
+// the vCPU threads' run_sync calls behind it (issue 9, finding 6).
 #pragma once
 
+#include <deque>
 #include <vector>
 
 #include "common/unique_fd.h"
 #include "storage/io_engine.h"
+#include "storage/iov_cursor.h"
 
 namespace minivmm::storage {
 
@@ -18,15 +23,24 @@ class SyncEngine final : public IoEngine {
   void kick() override;
   int event_fd() const override { return event_fd_.get(); }
   void reap(std::vector<IoCompletion>& out) override;
-  void wait() override {}  // everything kicked has already completed
+  // Runs queued work until at least one operation has completed.
+  void wait() override;
 
  private:
   struct QueuedOp {
     IoOp op;
-    std::vector<iovec> iov;  // owned copy; op.iov points into it
+    IovCursor cursor;  // Read/Write progress across kicks
   };
-  std::vector<QueuedOp> queued_;
+  // Runs up to one kick's budget; true when any work was done.
+  bool run_budget();
+  // One step of the front operation, at most `budget` bytes; true when it
+  // finished (its completion is in ready_).
+  bool step_front(uint64_t& budget);
+  void signal();
+
+  std::deque<QueuedOp> queued_;
   std::vector<IoCompletion> ready_;
+  std::vector<iovec> scratch_;  // the iovecs of one bounded step
   UniqueFd event_fd_;
 };
 

@@ -24,6 +24,7 @@ class WriteLoggedDisk final : public Disk {
   WriteLoggedDisk(std::shared_ptr<WriteLog> log, std::unique_ptr<Disk> inner)
       : log_(std::move(log)), inner_(std::move(inner)) {}
 
+  std::string path() const override { return inner_->path(); }
   uint64_t size_bytes() const override { return inner_->size_bytes(); }
   uint32_t logical_block_size() const override { return inner_->logical_block_size(); }
   bool read_only() const override { return inner_->read_only(); }

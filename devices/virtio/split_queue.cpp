@@ -3,6 +3,7 @@
 #include <atomic>
 #include <bit>
 #include <cstring>
+#include <cstdio>
 
 #include "devices/virtio/virtio_constants.h"
 
@@ -29,6 +30,13 @@ void store16(uint8_t* p, uint16_t v, std::memory_order order = std::memory_order
   std::atomic_ref<uint16_t>(*reinterpret_cast<uint16_t*>(p)).store(v, order);
 }
 
+// A guest physical address as the log shows it: "guest address 0x...".
+std::string guest_address(uint64_t gpa) {
+  char buf[40];
+  std::snprintf(buf, sizeof(buf), "guest address %#llx", static_cast<unsigned long long>(gpa));
+  return buf;
+}
+
 }  // namespace
 
 std::optional<std::string> check_queue_layout(const GuestMemory& mem, const QueueLayout& l,
@@ -39,13 +47,13 @@ std::optional<std::string> check_queue_layout(const GuestMemory& mem, const Queu
   }
   // 2.7: descriptor table 16-byte, available ring 2-byte, used ring 4-byte aligned.
   if (l.desc % 16 != 0 || !mem.translate(l.desc, kDescriptorSize * l.size)) {
-    return "descriptor table at " + std::to_string(l.desc) + " misaligned or outside RAM";
+    return "descriptor table at " + guest_address(l.desc) + " misaligned or outside RAM";
   }
   if (l.driver % 2 != 0 || !mem.translate(l.driver, avail_ring_bytes(l.size))) {
-    return "available ring at " + std::to_string(l.driver) + " misaligned or outside RAM";
+    return "available ring at " + guest_address(l.driver) + " misaligned or outside RAM";
   }
   if (l.device % 4 != 0 || !mem.translate(l.device, used_ring_bytes(l.size))) {
-    return "used ring at " + std::to_string(l.device) + " misaligned or outside RAM";
+    return "used ring at " + guest_address(l.device) + " misaligned or outside RAM";
   }
   return std::nullopt;
 }

@@ -52,6 +52,11 @@ class SplitQueue {
   // call (2.7.7.2: avail flags, or used_event with EVENT_IDX).
   bool needs_interrupt();
 
+  // The device found the driver breaking the ring's rules (2.1.2): the
+  // queue stops; the device must ask for a reset.
+  void mark_broken(std::string reason) {
+    if (broken_reason_.empty()) broken_reason_ = std::move(reason);
+  }
   bool broken() const { return !broken_reason_.empty(); }
   const std::string& broken_reason() const { return broken_reason_; }
 

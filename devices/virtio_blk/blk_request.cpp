@@ -171,6 +171,11 @@ BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chai
   bool writable_seen = false;
   for (size_t i = 0; i < chain.descriptors.size(); ++i) {
     const Descriptor& d = chain.descriptors[i];
+    // 5.2.6.1: the driver must not exceed size_max; bounding every buffer
+    // bounds what one request can make the host do.
+    if (limits.size_max != 0 && d.len > limits.size_max) {
+      return fail(std::move(r), Kind::Invalid, "buffer larger than size_max");
+    }
     uint8_t* host = mem.translate(d.addr, d.len);
     if (!host) return fail(std::move(r), Kind::Invalid, "buffer outside guest RAM");
     if (d.device_writable) {

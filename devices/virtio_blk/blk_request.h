@@ -23,6 +23,9 @@ struct RequestLimits {
   bool write_zeroes = false;   // VIRTIO_BLK_F_WRITE_ZEROES negotiated
   uint32_t max_discard_sectors = 0;
   uint32_t max_write_zeroes_sectors = 0;
+  // The advertised size_max (5.2.4): no buffer of a request may be larger;
+  // 0 = no limit.
+  uint32_t size_max = 0;
 };
 
 struct BlkRequest {
@@ -35,7 +38,8 @@ struct BlkRequest {
     WriteZeroes,
     Unsupported,  // answer VIRTIO_BLK_S_UNSUPP
     Invalid,      // answer VIRTIO_BLK_S_IOERR
-    NoStatus,     // no writable status byte: return the chain with len 0
+    NoStatus,     // no writable status byte can be located: the device must
+                  // ask for a reset, never return the chain (issue 9)
   };
   Kind kind = Kind::NoStatus;
   uint8_t* status = nullptr;  // host address of the status byte (not for NoStatus)

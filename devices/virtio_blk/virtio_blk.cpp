@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <bit>
+#include <cerrno>
 #include <cstring>
 
 #include "common/error.h"
@@ -26,17 +27,17 @@ void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
                 std::to_string(kIdBytes) + " bytes");
   }
   if (c.num_queues == 0 || c.num_queues > kMaxQueues) {
-    throw Error("virtio-blk " + c.serial + ": num_queues " + std::to_string(c.num_queues) +
+    throw Error(log_name(c, disk->path()) + ": num_queues " + std::to_string(c.num_queues) +
                 " not in 1.." + std::to_string(kMaxQueues));
   }
   if (!std::has_single_bit(c.queue_size) || c.queue_size < kMinQueueSize ||
       c.queue_size > kMaxQueueSizeBlk) {
-    throw Error("virtio-blk " + c.serial + ": queue_size " + std::to_string(c.queue_size) +
+    throw Error(log_name(c, disk->path()) + ": queue_size " + std::to_string(c.queue_size) +
                 " is not a power of two in " + std::to_string(kMinQueueSize) + ".." +
                 std::to_string(kMaxQueueSizeBlk));
   }
   if (disk->logical_block_size() < kSectorSize || disk->logical_block_size() % kSectorSize) {
-    throw Error("virtio-blk " + c.serial + ": logical block size " +
+    throw Error(log_name(c, disk->path()) + ": logical block size " +
                 std::to_string(disk->logical_block_size()) + " is not a multiple of 512");
   }
 }
@@ -74,7 +75,7 @@ VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config
     : disk_(std::move(disk)),
       config_(std::move(config)),
       loop_(loop),
-      log_("virtio-blk " + config_.serial) {
+      log_(log_name(config_, disk_ ? disk_->path() : std::string())) {
   validate(disk_.get(), config_);
   offered_features_ = offered_features(*disk_, config_);
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
@@ -152,10 +153,13 @@ void VirtioBlk::activate(DeviceActivation activation) {
       .write_zeroes = (f & feature_bit(kFeatureWriteZeroes)) != 0,
       .max_discard_sectors = kMaxDiscardSectors,
       .max_write_zeroes_sectors = kMaxWriteZeroesSectors,
+      .size_max = kSizeMax,
   };
   memory_ = activation.memory;
   queues_ = std::move(activation.queues);
   used_pending_.assign(queues_.size(), false);
+  head_in_flight_.clear();
+  for (const SplitQueue& q : queues_) head_in_flight_.emplace_back(q.size(), false);
   signals_ = activation.signals;
   active_ = true;
 }
@@ -170,23 +174,36 @@ void VirtioBlk::process_queue(uint16_t queue) {
   if (!q.ready()) return;
   bool submitted = false;
   while (q.pop_into(chain_)) {
+    if (head_in_flight_[queue][chain_.head]) {
+      q.mark_broken("head " + std::to_string(chain_.head) + " made available while in flight");
+      break;
+    }
     submitted |= start(queue, chain_.head, parse_blk_request(memory_, chain_, limits_));
   }
   if (q.broken()) {
     log_.warn("queue {}: ring corrupt ({}); device needs reset", queue, q.broken_reason());
     signals_->needs_reset();
   }
-  if (submitted) disk_->kick();  // one batch per notify
+  if (submitted) kick_disk();  // one batch per notify
   signal_used();
+}
+
+void VirtioBlk::kick_disk() {
+  try {
+    disk_->kick();
+  } catch (const std::exception& e) {
+    // The Disk fails what it could not submit; nothing more to do here.
+    log_.warn("disk kick failed: {}", e.what());
+  }
 }
 
 bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
   using Kind = BlkRequest::Kind;
   switch (r.kind) {
     case Kind::NoStatus:
-      log_.warn("queue {} head {}: {}; returned with len 0", queue, head, r.why);
-      queues_[queue].push_used(head, 0);
-      used_pending_[queue] = true;
+      // A used entry without a status byte reads as success to Linux (a
+      // stale 0): stop the queue and ask for a reset instead (2.1.2).
+      queues_[queue].mark_broken("head " + std::to_string(head) + ": " + std::string(r.why));
       return false;
     case Kind::Invalid:
       log_.warn("queue {} head {}: {}", queue, head, r.why);
@@ -225,9 +242,21 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
   d.iov = std::move(r.data);
   d.length = r.length;
   d.unmap = r.unmap;
+  return submit_to_disk(queue, head, r, std::move(d));
+}
+
+bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r,
+                               storage::DiskRequest d) {
   const uint32_t slot = take_in_flight_slot({generation_, r.status, r.used_len, queue, head});
+  head_in_flight_[queue][head] = true;
   d.done = [this, slot](int result) { on_disk_done(slot, result); };
-  disk_->submit(std::move(d));
+  try {
+    disk_->submit(std::move(d));
+  } catch (const std::exception& e) {
+    log_.warn("queue {} head {}: disk submit failed: {}", queue, head, e.what());
+    if (head_in_flight_[queue][head]) on_disk_done(slot, -EIO);  // not completed by the disk
+    return false;
+  }
   return true;
 }
 
@@ -246,6 +275,7 @@ void VirtioBlk::on_disk_done(uint32_t slot, int result) {
   const InFlight r = in_flight_[slot];
   free_in_flight_.push_back(slot);
   if (r.generation != generation_) return;  // reset since: the driver forgot it
+  head_in_flight_[r.queue][r.head] = false;
   if (result != 0) log_.warn("queue {} head {}: disk error {}", r.queue, r.head, result);
   complete(r.queue, r.head, r.status, result == 0 ? kStatusOk : kStatusIoErr,
            result == 0 ? r.used_len : 1);
@@ -284,6 +314,7 @@ void VirtioBlk::reset() {
   if (disk_->in_flight() > 0) disk_->drain();
   queues_.clear();
   used_pending_.clear();
+  head_in_flight_.clear();
   signals_ = nullptr;
   negotiated_features_.store(0);
   if (disk_->write_cache_enabled() != original_write_cache_) {

@@ -65,6 +65,11 @@ class VirtioBlk : public VirtioDevice {
   };
   uint32_t take_in_flight_slot(const InFlight& request);
   void on_disk_done(uint32_t slot, int result);
+  // Hands `d` to the disk; a disk that throws fails the request (IOERR)
+  // instead of leaving it counted as live (issue 9, finding 2).
+  bool submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r,
+                      storage::DiskRequest d);
+  void kick_disk();
 
   std::unique_ptr<storage::Disk> disk_;
   VirtioBlkConfig config_;
@@ -86,6 +91,10 @@ class VirtioBlk : public VirtioDevice {
   DescriptorChain chain_;                  // reused by process_queue
   std::vector<InFlight> in_flight_;        // slots, grown on demand
   std::vector<uint32_t> free_in_flight_;  // indices of unused slots
+  // Per queue, per head: the chain is with the disk. A head published again
+  // before it was used is ring corruption (2.7.13), not a new request: this
+  // bounds requests in flight to the queue size.
+  std::vector<std::vector<bool>> head_in_flight_;
 };
 
 }  // namespace minivmm::virtio::blk

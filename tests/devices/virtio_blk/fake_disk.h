@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <stdexcept>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -45,6 +46,7 @@ class FakeDisk : public storage::Disk {
   }
 
   void submit(storage::DiskRequest r) override {
+    if (throw_on_submit) throw std::runtime_error("injected: submit failed");
     ++submitted;
     queued_.push_back(std::move(r));
   }
@@ -78,6 +80,7 @@ class FakeDisk : public storage::Disk {
 
   bool hold = false;          // keep requests in flight until release()/drain()
   int fail_with = 0;          // non-zero: every request completes with -fail_with
+  bool throw_on_submit = false;  // submit() throws (allocation failure, ...)
   uint64_t submitted = 0;
   uint64_t kicks = 0;
   uint64_t flushes = 0;
