@@ -4,6 +4,7 @@
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/mman.h>
 
 #include <cstring>
 #include <memory>
@@ -23,9 +24,19 @@ struct ArgRule {
   std::vector<scmp_datum_t> values;
 };
 
+// One syscall allowed only when (argument `arg` & mask) == value
+// (SCMP_CMP_MASKED_EQ).
+struct MaskedRule {
+  const char* name;
+  unsigned arg;
+  scmp_datum_t mask;
+  scmp_datum_t value;
+};
+
 struct Policy {
   std::vector<const char*> always;
   std::vector<ArgRule> conditional;
+  std::vector<MaskedRule> masked;
 };
 
 // Every thread: glibc's malloc (brk, mmap and friends), std::mutex and
@@ -36,7 +47,7 @@ struct Policy {
 // stays possible so a failed assertion still reports itself.
 void add_common(Policy& p) {
   p.always.insert(p.always.end(),
-                  {"brk", "mmap", "munmap", "mprotect", "madvise", "mremap",  // malloc, stacks
+                  {"brk", "munmap", "madvise", "mremap",                      // malloc, stacks
                    "futex", "sched_yield",                                    // mutexes, condvars
                    "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
                    "rt_sigreturn", "rt_sigprocmask", "restart_syscall",       // signals
@@ -44,6 +55,9 @@ void add_common(Policy& p) {
                    "write", "writev"});                                       // logs, eventfds
   p.conditional.push_back({"tgkill", 2, {SIGABRT}});
   p.conditional.push_back({"rt_sigaction", 0, {SIGABRT}});
+  // New memory, never executable: no thread maps code after set-up.
+  p.masked.push_back({"mmap", 2, PROT_EXEC, 0});
+  p.masked.push_back({"mprotect", 2, PROT_EXEC, 0});
 }
 
 // The vCPU ioctls the run loop makes (vcpu.cpp): KVM_RUN, register access
@@ -126,6 +140,12 @@ Filter build_filter(ThreadKind kind) {
       add_rule(f.get(), r.name, *nr, 1, &cmp);
     }
   }
+  for (const MaskedRule& r : p.masked) {
+    const auto nr = resolve(r.name);
+    if (!nr) continue;
+    const scmp_arg_cmp cmp = SCMP_CMP(r.arg, SCMP_CMP_MASKED_EQ, r.mask, r.value);
+    add_rule(f.get(), r.name, *nr, 1, &cmp);
+  }
   return f;
 }
 
@@ -145,6 +165,7 @@ std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
   const Policy p = policy_for(kind);
   std::vector<std::string> names(p.always.begin(), p.always.end());
   for (const ArgRule& r : p.conditional) names.push_back(std::string(r.name) + "(conditional)");
+  for (const MaskedRule& r : p.masked) names.push_back(std::string(r.name) + "(conditional)");
   return names;
 }
 

@@ -20,6 +20,7 @@
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
+#include <sys/mman.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -191,6 +192,26 @@ TEST_F(SeccompFilterDeathTest, IoLoopMayNotRunTheVcpu) {
   EXPECT_EXIT(run_sandboxed(ThreadKind::kIoLoop, [] { ioctl(-1, KVM_RUN, 0); }),
               ::testing::ExitedWithCode(exit_code::kSeccompViolation),
               violation(ThreadKind::kIoLoop, SYS_ioctl));
+}
+
+TEST_F(SeccompFilterDeathTest, NoKindMayMapExecutableMemory) {
+  for (ThreadKind kind : kAllKinds) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    EXPECT_EXIT(run_sandboxed(kind,
+                              [] {
+                                mmap(nullptr, 4096, PROT_READ | PROT_EXEC,
+                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                              }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_mmap));
+    EXPECT_EXIT(run_sandboxed(kind,
+                              [] {
+                                static char page[4096] __attribute__((aligned(4096)));
+                                mprotect(page, sizeof(page), PROT_READ | PROT_WRITE | PROT_EXEC);
+                              }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_mprotect));
+  }
 }
 
 TEST(SeccompFilter, ListsLeaveOutWhatNoThreadNeeds) {
