@@ -52,9 +52,13 @@ UringEngine::UringEngine(unsigned queue_depth)
 UringEngine::~UringEngine() {
   // The ring may still own buffers in flight; wait so the kernel never
   // touches memory after its owners are gone.
+  // Submitting too: an SQE a failed io_uring_submit left in the ring would
+  // otherwise never complete and this would wait forever.
   while (in_ring_ > 0) {
     io_uring_cqe* cqe = nullptr;
-    if (io_uring_wait_cqe(&ring_, &cqe) < 0) break;
+    const int ret = io_uring_submit_and_wait(&ring_, 1);
+    if (ret == -EINTR) continue;
+    if (ret < 0 || io_uring_peek_cqe(&ring_, &cqe) != 0 || !cqe) break;
     io_uring_cqe_seen(&ring_, cqe);
     --in_ring_;
   }
@@ -191,12 +195,15 @@ void UringEngine::wait() {
   if (!immediate_.empty()) return;
   if (in_ring_ == 0 && !to_submit_.empty()) kick();
   if (in_ring_ == 0) return;
+  // submit_and_wait, not wait_cqe: SQEs a failed submit left in the ring go
+  // in now (or the error is thrown), so waiting on them cannot hang.
   io_uring_cqe* cqe = nullptr;
+  if (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) return;
   int ret;
   do {
-    ret = io_uring_wait_cqe(&ring_, &cqe);
+    ret = io_uring_submit_and_wait(&ring_, 1);
   } while (ret == -EINTR || ret == -EAGAIN);
-  if (ret < 0) throw sys_error("io_uring_wait_cqe", -ret);
+  if (ret < 0) throw sys_error("io_uring_submit_and_wait", -ret);
 }
 
 std::unique_ptr<IoEngine> make_uring_engine(unsigned queue_depth) {

@@ -154,5 +154,16 @@ TEST(QueueLayoutCheck, RejectsBadSizesAndPlacement) {
   EXPECT_TRUE(with([](QueueLayout& l) { l.desc = 0x1000; }));     // below RAM
 }
 
+// Issue 9, finding 7: the reason names the guest's address in hex (it used
+// to print a number the reader could take for a host pointer).
+TEST(QueueLayoutCheck, ReasonNamesTheGuestAddressInHex) {
+  std::vector<uint8_t> ram(0x4000);
+  GuestMemory mem(ram.data(), 0x10000, ram.size());
+  const auto why = check_queue_layout(mem, {8, 0x7f0000001008, 0x10100, 0x10200}, 256);
+  ASSERT_TRUE(why.has_value());
+  EXPECT_NE(why->find("descriptor table at guest address 0x7f0000001008"), std::string::npos)
+      << *why;
+}
+
 }  // namespace
 }  // namespace minivmm::virtio

@@ -13,6 +13,7 @@
 #include <cstring>
 #include <deque>
 #include <stdexcept>
+#include <string>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -27,6 +28,7 @@ class FakeDisk : public storage::Disk {
     uint32_t block_size = 512;
     bool read_only = false;
     storage::CacheMode mode = storage::CacheMode::Writeback;
+    std::string path = {};  // what path() reports (log names)
   };
 
   explicit FakeDisk(Options o)
@@ -35,6 +37,7 @@ class FakeDisk : public storage::Disk {
         write_cache_(storage::traits(o.mode).write_cache),
         completion_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
+  std::string path() const override { return options_.path; }
   uint64_t size_bytes() const override { return options_.size; }
   uint32_t logical_block_size() const override { return options_.block_size; }
   bool read_only() const override { return options_.read_only; }
