@@ -6,9 +6,12 @@
 #include <sys/ioctl.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <fstream>
 #include <sstream>
+
+#include <spdlog/spdlog.h>
 
 namespace minivmm {
 
@@ -68,10 +71,17 @@ void KvmSystem::require_capabilities(unsigned vcpus) const {
   for (const Need& n : needs) {
     if (!check_extension(n.cap)) missing << "\n  " << n.name << " (needed for " << n.why << ")";
   }
-  const int max_vcpus = check_extension(KVM_CAP_NR_VCPUS);
+  // KVM_CAP_MAX_VCPUS is the hard limit; KVM_CAP_NR_VCPUS only the number
+  // KVM recommends (Documentation/virt/kvm/api.rst, KVM_CREATE_VCPU).
+  const int recommended = check_extension(KVM_CAP_NR_VCPUS);
+  const int max_vcpus = std::max(check_extension(KVM_CAP_MAX_VCPUS), recommended);
   if (max_vcpus > 0 && vcpus > static_cast<unsigned>(max_vcpus)) {
-    missing << "\n  " << vcpus << " vCPUs requested but KVM_CAP_NR_VCPUS is " << max_vcpus
+    missing << "\n  " << vcpus << " vCPUs requested but KVM_CAP_MAX_VCPUS is " << max_vcpus
             << " (lower machine.vcpus)";
+  } else if (recommended > 0 && vcpus > static_cast<unsigned>(recommended)) {
+    spdlog::warn("{} vCPUs is more than KVM_CAP_NR_VCPUS ({}), the number KVM recommends "
+                 "(usually the host's CPUs): the vCPUs will share host CPUs",
+                 vcpus, recommended);
   }
   if (!missing.str().empty()) {
     throw KvmUnavailable("/dev/kvm lacks what minivmm needs:" + missing.str() +

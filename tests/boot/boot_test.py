@@ -19,6 +19,13 @@ BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
 
 
+def host_is_pvm():
+    """What minivmm's auto detection should conclude (docs/nested-kvm.md)."""
+    with open("/proc/cpuinfo") as f:
+        flags = f.read()
+    return os.path.exists("/sys/module/kvm_pvm") or not re.search(r"\b(vmx|svm)\b", flags)
+
+
 def write_mbr_image(path):
     """8 MiB raw image whose MBR lists two Linux partitions, so the guest's
     partition scan must read sector 0 through virtio-blk to find them."""
@@ -82,6 +89,14 @@ def main():
             failures.append(f"console has no match for {pattern!r}")
     if b"first KVM_RUN" not in log:
         failures.append("no 'first KVM_RUN' timing line in the log")
+    # PVM detection: the workarounds belong on PVM only (hardware
+    # virtualization, the nested sandbox included, must run the guest as is).
+    pvm_applied = b"PVM host:" in log
+    if pvm_applied != host_is_pvm():
+        failures.append(f"PVM workarounds {'applied' if pvm_applied else 'not applied'}, "
+                        f"but this host is {'PVM' if host_is_pvm() else 'not PVM'}")
+    print(f"host: {'PVM' if host_is_pvm() else 'not PVM (hardware virtualization)'}; "
+          f"PVM workarounds {'applied' if pvm_applied else 'not applied'}")
     print(f"boot took {elapsed:.1f} s (vcpus={args.vcpus}, memory={args.memory} MiB)")
     for f in failures:
         print("FAIL:", f)
