@@ -17,27 +17,6 @@ namespace {
 
 const int kKickSignal = SIGRTMIN;
 
-const char* exit_reason_name(uint32_t reason) {
-  switch (reason) {
-    case KVM_EXIT_UNKNOWN: return "KVM_EXIT_UNKNOWN";
-    case KVM_EXIT_EXCEPTION: return "KVM_EXIT_EXCEPTION";
-    case KVM_EXIT_IO: return "KVM_EXIT_IO";
-    case KVM_EXIT_HYPERCALL: return "KVM_EXIT_HYPERCALL";
-    case KVM_EXIT_DEBUG: return "KVM_EXIT_DEBUG";
-    case KVM_EXIT_HLT: return "KVM_EXIT_HLT";
-    case KVM_EXIT_MMIO: return "KVM_EXIT_MMIO";
-    case KVM_EXIT_IRQ_WINDOW_OPEN: return "KVM_EXIT_IRQ_WINDOW_OPEN";
-    case KVM_EXIT_SHUTDOWN: return "KVM_EXIT_SHUTDOWN";
-    case KVM_EXIT_FAIL_ENTRY: return "KVM_EXIT_FAIL_ENTRY";
-    case KVM_EXIT_INTR: return "KVM_EXIT_INTR";
-    case KVM_EXIT_INTERNAL_ERROR: return "KVM_EXIT_INTERNAL_ERROR";
-    case KVM_EXIT_SYSTEM_EVENT: return "KVM_EXIT_SYSTEM_EVENT";
-    case KVM_EXIT_X86_RDMSR: return "KVM_EXIT_X86_RDMSR";
-    case KVM_EXIT_X86_WRMSR: return "KVM_EXIT_X86_WRMSR";
-    default: return "unknown exit reason";
-  }
-}
-
 std::string hex_bytes(const std::vector<uint8_t>& bytes) {
   std::ostringstream s;
   for (size_t i = 0; i < bytes.size(); ++i) {
@@ -187,6 +166,7 @@ void Vcpu::run(const IoBus& bus, RunState& state) {
       fail(state, exit_code::kInternal, std::string("KVM_RUN failed: ") + std::strerror(err));
       break;
     }
+    history_.record(*run_);
     if (!handle_exit(bus, state)) break;
   }
   running_.store(false);
@@ -213,7 +193,7 @@ bool Vcpu::handle_exit(const IoBus& bus, RunState& state) {
       }
       return true;
     case KVM_EXIT_SHUTDOWN:
-      fail(state, exit_code::kTripleFault, "guest shut down (triple fault)");
+      fail(state, exit_code::kTripleFault, "guest shut down (triple fault); " + shutdown_report());
       return false;
     case KVM_EXIT_SYSTEM_EVENT:
       if (run_->system_event.type == KVM_SYSTEM_EVENT_RESET ||
@@ -293,6 +273,26 @@ std::string Vcpu::describe() const {
     << " CR0 0x" << sr.cr0 << std::dec << " mp_state "
     << (mp.mp_state < 5 ? kMpStates[mp.mp_state] : "other");
   return s.str();
+}
+
+std::string Vcpu::shutdown_report() const {
+  std::string out = "vCPU " + std::to_string(index_) + " " + history_.describe();
+  try {
+    const kvm_sregs sr = sregs();
+    kvm_vcpu_events ev{};
+    ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &ev);
+    out += fmt::format(
+        "; sregs CR0 {:#x} CR2 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x} GDT {:#x}/{:#x} IDT {:#x}/{:#x}; "
+        "events: exception {}(vector {}, pending {}) nmi pending {} interrupt injected {}",
+        sr.cr0, sr.cr2, sr.cr3, sr.cr4, sr.efer, sr.gdt.base, sr.gdt.limit, sr.idt.base, sr.idt.limit,
+        ev.exception.injected, ev.exception.nr, ev.exception.pending, ev.nmi.pending,
+        ev.interrupt.injected);
+  } catch (const Error&) {
+    out += "; sregs unreadable";
+  }
+  // svm.c shutdown_interception() INITs the vCPU before this exit.
+  out += " (on AMD these registers are the INIT state after the shutdown, not the faulting state)";
+  return out;
 }
 
 void Vcpu::fail(RunState& state, int code, const std::string& what) {

@@ -15,6 +15,7 @@
 
 #include "common/guest_memory.h"
 #include "common/unique_fd.h"
+#include "vmm/exit_history.h"
 #include "vmm/io_bus.h"
 #include "vmm/kvm_system.h"
 #include "vmm/run_state.h"
@@ -58,6 +59,8 @@ class Vcpu {
   std::string describe() const;
 
  private:
+  // What a triple fault leaves to report: the last exits, sregs and events.
+  std::string shutdown_report() const;
   void set_cpuid(std::vector<kvm_cpuid_entry2> entries) const;
   void set_boot_msrs() const;
   void set_lapic_lint() const;
@@ -78,6 +81,7 @@ class Vcpu {
   std::atomic<bool> sample_requested_{false};
   std::map<uint64_t, uint64_t> rip_samples_;  // RIP -> hits (touched by this vCPU's thread only)
   uint64_t int3_injections_ = 0;
+  ExitHistory history_;  // touched by this vCPU's thread only
 };
 
 // The signal used to kick vCPU threads out of KVM_RUN (a no-op handler).

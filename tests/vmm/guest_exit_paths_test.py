@@ -98,7 +98,7 @@ with tempfile.TemporaryDirectory() as d:
     check("exit device", start(d, "exit42"), 42, ["guest reported status 42"])
     check("exit device low byte", start(d, "exit_low_byte"), 0x34, ["guest reported status 4660"])
     check("i8042 reset", start(d, "i8042_reset"), 0, ["guest reset (i8042)"])
-    check("triple fault", start(d, "ud2"), 76, ["triple fault", "RIP 0x"])
+    check("triple fault", start(d, "ud2"), 76, ["triple fault", "RIP 0x", "last (oldest first): KVM_EXIT_SHUTDOWN", "IDT 0x"])
     if PVM:
         # With the workaround, int3 becomes #BP; with no IDT that escalates to
         # a triple fault (76), which proves the injection happened.
