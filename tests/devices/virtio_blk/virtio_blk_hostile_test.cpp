@@ -192,7 +192,9 @@ TEST_F(HostileTest, RepublishedInFlightHeadSetsNeedsReset) {
 // Finding 1: a segment larger than the advertised size_max is refused
 // (5.2.4 / 5.2.6.1: the driver must respect it), before any disk work.
 TEST_F(HostileTest, SegmentLargerThanSizeMaxIsIoErr) {
-  make({.size = 8 << 20});
+  FakeDisk::Options big;
+  big.size = 8 << 20;
+  make(big);
   up();
   const uint32_t size_max = driver->read_config32(8);
   ASSERT_GT(size_max, 0u);
