@@ -16,12 +16,12 @@ arg() { sed -n "s/.*minivmm\.$1=\([^ ]*\).*/\1/p" /proc/cmdline; }
 RUN=$(arg run)
 MKFS=$(arg mkfs)
 GRACE=$(arg grace)
-say() { echo "nested-kvm-init: $*" >/dev/ttyS0; }
+say() { echo "nested-kvm-init [$(cut -d' ' -f1 /proc/uptime)]: $*" >/dev/ttyS0; }
 off() { sync; poweroff -f; sleep 30; }
-# Before /host is mounted the only channel is the console log.
+# Before /ctl is mounted the only channel is the console log.
 infra() {
 	say "$*"
-	[ -d "/host$RUN" ] && echo "$*" >"/host$RUN/infra_error"
+	[ -d /ctl ] && echo "$*" >/ctl/infra_error
 	off
 }
 
@@ -33,9 +33,16 @@ while read -r mod; do
 	insmod "/lib/modules/$mod" 2>/dev/ttyS0 || failed="$failed $mod"
 done </lib/modules/order
 
-mkdir -p /host
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 host /host ||
-	infra "cannot mount the host's / over 9p (modules that failed:${failed:- none})"
+say "modules loaded"
+# The run directory, uncached: the runner creates files there (stop) while we
+# run. The host's / is read through the page cache (cache=loose): executables
+# and libraries load several times faster, and nothing on the host changes
+# under a running command except the run directory.
+mkdir -p /ctl /host
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 run /ctl ||
+	infra "cannot mount the run directory over 9p (modules that failed:${failed:- none})"
+mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
+	infra "cannot mount the host's / over 9p"
 [ -d "/host$RUN" ] || infra "run directory $RUN is not visible over 9p"
 if [ ! -c /dev/kvm ]; then
 	cpu=$(grep -c -w svm /proc/cpuinfo)
@@ -60,14 +67,19 @@ fi
 mount -t ext4 /dev/vda /host/var/tmp || infra "cannot mount the scratch disk on /var/tmp"
 chmod 1777 /host/var/tmp
 
+say "scratch disk on /var/tmp; running the command"
+echo "started" >/dev/ttyS3 # the runner's --timeout counts from here
 stty -F /dev/ttyS1 raw -echo
 stty -F /dev/ttyS2 raw -echo
 # The watcher stops the command's whole process group (cmd.sh records its
 # pid, which setsid made a group leader) when the runner asks.
 (
-	while [ ! -e "/host$RUN/stop" ]; do sleep 1; done
+	while [ ! -e /ctl/stop ]; do sleep 1; done
+	# A stop can come before cmd.sh has recorded its pid: wait for it.
+	n=0
+	while [ ! -s "/host$RUN/pid" ] && [ $n -lt 50 ]; do sleep 0.2; n=$((n + 1)); done
 	pid=$(cat "/host$RUN/pid" 2>/dev/null)
-	say "stop requested: SIGTERM to the command (group $pid)"
+	say "stop requested: SIGTERM to the command (process group ${pid:-unknown})"
 	[ -n "$pid" ] && kill -TERM -"$pid" 2>/dev/null
 	sleep "${GRACE:-20}"
 	say "command still running after ${GRACE:-20}s: SIGKILL"
@@ -79,10 +91,11 @@ watcher=$!
 # command started from a terminal sees.
 setsid chroot /host /bin/sh "$RUN/cmd.sh" </dev/null >/dev/ttyS1 2>/dev/ttyS2
 rc=$?
+say "command exited with status $rc"
 kill "$watcher" 2>/dev/null
 pid=$(cat "/host$RUN/pid" 2>/dev/null)
 [ -n "$pid" ] && kill -KILL -"$pid" 2>/dev/null # what the command left behind in its group
-echo "$rc" >"/host$RUN/status.tmp" && mv "/host$RUN/status.tmp" "/host$RUN/status"
 sync
+echo "$rc" >/ctl/status.tmp && mv /ctl/status.tmp /ctl/status
 umount /host/var/tmp 2>/dev/null || umount -l /host/var/tmp
 off

@@ -265,6 +265,8 @@ def write_command(run_dir, argv, cwd):
     (run_dir / "cmd.sh").write_text(
         "# written by tools/nested_kvm.py; run inside the sandbox by its init\n" + env +
         "export MINIVMM_IN_NESTED_SANDBOX=1\n"
+        # Temporary files on the scratch ext4, not on 9p (no FIFOs, no O_DIRECT there).
+        "export TMPDIR=/var/tmp\n"
         f"echo $$ > {shlex.quote(str(run_dir / 'pid'))}\n"
         f"cd {shlex.quote(cwd)} || exit 125\n"
         f"exec {shlex.join(argv)}\n")
@@ -331,6 +333,7 @@ class Sandbox:
             "-serial", f"file:{run_dir}/heartbeat.log",
             "-monitor", f"unix:{run_dir}/monitor.sock,server,nowait",
             "-virtfs", "local,path=/,mount_tag=host,security_model=none,multidevs=remap",
+            "-virtfs", f"local,path={run_dir},mount_tag=run,security_model=none",
             "-drive", f"file={scratch},if=virtio,format=raw,cache=unsafe,aio=threads",
         ]
 
@@ -359,6 +362,7 @@ class Sandbox:
     def _watch(self, qemu, start, stop_requested):
         a = self.args
         beat_size, beat_time, stop_sent, reason = 0, time.monotonic(), None, None
+        started = None  # when the init reported the command running (--timeout counts from there)
         while qemu.poll() is None:
             time.sleep(0.2)
             now = time.monotonic()
@@ -374,7 +378,9 @@ class Sandbox:
                     f"the sandbox froze: no heartbeat for {silence:.0f}s "
                     f"({'during boot' if beat_size == 0 else 'while the command ran'}); "
                     f"vCPU registers: {regs}; console tail:\n{console_tail(self.run_dir)}")
-            if reason is None and a.timeout and now - start > a.timeout:
+            if started is None and beat_size and b"started" in hb.read_bytes():
+                started = now
+            if reason is None and a.timeout and started is not None and now - started > a.timeout:
                 reason = "timeout"
             if reason is None and stop_requested():
                 reason = "signal"
@@ -438,7 +444,8 @@ def parse_args(argv):
     ap = argparse.ArgumentParser(prog="scripts/nested-kvm.sh", description=__doc__.split("\n\n")[0],
                                  formatter_class=argparse.RawDescriptionHelpFormatter,
                                  epilog="\n\n".join(__doc__.split("\n\n")[2:]))
-    ap.add_argument("--timeout", type=float, default=0, help="stop the command after this many seconds (0: none)")
+    ap.add_argument("--timeout", type=float, default=0,
+                    help="stop the command after it ran this many seconds (sandbox boot not counted; 0: none)")
     ap.add_argument("--mem", type=int, default=int(os.environ.get("MINIVMM_NESTED_MEM_MIB", 6144)),
                     help="sandbox RAM in MiB (default 6144, env MINIVMM_NESTED_MEM_MIB)")
     ap.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="sandbox CPUs (default: host's)")
@@ -446,7 +453,7 @@ def parse_args(argv):
     ap.add_argument("--scratch-gib", type=int, default=16, help="size of a new scratch disk (sparse)")
     ap.add_argument("--grace", type=int, default=20, help="seconds between SIGTERM and SIGKILL when stopping the command")
     ap.add_argument("--freeze-after", type=float, default=120, help="seconds without a heartbeat that mean a frozen sandbox")
-    ap.add_argument("--boot-allowance", type=float, default=300, help="seconds allowed for the first heartbeat")
+    ap.add_argument("--boot-allowance", type=float, default=120, help="seconds allowed for the first heartbeat")
     ap.add_argument("--infra-retries", type=int, default=0,
                     help="after an infrastructure failure, run again on a fresh sandbox boot this many times")
     ap.add_argument("--keep-run", action="store_true", help="keep the run directory (console log, heartbeat)")
