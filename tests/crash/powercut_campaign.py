@@ -1,0 +1,411 @@
+#!/usr/bin/env python3
+"""Power-cut campaign (issue 11): cut the power of the machine under minivmm, check each cache mode's promise.
+
+minivmm runs inside the nested-KVM sandbox (scripts/nested-kvm.sh, a Linux
+machine that is a QEMU process on this host) with five disks, one per cache
+mode, on images in the sandbox's /var/tmp: an ext4 on a scratch disk image
+that is kept across boots (--scratch). The guest agent's continuous workload
+(multi-segment writes, a flush every few records, every disk in turn) runs,
+and its `agent ...` lines are streamed out live (powercut_inner.py copies
+them to its stdout, the runner streams that). At a seeded moment, uniform in
+[0, --window] s after the first `agent ack` line arrives here, this program
+SIGKILLs the runner: QEMU dies with it at once (PR_SET_PDEATHSIG), so the
+sandbox's page cache is gone and only what QEMU had written to the scratch
+disk file survives -- a power cut. The next boot of the sandbox on the same
+scratch disk (ext4 journal replay at mount) checks every image against what
+this side saw the agent report before the cut (powercut_check.py):
+
+  writethrough, directsync  every acked record present and intact
+  writeback, none           every record acked before a completed flush
+  unsafe                    nothing promised: the acked records lost are counted
+  every mode                no torn or foreign block; the image keeps its size
+
+then snapshots the images and starts the next round's workload on them
+(that boot must see all five disks: the reopen check). After the last cut
+one more boot checks it and boots minivmm plainly on the images (exit 0,
+every disk probed, images unchanged). So N cuts take N+1 sandbox boots.
+
+--bug SPEC runs minivmm with the test-only LD_PRELOAD shim
+(powercut_bug_shim.cpp, --shim PATH) that breaks one mode on purpose:
+`drop-dsync:writethrough` (writes lose RWF_DSYNC) or `skip-flush:writeback`
+(fdatasync does nothing). --expect-violations MODES then passes only if the
+campaign reports violations in exactly those modes; --require-unsafe-loss
+fails unless unsafe lost acknowledged records (else the cut did not reach the
+page cache). The seed fixes the schedule (cut moments, agent seeds, image
+noise), not the instruction a cut lands on.
+
+What the sandbox cannot show: QEMU runs the scratch disk with cache=unsafe,
+so what QEMU wrote survives and the disk has no volatile cache of its own;
+O_DIRECT writes (none, directsync) therefore survive even without their
+fdatasync. The cut drops the sandbox's page cache, not a disk cache.
+
+usage: powercut_campaign.py MINIVMM KERNEL [--cuts N] [--seed S] [--window S]
+         [--flush-every K] [--span N] [--multi N] [--bug SPEC --shim SO]
+         [--expect-violations MODE,...] [--require-unsafe-loss] [--workdir DIR] [--keep]
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import datetime
+import json
+import os
+import random
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import agent_log  # noqa: E402
+import kill_campaign  # noqa: E402
+
+MODES = kill_campaign.MODES
+NESTED = os.path.join(ROOT, "scripts", "nested-kvm.sh")
+INNER = os.path.join(HERE, "powercut_inner.py")
+IMAGES_DIR = "/var/tmp/minivmm-powercut"  # inside the sandbox: on the scratch ext4
+
+
+@dataclasses.dataclass
+class ModeTotals:
+    cuts: int = 0
+    acked: int = 0
+    flushed: int = 0
+    promised: int = 0
+    verified: int = 0
+    lost: int = 0
+    lost_flushed: int = 0
+    landed_unacked: int = 0
+    violations: int = 0
+
+
+class Reader(threading.Thread):
+    """The runner's stdout to EOF: complete lines with arrival times (a cut-off last line is dropped)."""
+
+    def __init__(self, pipe):
+        super().__init__(daemon=True)
+        self.pipe = pipe
+        self.lines: list[tuple[float, str]] = []
+        self.first_ack: float | None = None
+        self.event = threading.Event()
+
+    def run(self):
+        buf = b""
+        while True:
+            chunk = os.read(self.pipe.fileno(), 65536)
+            if not chunk:
+                break
+            buf += chunk
+            *complete, buf = buf.split(b"\n")
+            now = time.monotonic()
+            for raw in complete:
+                line = raw.decode("utf-8", "replace").rstrip("\r")
+                self.lines.append((now, line))
+                if self.first_ack is None and "agent ack " in line:
+                    self.first_ack = now
+                    self.event.set()
+        self.event.set()
+
+
+def pc_lines(lines, kind):
+    return [json.loads(text.split(" ", 2)[2]) for _, text in lines if text.startswith(f"PC {kind} ")]
+
+
+def qemu_pids(scratch: str) -> list[int]:
+    """QEMU processes using our scratch disk (the runner's child, in its own session)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open(f"/proc/{d}/cmdline", "rb") as f:
+                    if f"file={scratch},".encode() in f.read():
+                        pids.append(int(d))
+            except OSError:
+                pass
+    return pids
+
+
+def wait_qemu_gone(scratch: str, timeout: float = 20) -> None:
+    deadline = time.monotonic() + timeout
+    while qemu_pids(scratch) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    for pid in qemu_pids(scratch):  # PR_SET_PDEATHSIG should have done this already
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    while qemu_pids(scratch):
+        time.sleep(0.05)
+
+
+def cache_root() -> str:
+    return os.environ.get("MINIVMM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "minivmm")
+
+
+def cache_runs_dir() -> str:
+    return os.path.join(cache_root(), "nested", "runs")
+
+
+def remove_run_dirs(pid: int) -> None:
+    """The run directory a SIGKILLed runner could not clean up (run-<pid>-*)."""
+    runs = cache_runs_dir()
+    try:
+        for name in os.listdir(runs):
+            if name.startswith(f"run-{pid}-"):
+                shutil.rmtree(os.path.join(runs, name), ignore_errors=True)
+    except OSError:
+        pass
+
+
+@dataclasses.dataclass
+class Boot:
+    lines: list[tuple[float, str]]
+    rc: int | None          # runner exit status; None when we cut it
+    cut: bool
+    start: float
+    first_ack: float | None
+    cut_at: float | None
+    stderr_path: str
+
+
+def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
+    """One sandbox boot running powercut_inner.py on `spec`; cut `cut_after` s after the first ack."""
+    spec_path = os.path.join(args.workdir_used, f"round-{n:03d}.json")
+    with open(spec_path, "w") as f:
+        json.dump(spec, f)
+    err_path = os.path.join(args.workdir_used, f"round-{n:03d}.stderr")
+    cmd = [NESTED, "--scratch", args.scratch, "--scratch-gib", "2", "--timeout", str(args.boot_timeout),
+           "--", sys.executable, INNER, spec_path]
+    start = time.monotonic()
+    with open(err_path, "wb") as err:
+        proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=err,
+                                bufsize=0, cwd=ROOT)
+    reader = Reader(proc.stdout)
+    reader.start()
+    cut, cut_at = False, None
+    try:
+        if cut_after is not None:
+            reader.event.wait(args.boot_timeout)
+            if reader.first_ack is not None:
+                deadline = reader.first_ack + cut_after
+                while time.monotonic() < deadline and proc.poll() is None:
+                    time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
+                if proc.poll() is None:
+                    os.kill(proc.pid, signal.SIGKILL)  # the power cut: QEMU dies with the runner
+                    cut, cut_at = True, time.monotonic()
+        rc = proc.wait(None if cut else args.boot_timeout + 120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        reader.join(60)
+        wait_qemu_gone(args.scratch)
+        if cut:
+            remove_run_dirs(proc.pid)
+    with open(os.path.join(args.workdir_used, f"round-{n:03d}.stdout"), "w") as f:
+        f.write("".join(f"{t - start:9.3f} {line}\n" for t, line in reader.lines))
+    return Boot(reader.lines, None if cut else rc, cut, start, reader.first_ack, cut_at, err_path)
+
+
+def stderr_tail(path: str, n: int = 8) -> str:
+    try:
+        with open(path, errors="replace") as f:
+            return "\n".join("     | " + line for line in f.read().splitlines()[-n:])
+    except OSError:
+        return ""
+
+
+def observe(b: Boot, round_no: int, spec_w: dict, failures: list[str]) -> dict | None:
+    """What the host saw the agent report before the cut: the next boot's check input."""
+    log = agent_log.parse("\n".join(line for _, line in b.lines))
+    if log.errors:
+        failures.append(f"cut {round_no}: agent errors: " + "; ".join(log.errors[:3]))
+    mapping, problems = kill_campaign.guest_disks(log)
+    failures += [f"cut {round_no}: reopen: {p}" for p in problems]
+    if problems:
+        return None
+    return {"round": round_no, "generation": spec_w["generation"], "agent_seed": spec_w["agent_seed"],
+            "span": spec_w["span"], "multi": spec_w["multi"],
+            "disk_of_image": [mapping[i] for i in range(len(MODES))],
+            "lbs": {str(d): info.lbs for d, info in log.disks.items()},
+            "acks": [[a.disk, a.seq, a.sector] for a in log.acks],
+            "flushes": [[d, s] for d, s in log.flushes]}
+
+
+def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures_detail: list[str]) -> str:
+    parts = []
+    for i, mode in enumerate(MODES):
+        r = check["images"][mode]
+        t = totals[i]
+        t.cuts += 1
+        for k in ("acked", "flushed", "promised", "verified", "lost", "lost_flushed", "landed_unacked"):
+            setattr(t, k, getattr(t, k) + r[k])
+        t.violations += r["violation_count"]
+        if r["violation_count"]:
+            bad_modes.add(mode)
+            failures_detail += [f"cut {check['round']} {mode}: {v}" for v in r["violations"]]
+        parts.append(f"{mode}={r['acked']}/{r['flushed']}/{r['lost']}" + (f"!{r['violation_count']}" if r["violation_count"] else ""))
+    return " ".join(parts)
+
+
+def print_table(args, totals: list[ModeTotals], final: str, elapsed: float, failures: list[str]) -> None:
+    date = datetime.date.today().isoformat()
+    bug = f", INJECTED BUG {args.bug}" if args.bug else ""
+    print(f"\npower-cut campaign, seed {args.seed}, {date}: {totals[0].cuts} of {args.cuts} cuts checked, "
+          f"cut uniform in [0, {args.window:g}] s after the first ack, flush every {args.flush_every} records, "
+          f"span {args.span}, multi={args.multi}{bug}, {elapsed / 60:.1f} min")
+    print("| mode | promise | cuts | records acknowledged | acked before a completed flush | promised (sectors) "
+          "| verified | lost (allowed) | of those flushed | landed unacked | violations |")
+    print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+    for mode, t in zip(MODES, totals):
+        promise = {"acked": "every ack", "flushed": "acks before a flush", "nothing": "nothing"}[
+            __import__("powercut_check").PROMISE[mode]]
+        lost = str(t.lost) if mode in ("writeback", "none", "unsafe") else (f"{t.lost} (not allowed)" if t.lost else "0")
+        print(f"| {mode} | {promise} | {t.cuts} | {t.acked} | {t.flushed} | {t.promised} | {t.verified} "
+              f"| {lost} | {t.lost_flushed} | {t.landed_unacked} | {t.violations} |")
+    print(f"reopen: every boot after a cut saw all 5 disks unless listed below; final plain boot: {final}")
+    print(f"other failures: {len(failures)}")
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("minivmm")
+    ap.add_argument("kernel")
+    ap.add_argument("--cuts", type=int, default=50)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--window", type=float, default=8.0, help="cut uniform in [0, W] s after the first ack")
+    ap.add_argument("--flush-every", type=int, default=8, help="agent flush_every (records)")
+    ap.add_argument("--span", type=int, default=64, help="agent span: record slots per disk")
+    ap.add_argument("--multi", type=int, default=4, help="agent multi: records per write request")
+    ap.add_argument("--bug", default="", help="injected bug for the shim, e.g. drop-dsync:writethrough")
+    ap.add_argument("--shim", default="", help="the test-only shim library (powercut_bug_shim)")
+    ap.add_argument("--expect-violations", default=None,
+                    help="comma-separated modes that must show violations, and no other (default: none)")
+    ap.add_argument("--require-unsafe-loss", action="store_true",
+                    help="fail unless unsafe lost acknowledged records (the cut reached the page cache)")
+    ap.add_argument("--boot-timeout", type=float, default=900, help="per sandbox boot")
+    ap.add_argument("--workdir", default=None,
+                    help="where the scratch disk, specs and logs go (not /var/tmp: the sandbox hides it); "
+                         "default $MINIVMM_CACHE/powercut")
+    ap.add_argument("--keep", action="store_true", help="keep the work directory even when all passed")
+    args = ap.parse_args()
+    if not 1 <= args.multi <= 16 or args.span % args.multi:
+        print(f"FAIL: --multi {args.multi} must be in [1, 16] and divide --span {args.span}")
+        return 1
+    if args.bug and not os.path.exists(args.shim):
+        print(f"FAIL: --bug needs --shim, the powercut_bug_shim library ({args.shim!r} not found)")
+        return 1
+    for path, what in [(args.minivmm, "minivmm binary"), (args.kernel, "guest kernel (scripts/build-guest.sh)")]:
+        if not os.path.exists(path):
+            print(f"FAIL: {what} {path} not found")
+            return 1
+    base = os.path.realpath(args.workdir or os.path.join(cache_root(), "powercut"))
+    os.makedirs(base, exist_ok=True)
+    args.workdir_used = tempfile.mkdtemp(prefix=f"seed{args.seed}-", dir=base)
+    args.scratch = os.path.join(args.workdir_used, "scratch.img")
+    # A copy: a rebuild of the tree cannot replace the binary mid-campaign.
+    minivmm = os.path.join(args.workdir_used, "minivmm")
+    shutil.copy2(args.minivmm, minivmm)
+    shim = ""
+    if args.bug:
+        shim = os.path.join(args.workdir_used, "powercut_bug_shim.so")
+        shutil.copy2(args.shim, shim)
+
+    rng = random.Random(args.seed)
+    schedule = [(rng.uniform(0, args.window), rng.randrange(1, 1 << 31)) for _ in range(args.cuts)]
+    print(f"power-cut campaign: seed {args.seed}, {args.cuts} cuts, multi={args.multi}, "
+          f"flush every {args.flush_every}{', bug ' + args.bug if args.bug else ''}; work dir {args.workdir_used}",
+          flush=True)
+    totals = [ModeTotals() for _ in MODES]
+    failures: list[str] = []
+    details: list[str] = []
+    bad_modes: set[str] = set()
+    started = time.monotonic()
+    prev = None  # the previous cut's observations: this boot checks them
+    final = "not run"
+    for n in range(1, args.cuts + 2):
+        last = n == args.cuts + 1
+        spec = {"minivmm": minivmm, "kernel": os.path.abspath(args.kernel), "images_dir": IMAGES_DIR,
+                "image_seed": args.seed, "setup": n == 1, "check": prev, "final": last}
+        if not last:
+            offset, agent_seed = schedule[n - 1]
+            spec["workload"] = {"round": n, "generation": n, "agent_seed": agent_seed,
+                                "flush_every": args.flush_every, "span": args.span, "multi": args.multi,
+                                "bug": args.bug, "shim": shim, "max_s": args.boot_timeout}
+        b = boot(args, n, spec, None if last else offset)
+        checks = pc_lines(b.lines, "check")
+        line = []
+        if prev is not None:
+            if checks:
+                line.append(f"check of cut {prev['round']}: acked/flushed/lost " + account(checks[0], totals, bad_modes, details))
+            else:
+                failures.append(f"boot {n}: no check result for cut {prev['round']} (runner exit {b.rc})")
+        prev = None
+        if not last:
+            if not b.cut:
+                failures.append(f"boot {n}: the workload never got to the cut (runner exit {b.rc}, "
+                                f"{'no ack line' if b.first_ack is None else 'ended early'})\n{stderr_tail(b.stderr_path)}")
+            else:
+                prev = observe(b, n, spec["workload"], failures)
+            boot_s = f"{b.first_ack - b.start:.1f}" if b.first_ack else "-"
+            cut_s = f"{b.cut_at - b.first_ack:.2f}" if b.cut_at and b.first_ack else "-"
+            acks = sum(1 for _, ln in b.lines if "agent ack " in ln)
+            line.insert(0, f"boot {n:3d}/{args.cuts + 1}: first ack {boot_s} s, cut {cut_s} s after it "
+                           f"(planned {offset:.2f}), {acks} ack lines seen")
+        else:
+            fin = pc_lines(b.lines, "final")
+            if not fin or b.rc != 0:
+                final = "FAILED"
+                failures.append(f"final boot: no result (runner exit {b.rc})\n{stderr_tail(b.stderr_path)}")
+            else:
+                f = fin[0]
+                want = {chr(97 + i): kill_campaign.image_bytes(i) // 512 for i in range(len(MODES))}
+                ok = f["rc"] == 0 and f["probed"] == want and all(f["unchanged"])
+                final = (f"exit {f['rc']}, {len(f['probed'])} disks probed, images "
+                         f"{'unchanged' if all(f['unchanged']) else 'CHANGED'}, {f['seconds']} s")
+                if not ok:
+                    failures.append(f"final boot: {final}; probed {f['probed']}, expected {want}; {f['log_tail']}")
+                    final += " FAILED"
+            line.insert(0, f"boot {n:3d}/{args.cuts + 1} (last): final plain boot {final}")
+        print(";  ".join(line), flush=True)
+    elapsed = time.monotonic() - started
+    print_table(args, totals, final, elapsed, failures)
+    for d in details[:40]:
+        print("  violation:", d)
+    for f in failures:
+        print("FAIL:", f)
+
+    expected = set(filter(None, (args.expect_violations or "").split(",")))
+    ok = not failures and bad_modes == expected
+    if totals[0].cuts == 0:
+        ok = False
+        print("FAIL: no cut was checked")
+    if bad_modes != expected:
+        print(f"FAIL: violations in {sorted(bad_modes) or 'no mode'}, expected in {sorted(expected) or 'no mode'}")
+    if args.require_unsafe_loss and totals[MODES.index("unsafe")].lost == 0:
+        ok = False
+        print("FAIL: unsafe lost no acknowledged record: the cut did not reach the sandbox's page cache")
+    if ok:
+        what = (f"violations exactly in {', '.join(sorted(expected))}, as injected" if expected
+                else "every promise kept, no torn or foreign block, every image reopened")
+        print(f"PASS: {what}" + (f"; unsafe lost {totals[MODES.index('unsafe')].lost} acknowledged records"
+                                 if totals[MODES.index('unsafe')].lost else ""))
+        if not args.keep:
+            shutil.rmtree(args.workdir_used, ignore_errors=True)
+        else:
+            print(f"kept {args.workdir_used}")
+    else:
+        print(f"work directory kept: {args.workdir_used}")
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,145 @@
+#!/usr/bin/env python3
+"""powercut_check.check_image on synthetic images: each promise kept and broken, each kind of damage.
+
+No VM: images are built here from records.build, as the agent would write them.
+"""
+from __future__ import annotations
+
+import os
+import random
+import sys
+import unittest
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import kill_check  # noqa: E402
+import powercut_check  # noqa: E402
+import records  # noqa: E402
+
+DISK, GEN, SEED, SPAN, MULTI = 2, 5, 12345, 16, 4
+LAYOUT = kill_check.Layout(SPAN, 64, 512, SEED, MULTI)
+SIZE = 1 << 20
+
+
+def snapshot() -> bytes:
+    rng = random.Random(1)
+    return bytes(64 * 512) + rng.randbytes(SIZE - 64 * 512)
+
+
+def rec(seq: int, generation: int = GEN, disk: int = DISK, sector: int | None = None) -> bytes:
+    s = LAYOUT.sector_of(seq) if sector is None else sector
+    return records.build(records.RecordId(disk, seq, s, generation, SEED))
+
+
+def put(image: bytearray, sector: int, block: bytes) -> None:
+    image[sector * 512:sector * 512 + len(block)] = block
+
+
+def acks(seqs) -> list[records.Ack]:
+    return [records.Ack(DISK, s, LAYOUT.sector_of(s)) for s in seqs]
+
+
+def written(seqs) -> bytearray:
+    img = bytearray(snapshot())
+    for s in seqs:
+        put(img, LAYOUT.sector_of(s), rec(s))
+    return img
+
+
+def check(img, ack_seqs, flushed_upto, promise) -> powercut_check.Result:
+    return powercut_check.check_image(snapshot(), bytes(img), acks(ack_seqs), flushed_upto, DISK, GEN,
+                                      LAYOUT, promise)
+
+
+class PromiseTest(unittest.TestCase):
+    def test_all_acked_present_passes_every_mode(self):
+        img = written(range(12))
+        for promise in ("acked", "flushed", "nothing"):
+            r = check(img, range(12), 7, promise)
+            self.assertEqual(r.violations, [], promise)
+            self.assertEqual((r.acked, r.flushed, r.lost), (12, 8, 0))
+        self.assertEqual(check(img, range(12), 7, "acked").verified, 12)
+        self.assertEqual(check(img, range(12), 7, "flushed").verified, 8)
+
+    def test_writethrough_loses_an_acked_record(self):
+        img = written(range(11))  # seq 11 acked, never reached the disk
+        r = check(img, range(12), 7, "acked")
+        self.assertEqual(len(r.violations), 1)
+        self.assertIn("promised seq 11 (acked) lost, holds the snapshot's old content", r.violations[0])
+
+    def test_flushed_record_lost_is_a_violation_unflushed_is_allowed(self):
+        img = written(range(6))  # 0..7 flushed; 6, 7 (flushed) and 8..11 (not) lost
+        r = check(img, range(12), 7, "flushed")
+        self.assertEqual(len(r.violations), 2, r.violations)
+        self.assertTrue(all("(flushed) lost" in v for v in r.violations))
+        r = check(written(range(8)), range(12), 7, "flushed")
+        self.assertEqual(r.violations, [])
+        self.assertEqual((r.lost, r.lost_flushed, r.verified), (4, 0, 8))
+
+    def test_unsafe_counts_losses_including_flushed_ones(self):
+        r = check(snapshot(), range(12), 7, "nothing")
+        self.assertEqual(r.violations, [])
+        self.assertEqual((r.lost, r.lost_flushed, r.promised), (12, 8, 0))
+
+    def test_overwritten_slot_older_record_than_promised(self):
+        # span 16: seq 3 and 19 share a sector; 19 flushed, the disk holds 3.
+        img = written(range(16))
+        r = check(img, range(20), 19, "flushed")
+        self.assertEqual(len(r.violations), 4, r.violations)
+        self.assertIn("holds seq 3", " ".join(r.violations))
+        # Not promised (flush only up to 15): the older record is a loss, not a violation.
+        r = check(img, range(20), 15, "flushed")
+        self.assertEqual(r.violations, [])
+        self.assertEqual(r.lost, 4)
+
+    def test_later_unacked_record_satisfies_the_promise(self):
+        img = written(range(12))
+        put(img, LAYOUT.sector_of(4 + SPAN), rec(4 + SPAN))  # far beyond the last ack seen
+        r = check(img, range(12), 11, "acked")
+        self.assertEqual(r.violations, [])
+        self.assertEqual((r.verified, r.landed_unacked), (12, 1))
+        img = written(range(12))
+        put(img, LAYOUT.sector_of(13), rec(13))  # unacked, on a sector without acks
+        r = check(img, range(12), 11, "nothing")
+        self.assertEqual((r.violations, r.landed_unacked), ([], 1))
+
+
+class DamageTest(unittest.TestCase):
+    def test_torn_record_is_caught_in_every_mode(self):
+        img = written(range(12))
+        off = LAYOUT.sector_of(5) * 512
+        img[off + 256:off + 512] = snapshot()[off + 256:off + 512]
+        for promise in ("acked", "flushed", "nothing"):
+            r = check(img, range(12), 7, promise)
+            self.assertEqual(len(r.violations), 1, promise)
+            self.assertIn("torn or foreign", r.violations[0])
+
+    def test_foreign_and_misplaced_records(self):
+        img = written(range(12))
+        put(img, LAYOUT.sector_of(2), rec(2, generation=GEN - 1))
+        put(img, LAYOUT.sector_of(3), rec(3, disk=DISK + 1))
+        free = 64 + SPAN + 10  # outside the record area
+        put(img, free, rec(1, sector=free))
+        r = check(img, range(12), 11, "nothing")
+        self.assertEqual(len(r.violations), 3, r.violations)
+        text = " ".join(r.violations)
+        self.assertIn(f"generation {GEN - 1}", text)
+        self.assertIn(f"disk {DISK + 1}", text)
+        self.assertIn(f"sector {free}: changed to a record", text)
+
+    def test_zeroed_block_outside_records_is_caught(self):
+        img = written(range(4))
+        put(img, 900, bytes(512))
+        r = check(img, range(4), 3, "nothing")
+        self.assertEqual(len(r.violations), 1)
+        self.assertIn("sector 900: changed, but holds no valid record", r.violations[0])
+
+    def test_size_change(self):
+        r = check(written(range(4)) + bytes(512), range(4), 3, "nothing")
+        self.assertIn("bytes, was", r.violations[0])
+
+
+if __name__ == "__main__":
+    unittest.main(verbosity=1)

@@ -1,0 +1,180 @@
+#!/usr/bin/env python3
+"""The sandbox side of the power-cut campaign (powercut_campaign.py runs it).
+
+Runs inside the nested-KVM sandbox (scripts/nested-kvm.sh --scratch IMG), where
+/var/tmp is an ext4 on the kept scratch disk, and does what one round spec
+(a JSON file the host wrote; the host's / is visible at the same paths) asks,
+in this order, printing one `PC <kind> <json>` line per result on stdout
+(the runner streams it to the host as it comes):
+
+  setup     create the five images (4..8 MiB of seeded noise, one per cache
+            mode) and make them durable (fsync, directory fsync)
+  check     the previous cut's images against what the host saw the agent
+            report (powercut_check.py), per image
+  snapshot  copy every image to <image>.snap and make the copies durable:
+            the "previous content" the next check compares against
+  workload  minivmm with the five disks and the agent's continuous plan;
+            every `agent ...` console line is copied to stdout at once,
+            minivmm's log to stderr. It never ends by itself: the host cuts
+            the power (SIGKILL of the runner kills QEMU) at a moment of its
+            choosing. After max_s seconds without a cut it stops minivmm and
+            exits 3.
+  final     a plain boot (no plan, exit_status=0) on the images: every disk
+            probed, exit 0, images unchanged
+
+Exit status 0 when every step asked for ran (the check's verdict is in its
+lines, the host judges it), 2 on a bad spec or a missing file.
+
+usage: powercut_inner.py SPEC.json
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import subprocess
+import sys
+import time
+
+sys.dont_write_bytecode = True
+HERE = os.path.dirname(os.path.abspath(__file__))
+sys.path.insert(0, HERE)
+sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
+import kill_campaign  # noqa: E402
+import kill_check  # noqa: E402
+import kill_vm  # noqa: E402
+import powercut_check  # noqa: E402
+import records  # noqa: E402
+
+MODES = kill_campaign.MODES
+
+
+def emit(kind: str, payload) -> None:
+    sys.stdout.write(f"PC {kind} {json.dumps(payload, separators=(',', ':'))}\n")
+    sys.stdout.flush()
+
+
+def fsync_path(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def image_paths(spec: dict) -> list[str]:
+    return [os.path.join(spec["images_dir"], f"{i}-{mode}.img") for i, mode in enumerate(MODES)]
+
+
+def setup(spec: dict) -> None:
+    os.makedirs(spec["images_dir"], exist_ok=True)
+    paths = kill_campaign.make_images(spec["images_dir"], spec["image_seed"])
+    for p in paths:
+        fsync_path(p)
+    fsync_path(spec["images_dir"])
+    emit("setup", {"images": paths, "bytes": [os.path.getsize(p) for p in paths]})
+
+
+def check(spec: dict) -> None:
+    c = spec["check"]
+    out = {"round": c["round"], "images": {}}
+    for i, (mode, path) in enumerate(zip(MODES, image_paths(spec))):
+        disk = c["disk_of_image"][i]
+        acks = [records.Ack(*a) for a in c["acks"] if a[0] == disk]
+        flushed_upto = max((seq for d, seq in c["flushes"] if d == disk), default=-1)
+        layout = kill_check.Layout(c["span"], kill_campaign.START_SECTOR, c["lbs"].get(str(disk), 512),
+                                   c["agent_seed"], c["multi"])
+        try:
+            image = kill_vm.read_image(path)
+            snap = kill_vm.read_image(path + ".snap")
+        except OSError as e:
+            res = powercut_check.Result(acked=len(acks), violations=[f"cannot read the image: {e}"])
+        else:
+            res = powercut_check.check_image(snap, image, acks, flushed_upto, disk, c["generation"],
+                                             layout, powercut_check.PROMISE[mode])
+        out["images"][mode] = res.as_dict()
+    emit("check", out)
+
+
+def snapshot(spec: dict) -> None:
+    for path in image_paths(spec):
+        data = kill_vm.read_image(path)
+        with open(path + ".snap", "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+    fsync_path(spec["images_dir"])
+    emit("snapshot", {"round": spec["workload"]["round"]})
+
+
+def workload(spec: dict) -> int:
+    w = spec["workload"]
+    cmdline = (f"console=ttyS0 panic=-1 minivmm_agent.continuous=1 minivmm_agent.generation={w['generation']} "
+               f"minivmm_agent.seed={w['agent_seed']} minivmm_agent.flush_every={w['flush_every']} "
+               f"minivmm_agent.span={w['span']} minivmm_agent.multi={w['multi']} "
+               f"minivmm_agent.start_sector={kill_campaign.START_SECTOR} "
+               f"minivmm_agent.expect_disks={len(MODES)}")
+    cmd = kill_vm._command(spec["minivmm"], spec["kernel"], list(zip(image_paths(spec), MODES)), cmdline)
+    env = dict(os.environ)
+    if w.get("bug"):
+        env["LD_PRELOAD"] = w["shim"]
+        env["MINIVMM_POWERCUT_BUG"] = w["bug"]
+    emit("workload", {"round": w["round"], "started": time.time()})
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, bufsize=0)
+    deadline = time.monotonic() + w.get("max_s", 900)
+    buf = b""
+    # Copy each complete agent line to our stdout as soon as it arrives.
+    while True:
+        chunk = os.read(proc.stdout.fileno(), 65536)
+        if not chunk:
+            break
+        buf += chunk
+        *lines, buf = buf.split(b"\n")
+        keep = [ln for ln in lines if b"agent " in ln or b"virtio_blk" in ln]
+        if keep:
+            sys.stdout.buffer.write(b"".join(ln.rstrip(b"\r") + b"\n" for ln in keep))
+            sys.stdout.flush()
+        if time.monotonic() > deadline:
+            proc.kill()
+            break
+    rc = proc.wait()
+    emit("workload-ended", {"round": w["round"], "rc": rc})
+    return 3
+
+
+def final(spec: dict) -> None:
+    paths = image_paths(spec)
+    before = [hashlib.sha256(kill_vm.read_image(p)).hexdigest() for p in paths]
+    run = kill_vm.boot_to_exit(spec["minivmm"], spec["kernel"], list(zip(paths, MODES)),
+                               "console=ttyS0 panic=-1 minivmm_agent.exit_status=0", spec.get("final_timeout", 600))
+    after = [hashlib.sha256(kill_vm.read_image(p)).hexdigest() for p in paths]
+    probed = {m.group(1): int(m.group(2)) for m in kill_campaign.PROBED.finditer("\n".join(run.console))}
+    emit("final", {"rc": run.rc, "error": run.error, "probed": probed, "seconds": round(run.boot_s, 1),
+                   "unchanged": [b == a for b, a in zip(before, after)],
+                   "log_tail": run.vmm_log.splitlines()[-5:] if run.rc != 0 else []})
+
+
+def main() -> int:
+    if len(sys.argv) != 2:
+        print(__doc__, file=sys.stderr)
+        return 2
+    with open(sys.argv[1]) as f:
+        spec = json.load(f)
+    for what in ("minivmm", "kernel"):
+        if not os.path.exists(spec[what]):
+            print(f"powercut_inner: {what} {spec[what]} not found", file=sys.stderr)
+            return 2
+    if spec.get("setup"):
+        setup(spec)
+    if spec.get("check"):
+        check(spec)
+    if spec.get("workload"):
+        snapshot(spec)
+        return workload(spec)
+    if spec.get("final"):
+        final(spec)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
