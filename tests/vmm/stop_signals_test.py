@@ -147,7 +147,8 @@ why = tiny_guest.kvm_usable()
 if why:
     print(f"SKIP: needs KVM ({why})")
     sys.exit(77)
-with tempfile.TemporaryDirectory() as d:
+# FIFOs need a local file system: /tmp may be a 9p share (nested-KVM sandbox).
+with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
     first_signal_graceful(d)
     hang_in_setup(d)
     hang_in_stop(d)
