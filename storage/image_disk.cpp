@@ -235,13 +235,21 @@ void ImageDisk::fail_engine(const std::string& why) {
   covered_by_sync_.clear();
 }
 
+void ImageDisk::call_done(const std::function<void(int)>& done, int status) {
+  if (!done) return;
+  try {
+    done(status);
+  } catch (const std::exception& e) {
+    // One failing callback must not strand the others' completions.
+    spdlog::error("storage: {}: completion callback failed: {}", path_, e.what());
+  }
+}
+
 void ImageDisk::run_orphaned() {
   if (orphaned_.empty()) return;
   Finished orphans;
   orphans.swap(orphaned_);
-  for (auto& [done, status] : orphans) {
-    if (done) done(status);
-  }
+  for (auto& [done, status] : orphans) call_done(done, status);
 }
 
 void ImageDisk::note_sync_failure(int64_t result) {
@@ -477,9 +485,7 @@ size_t ImageDisk::process_round() {
   if (engine_failure_.empty()) start_batch_sync_if_due(finished);
   kick();  // follow-up steps prepared by advance(); resumes chunked work
   // Callbacks last: they may submit new requests to this disk.
-  for (auto& [done, status] : finished) {
-    if (done) done(status);
-  }
+  for (auto& [done, status] : finished) call_done(done, status);
   finished.clear();
   finished_spare_.swap(finished);
   return completions_.size();

@@ -110,6 +110,7 @@ class ImageDisk final : public Disk {
   // them) and so does every later one, so nothing waits forever.
   void fail_engine(const std::string& why);
   void run_orphaned();
+  void call_done(const std::function<void(int)>& done, int status);
   // One reap, its follow-up steps and callbacks; returns completions reaped.
   size_t process_round();
   // A failed fdatasync: later flushes and durable writes fail (QEMU does the

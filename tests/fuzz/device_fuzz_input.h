@@ -23,6 +23,7 @@ enum class DeviceOp : uint8_t {
   WriteConfig,      // u8 offset, u8 value
   Settle,           // let the device loop catch up
   Reset,            // driver reset and re-initialisation
+  ReadConfig,       // u8 offset: a 4-byte config-space read
   kCount,
 };
 

@@ -61,6 +61,8 @@ std::vector<std::vector<uint8_t>> builtin_seeds() {
     b.op(DeviceOp::WriteConfig).put(uint8_t{0}).put(uint8_t{1});
     b.op(DeviceOp::WriteRegister).put(uint8_t{0x70 / 4}).put(uint32_t{0});  // status = 0: reset
     b.op(DeviceOp::ReadRegister).put(uint8_t{0x70 / 4});
+    b.op(DeviceOp::ReadConfig).put(uint8_t{0});
+    b.op(DeviceOp::ReadConfig).put(uint8_t{32});
     seeds.push_back(b.bytes);
   }
   {  // features without indirect / event idx / flush

@@ -169,6 +169,7 @@ class Session {
         driver_->reset();
         bring_up();
         break;
+      case DeviceOp::ReadConfig: driver_->read_config32(in_.get<uint8_t>() % 64); break;
       case DeviceOp::kCount: break;
     }
   }
