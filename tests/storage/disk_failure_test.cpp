@@ -169,5 +169,26 @@ TEST_F(DiskFailure, SyncEngineBoundsTheBytesMovedPerKick) {
   EXPECT_EQ(buf.data()[kLen - 1], test::pattern_byte(kLen - 1));
 }
 
+// Finding 6 at the Disk: one process_completions() call (one event-loop
+// turn) moves at most one engine budget, so a huge request on the sync
+// engine takes many turns and other loop work runs in between.
+TEST_F(DiskFailure, HugeSyncRequestTakesManyLoopTurns) {
+  auto disk = open(CacheMode::Writeback);
+  constexpr uint64_t kLen = 8 << 20;
+  AlignedBuffer buf(kLen, 4096);
+  int result = 1;
+  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), kLen}}, &result));
+  disk->kick();
+  size_t turns = 0;
+  while (result == 1) {
+    ASSERT_LT(turns, 1000u);
+    disk->process_completions();
+    ++turns;
+  }
+  EXPECT_EQ(result, 0);
+  EXPECT_GE(turns, kLen / kSyncBytesPerKick - 1);
+  EXPECT_EQ(buf.data()[kLen - 1], test::pattern_byte(kLen - 1));
+}
+
 }  // namespace
 }  // namespace minivmm::storage
