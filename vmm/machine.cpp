@@ -330,9 +330,15 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   }
   // Last: a thread inherits its creator's filter, so the main thread's own
   // comes after it has started every other thread.
+  // A failure stops the running vCPUs through the normal teardown.
   if (sandbox) {
-    install_seccomp_filter(ThreadKind::kControl);
-    spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
+    try {
+      install_seccomp_filter(ThreadKind::kControl);
+      spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
+    } catch (const std::exception& e) {
+      spdlog::error("{}", e.what());
+      state.request_stop(exit_code::kInternal, e.what());
+    }
   }
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
 
