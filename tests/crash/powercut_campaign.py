@@ -140,17 +140,31 @@ def qemu_pids(scratch: str) -> list[int]:
     return pids
 
 
-def wait_qemu_gone(scratch: str, timeout: float = 20) -> None:
+def exited(pid: int) -> bool:
+    """Gone or a zombie: a zombie holds no files (so no lock on the scratch disk)."""
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] == "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def wait_qemu_gone(scratch: str, known: list[int], timeout: float = 60) -> None:
+    """Until every QEMU on the scratch disk has exited. `known` were found while they ran: a
+    dying QEMU's cmdline reads empty (its main thread released its memory) while other threads
+    still hold the disk's lock, so matching the cmdline alone is not enough."""
     deadline = time.monotonic() + timeout
-    while qemu_pids(scratch) and time.monotonic() < deadline:
+    pids = set(known) | set(qemu_pids(scratch))
+    while time.monotonic() < deadline:
+        pids = {p for p in pids | set(qemu_pids(scratch)) if not exited(p)}
+        if not pids:
+            return
         time.sleep(0.05)
-    for pid in qemu_pids(scratch):  # PR_SET_PDEATHSIG should have done this already
+    for pid in pids:  # PR_SET_PDEATHSIG should have done this long ago
         try:
             os.kill(pid, signal.SIGKILL)
         except ProcessLookupError:
             pass
-    while qemu_pids(scratch):
-        time.sleep(0.05)
 
 
 def cache_root() -> str:
@@ -182,9 +196,23 @@ class Boot:
     first_ack: float | None
     cut_at: float | None
     stderr_path: str
+    runner_pid: int
 
 
 def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
+    """boot_once, again (up to 3 times) if QEMU could not lock the scratch disk: then it never
+    started, so nothing ran and nothing changed."""
+    for attempt in range(3):
+        b = boot_once(args, n, spec, cut_after)
+        if b.rc != 125 or "Is another process using the image" not in stderr_tail(b.stderr_path, 50):
+            return b
+        print(f"boot {n}: the scratch disk was still locked by the previous QEMU; retrying", flush=True)
+        remove_run_dirs(b.runner_pid)  # the runner kept it for inspection; nothing to see
+        time.sleep(5)
+    return b
+
+
+def boot_once(args, n: int, spec: dict, cut_after: float | None) -> Boot:
     """One sandbox boot running powercut_inner.py on `spec`; cut `cut_after` s after the first ack."""
     spec_path = os.path.join(args.workdir_used, f"round-{n:03d}.json")
     with open(spec_path, "w") as f:
@@ -198,7 +226,7 @@ def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
                                 bufsize=0, cwd=ROOT)
     reader = Reader(proc.stdout, args.min_acks)
     reader.start()
-    cut, cut_at = False, None
+    cut, cut_at, qemu = False, None, []
     try:
         if cut_after is not None:
             reader.event.wait(args.boot_timeout)
@@ -207,6 +235,7 @@ def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
                 while time.monotonic() < deadline and proc.poll() is None:
                     time.sleep(min(0.01, max(0.0, deadline - time.monotonic())))
                 if proc.poll() is None:
+                    qemu = qemu_pids(args.scratch)
                     os.kill(proc.pid, signal.SIGKILL)  # the power cut: QEMU dies with the runner
                     cut, cut_at = True, time.monotonic()
         rc = proc.wait(None if cut else args.boot_timeout + 120)
@@ -215,12 +244,12 @@ def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
             proc.kill()
             proc.wait()
         reader.join(60)
-        wait_qemu_gone(args.scratch)
+        wait_qemu_gone(args.scratch, qemu)
         if cut:
             remove_run_dirs(proc.pid)
     with open(os.path.join(args.workdir_used, f"round-{n:03d}.stdout"), "w") as f:
         f.write("".join(f"{t - start:9.3f} {line}\n" for t, line in reader.lines))
-    return Boot(reader.lines, None if cut else rc, cut, start, reader.first_ack, cut_at, err_path)
+    return Boot(reader.lines, None if cut else rc, cut, start, reader.first_ack, cut_at, err_path, proc.pid)
 
 
 def stderr_tail(path: str, n: int = 8) -> str:
