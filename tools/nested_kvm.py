@@ -42,9 +42,10 @@ INIT_SCRIPT = HERE / "nested-kvm-init.sh"
 # 9p for the host's tree, virtio-blk + ext4 for the scratch disk, loop for
 # tests that mount images, kvm_amd for /dev/kvm.
 MODULES = ["virtio_pci", "9pnet_virtio", "9p", "virtio_blk", "ext4", "loop", "kvm_amd"]
+QEMU = os.environ.get("MINIVMM_NESTED_QEMU", "qemu-system-x86_64")
 # Debian package that provides each host tool the sandbox needs.
 HOST_TOOLS = {
-    "qemu-system-x86_64": "qemu-system-x86",
+    QEMU: "qemu-system-x86",
     "busybox": "busybox-static",
     "depmod": "kmod",
     "modprobe": "kmod",
@@ -319,7 +320,7 @@ class Sandbox:
     def __init__(self, image_dir, args, run_dir, scratch):
         self.args, self.run_dir, self.scratch = args, run_dir, scratch
         self.qemu_cmd = [
-            "qemu-system-x86_64", "-accel", "tcg,thread=multi", "-cpu", "max",
+            QEMU, "-accel", "tcg,thread=multi", "-cpu", "max",
             "-smp", str(args.cpus), "-m", str(args.mem), "-machine", "q35",
             "-display", "none", "-nodefaults", "-no-user-config", "-no-reboot",
             "-kernel", str(image_dir / "vmlinuz"), "-initrd", str(image_dir / "initramfs.cpio.gz"),

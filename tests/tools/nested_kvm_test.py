@@ -1,0 +1,99 @@
+#!/usr/bin/env python3
+"""The nested-KVM sandbox runner (tools/nested_kvm.py) as a user sees it:
+each case runs scripts/nested-kvm.sh for real (QEMU TCG boots; no /dev/kvm
+needed on this machine) and checks its exit status and output.
+
+  status     the command's exit status comes back exactly; stdout and stderr
+             arrive on their own streams; cwd and environment are the caller's
+  kvm        inside there is a hardware-virtualization /dev/kvm (svm, not PVM)
+             and /var/tmp is a real block device (ext4), O_DIRECT works
+  timeout    a command past --timeout is stopped: exit 124
+  signal     SIGTERM to the runner reaches the command (its trap runs) and the
+             runner returns the command's status
+  freeze     a sandbox that stops beating is reported as an infrastructure
+             failure (exit 125, "froze"), with QEMU's register dump
+  missing    a missing host tool is named with its Debian package (exit 125)
+
+usage: nested_kvm_test.py REPO_ROOT
+"""
+import os
+import signal
+import subprocess
+import sys
+import time
+
+REPO = os.path.abspath(sys.argv[1])
+RUNNER = os.path.join(REPO, "scripts", "nested-kvm.sh")
+failures = []
+
+
+def run(args, env=None, timeout=600):
+    p = subprocess.run([RUNNER, *args], capture_output=True, timeout=timeout,
+                       env={**os.environ, **(env or {})}, cwd=REPO)
+    return p.returncode, p.stdout.decode(errors="replace"), p.stderr.decode(errors="replace")
+
+
+def expect(label, ok, detail):
+    print(f"{'ok  ' if ok else 'FAIL'} {label}" + ("" if ok else f": {detail}"), flush=True)
+    if not ok:
+        failures.append(label)
+
+
+def case_status():
+    rc, out, err = run(["--", "sh", "-c", 'echo "out $PWD $NESTED_TEST_VAR"; echo err >&2; exit 7'],
+                       env={"NESTED_TEST_VAR": "passed-through"})
+    expect("status: exit 7 comes back", rc == 7, f"rc={rc} err={err[-500:]}")
+    expect("status: stdout, cwd and environment", out.strip() == f"out {REPO} passed-through", repr(out))
+    expect("status: stderr on its own stream", "err" in err and "err" not in out, repr(err[-300:]))
+
+
+def case_kvm():
+    script = ("grep -q -w svm /proc/cpuinfo && test -c /dev/kvm && test ! -d /sys/module/kvm_pvm && "
+              "grep -q ' /var/tmp ext4 ' /proc/mounts && "
+              "dd if=/dev/zero of=/var/tmp/direct bs=4096 count=4 oflag=direct status=none && echo kvm-ok")
+    rc, out, err = run(["--", "sh", "-c", script])
+    expect("kvm: hardware-virtualization /dev/kvm, ext4 /var/tmp with O_DIRECT",
+           rc == 0 and "kvm-ok" in out, f"rc={rc} out={out!r} err={err[-500:]}")
+
+
+def case_timeout():
+    rc, _, err = run(["--timeout", "5", "--grace", "5", "--", "sleep", "300"])
+    expect("timeout: exit 124", rc == 124 and "timed out" in err, f"rc={rc} err={err[-500:]}")
+
+
+def case_signal():
+    p = subprocess.Popen([RUNNER, "--", "sh", "-c",
+                          'trap "echo got-TERM; exit 9" TERM; echo ready; while :; do sleep 1; done'],
+                         stdout=subprocess.PIPE, stderr=subprocess.PIPE, cwd=REPO)
+    line = p.stdout.readline()  # the command is running inside
+    p.send_signal(signal.SIGTERM)
+    out, err = p.communicate(timeout=300)
+    ok = line.strip() == b"ready" and b"got-TERM" in out and p.returncode == 9
+    expect("signal: SIGTERM reaches the command, its status comes back", ok,
+           f"rc={p.returncode} first={line!r} out={out!r} err={err.decode(errors='replace')[-500:]}")
+
+
+def case_freeze():
+    # Stop every child of the sandbox's init (the heartbeat among them): to the
+    # runner this is a sandbox that no longer schedules anything.
+    script = ("for p in /proc/[0-9]*; do "
+              "[ \"$(cut -d' ' -f4 $p/stat 2>/dev/null)\" = 1 ] && grep -q init $p/cmdline 2>/dev/null && "
+              "kill -STOP ${p#/proc/}; done; sleep 300")
+    rc, _, err = run(["--freeze-after", "15", "--", "sh", "-c", script])
+    expect("freeze: infrastructure failure 125 with a register dump",
+           rc == 125 and "INFRASTRUCTURE FAILURE" in err and "froze" in err and "freeze-registers.txt" in err,
+           f"rc={rc} err={err[-800:]}")
+
+
+def case_missing():
+    rc, _, err = run(["--", "true"], env={"MINIVMM_NESTED_QEMU": "qemu-system-x86_64-not-installed"})
+    expect("missing: qemu-system-x86 named, exit 125",
+           rc == 125 and "qemu-system-x86" in err and "install-deps" in err, f"rc={rc} err={err[-500:]}")
+
+
+for case in (case_missing, case_status, case_kvm, case_timeout, case_signal, case_freeze):
+    start = time.monotonic()
+    case()
+    print(f"     ({case.__name__} took {time.monotonic() - start:.0f}s)", flush=True)
+print(f"{len(failures)} failed")
+sys.exit(1 if failures else 0)
