@@ -77,7 +77,8 @@ def case_freeze():
     # Stop every child of the sandbox's init (the heartbeat among them): to the
     # runner this is a sandbox that no longer schedules anything.
     script = ("for p in /proc/[0-9]*; do "
-              "[ \"$(cut -d' ' -f4 $p/stat 2>/dev/null)\" = 1 ] && grep -q init $p/cmdline 2>/dev/null && "
+              "[ \"$(cut -d' ' -f4 $p/stat 2>/dev/null)\" = 1 ] && "
+              "[ \"$(tr '\\0' ' ' < $p/cmdline 2>/dev/null)\" = '/bin/busybox sh /init ' ] && "
               "kill -STOP ${p#/proc/}; done; sleep 300")
     rc, _, err = run(["--freeze-after", "15", "--", "sh", "-c", script])
     expect("freeze: infrastructure failure 125 with a register dump",
