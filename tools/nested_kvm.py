@@ -306,8 +306,16 @@ def monitor_dump(run_dir):
             s.settimeout(5)
             s.connect(str(run_dir / "monitor.sock"))
             s.sendall(b"info registers -a\n")
-            time.sleep(1)
-            data = s.recv(1 << 20)
+            data = b""
+            s.settimeout(2)
+            try:
+                while True:  # until the monitor has been quiet for 2 s
+                    chunk = s.recv(1 << 16)
+                    if not chunk:
+                        break
+                    data += chunk
+            except socket.timeout:
+                pass
         (run_dir / "freeze-registers.txt").write_bytes(data)
         return str(run_dir / "freeze-registers.txt")
     except OSError as e:
