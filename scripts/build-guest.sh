@@ -12,8 +12,14 @@
 # <hash> = sha256 over guest/kernel.config, guest/agent/*, this script and the
 # linux-source-6.1 package version; an existing <hash>/ means nothing to do.
 #
+# --flavour distro: tinyconfig + guest/kernel.config + guest/kernel-distro.config
+# (later lines win) for the Debian root filesystem (scripts/build-rootfs.sh);
+# its own build tree build/<pkg>-<version>-distro/, its <hash> also covers
+# guest/kernel-distro.config, and the link is current-distro -> <hash>.
+#
 # stdout: only the path of vmlinux (progress and kernel build output go to
 # stderr), so `vmlinux=$(scripts/build-guest.sh)` works.
+# Usage: scripts/build-guest.sh [--flavour tiny|distro]   (default: tiny)
 # Environment: MINIVMM_CACHE, XDG_CACHE_HOME, MINIVMM_JOBS (default: nproc).
 set -euo pipefail
 
@@ -27,6 +33,21 @@ SCRIPT_PATH=$(readlink -f -- "${BASH_SOURCE[0]}")
 REPO_ROOT=$(cd -- "$(dirname -- "$SCRIPT_PATH")/.." && pwd -P)
 readonly SCRIPT_PATH REPO_ROOT
 readonly FRAGMENT=$REPO_ROOT/guest/kernel.config
+readonly DISTRO_FRAGMENT=$REPO_ROOT/guest/kernel-distro.config
+FLAVOUR=tiny
+while (($# > 0)); do
+	case $1 in
+	--flavour) FLAVOUR=${2:-}; shift 2 || true ;;
+	--flavour=*) FLAVOUR=${1#--flavour=}; shift ;;
+	*) printf 'build-guest: error: unknown argument %s (usage: %s [--flavour tiny|distro])\n' "$1" "$0" >&2; exit 64 ;;
+	esac
+done
+case $FLAVOUR in
+tiny) FRAGMENTS=("$FRAGMENT") SUFFIX='' ;;
+distro) FRAGMENTS=("$FRAGMENT" "$DISTRO_FRAGMENT") SUFFIX=-distro ;;
+*) printf 'build-guest: error: unknown flavour %s (tiny or distro)\n' "$FLAVOUR" >&2; exit 64 ;;
+esac
+readonly FLAVOUR FRAGMENTS SUFFIX
 readonly AGENT_DIR=$REPO_ROOT/guest/agent
 CACHE_ROOT=$(readlink -m -- "${MINIVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/minivmm}/guest")
 readonly CACHE_ROOT
@@ -50,7 +71,10 @@ check_packages() {
 		die "missing Debian package(s): ${missing[*]} -- run scripts/install-deps.sh"
 	[[ -r $SOURCE_TARBALL ]] ||
 		die "$SOURCE_TARBALL not found although $SOURCE_PKG is installed -- run scripts/install-deps.sh"
-	[[ -r $FRAGMENT ]] || die "config fragment $FRAGMENT not found"
+	local f
+	for f in "${FRAGMENTS[@]}"; do
+		[[ -r $f ]] || die "config fragment $f not found"
+	done
 	[[ -d $AGENT_DIR ]] || die "agent sources $AGENT_DIR not found"
 }
 
@@ -70,6 +94,10 @@ input_hash() {
 		printf 'package %s %s\n' "$SOURCE_PKG" "$version"
 		printf 'arch %s\n' "$KERNEL_ARCH"
 		printf 'file guest/kernel.config %s\n' "$(sha256sum <"$FRAGMENT" | cut -d' ' -f1)"
+		if [[ $FLAVOUR != tiny ]]; then
+			printf 'flavour %s\n' "$FLAVOUR"
+			printf 'file guest/kernel-distro.config %s\n' "$(sha256sum <"$DISTRO_FRAGMENT" | cut -d' ' -f1)"
+		fi
 		printf 'file scripts/build-guest.sh %s\n' "$(sha256sum <"$SCRIPT_PATH" | cut -d' ' -f1)"
 		while IFS= read -r f; do
 			printf 'file guest/agent/%s %s\n' "$f" "$(sha256sum <"$AGENT_DIR/$f" | cut -d' ' -f1)"
@@ -126,14 +154,14 @@ kmake() {
 }
 
 configure() {
-	phase "configuring: tinyconfig + guest/kernel.config (log: $BUILD/configure.log)"
+	phase "configuring: tinyconfig + ${FRAGMENTS[*]#"$REPO_ROOT/"} (log: $BUILD/configure.log)"
 	local log=$BUILD/configure.log
 	# tinyconfig and olddefconfig report every overridden choice; keep that
 	# in the log and show it only when a step fails.
 	{
 		kmake tinyconfig &&
 			# merge_config.sh writes temporary files into the current directory.
-			(cd -- "$BUILD" && "$SRC/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" "$FRAGMENT") &&
+			(cd -- "$BUILD" && "$SRC/scripts/kconfig/merge_config.sh" -m -O "$BUILD" "$BUILD/.config" "${FRAGMENTS[@]}") &&
 			kmake olddefconfig
 	} >"$log" 2>&1 || { cat -- "$log" >&2; die "kernel configuration failed (see above)"; }
 	phase_done
@@ -142,7 +170,10 @@ configure() {
 # Every option in the fragment must be in .config exactly as requested;
 # kconfig silently drops options with unmet dependencies or misspelled names.
 verify_config() {
-	local config=$BUILD/.config bad=() line sym want got
+	local config=$BUILD/.config bad=() line sym want got frag
+	local -A wanted=()
+	local order=()
+	for frag in "${FRAGMENTS[@]}"; do
 	while IFS= read -r line || [[ -n $line ]]; do
 		if [[ $line =~ ^(CONFIG_[A-Za-z0-9_]+)=(.*)$ ]]; then
 			sym=${BASH_REMATCH[1]} want=${BASH_REMATCH[2]}
@@ -154,19 +185,26 @@ verify_config() {
 			bad+=("unparsable fragment line: $line")
 			continue
 		fi
+		# A later fragment overrides an earlier one.
+		[[ -v wanted[$sym] ]] || order+=("$sym")
+		wanted[$sym]=$want
+	done <"$frag"
+	done
+	for sym in "${order[@]}"; do
+		want=${wanted[$sym]}
 		got=$(grep -E "^${sym}=" "$config" | tail -n1 | cut -d= -f2- || true)
 		if [[ $want == n ]]; then
 			[[ -z $got || $got == n ]] || bad+=("$sym: requested not set, got $got")
 		elif [[ $got != "$want" ]]; then
 			bad+=("$sym: requested $want, got ${got:-not set (unmet dependency or unknown symbol?)}")
 		fi
-	done <"$FRAGMENT"
+	done
 	if ((${#bad[@]} > 0)); then
-		printf 'build-guest: error: guest/kernel.config options that did not take:\n' >&2
+		printf 'build-guest: error: %s options that did not take:\n' "${FRAGMENTS[*]#"$REPO_ROOT/"}" >&2
 		printf '  %s\n' "${bad[@]}" >&2
 		exit 1
 	fi
-	log "verified: every option in guest/kernel.config is set as requested"
+	log "verified: every option in ${FRAGMENTS[*]#"$REPO_ROOT/"} is set as requested"
 }
 
 compile() {
@@ -187,8 +225,8 @@ publish() {
 }
 
 link_current() {
-	ln -sfn -- "$HASH" "$CACHE_ROOT/current.new"
-	mv -T -- "$CACHE_ROOT/current.new" "$CACHE_ROOT/current"
+	ln -sfn -- "$HASH" "$CACHE_ROOT/current$SUFFIX.new"
+	mv -T -- "$CACHE_ROOT/current$SUFFIX.new" "$CACHE_ROOT/current$SUFFIX"
 }
 
 main() {
@@ -198,14 +236,15 @@ main() {
 	version=$(dpkg-query -W -f='${Version}' "$SOURCE_PKG")
 	HASH=$(input_hash "$version")
 	SRC=$CACHE_ROOT/src/$SOURCE_PKG-$version
-	BUILD=$CACHE_ROOT/build/$SOURCE_PKG-$version
+	BUILD=$CACHE_ROOT/build/$SOURCE_PKG-$version$SUFFIX
 	readonly HASH SRC BUILD
 
 	mkdir -p -- "$CACHE_ROOT"
-	# One build at a time per cache: the source and build trees are shared.
-	exec 9>"$CACHE_ROOT/.lock"
+	# One build at a time per cache and flavour (each flavour has its own
+	# build tree; the source tree is shared, and its preparation is idempotent).
+	exec 9>"$CACHE_ROOT/.lock$SUFFIX"
 	if ! flock -n 9; then
-		log "another build-guest.sh holds $CACHE_ROOT/.lock; waiting"
+		log "another build-guest.sh holds $CACHE_ROOT/.lock$SUFFIX; waiting"
 		flock 9
 	fi
 
@@ -213,10 +252,13 @@ main() {
 		link_current
 		log "up to date ($SOURCE_PKG $version, inputs ${HASH:0:12})"
 	else
-		log "building guest kernel: $SOURCE_PKG $version, inputs ${HASH:0:12}, cache $CACHE_ROOT"
+		log "building $FLAVOUR guest kernel: $SOURCE_PKG $version, inputs ${HASH:0:12}, cache $CACHE_ROOT"
+		exec 8>"$CACHE_ROOT/.src-lock"
+		flock 8
 		extract_source "$SRC"
 		hook_agent_into_tree "$SRC"
 		sync_agent "$SRC"
+		exec 8>&-
 		mkdir -p -- "$BUILD"
 		configure
 		verify_config
@@ -224,7 +266,7 @@ main() {
 		publish
 		log "built in $((SECONDS - START_SECONDS))s: $CACHE_ROOT/$HASH"
 	fi
-	printf '%s\n' "$CACHE_ROOT/current/vmlinux"
+	printf '%s\n' "$CACHE_ROOT/current$SUFFIX/vmlinux"
 }
 
 main "$@"
