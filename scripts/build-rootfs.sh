@@ -12,7 +12,7 @@
 #                       variant, package list, mirror and architecture
 #     <hash>/debian.img pristine image; <hash> = sha256 over <thash>, every file
 #                       in guest/rootfs/, this script and the image size
-#     current -> <hash> the last successful build
+#     current -> <hash> the last successful build (older <hash>/ are removed)
 #     debian.img        the working copy configs/debian.toml boots: created
 #                       from current/debian.img when missing (--reset replaces
 #                       it); a guest writes to it, the pristine image stays as is
@@ -180,6 +180,11 @@ main() {
 	fi
 	ln -sfn -- "$hash" "$CACHE_ROOT/current.new"
 	mv -T -- "$CACHE_ROOT/current.new" "$CACHE_ROOT/current"
+	# Images of older inputs are 250+ MiB each: keep only the current one.
+	local d
+	for d in "$CACHE_ROOT"/*; do
+		[[ ${d##*/} =~ ^[0-9a-f]{64}$ && ${d##*/} != "$hash" ]] && rm -rf -- "$d"
+	done
 	# The working copy for configs/debian.toml.
 	if ((RESET)) || [[ ! -f $CACHE_ROOT/debian.img ]]; then
 		cp --sparse=always -- "$CACHE_ROOT/$hash/debian.img" "$CACHE_ROOT/debian.img.new"
