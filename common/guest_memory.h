@@ -1,6 +1,8 @@
 // Guest physical memory as seen from the host: one contiguous region starting
-// at guest physical address `base`. Every access a device makes on behalf of
-// the guest goes through `translate`, which refuses ranges outside the region,
+// at guest physical address `base`, optionally with a hole that is not RAM
+// (the 32-bit MMIO hole of a guest with RAM above 4 GiB; its host pages are
+// PROT_NONE). Every access a device makes on behalf of the guest goes through
+// `translate`, which refuses ranges outside the region or touching the hole,
 // so hostile guest addresses can never reach other host memory.
 #pragma once
 
@@ -17,6 +19,10 @@ class GuestMemory {
   GuestMemory() = default;
   GuestMemory(uint8_t* host, uint64_t base, uint64_t size)
       : host_(host), base_(base), size_(size) {}
+  // [hole_start, hole_end): guest physical addresses inside the region that
+  // are not RAM.
+  GuestMemory(uint8_t* host, uint64_t base, uint64_t size, uint64_t hole_start, uint64_t hole_end)
+      : host_(host), base_(base), size_(size), hole_start_(hole_start), hole_end_(hole_end) {}
 
   uint64_t base() const { return base_; }
   uint64_t size() const { return size_; }
@@ -27,6 +33,7 @@ class GuestMemory {
     if (gpa < base_) return nullptr;
     const uint64_t off = gpa - base_;
     if (off > size_ || len > size_ - off) return nullptr;
+    if (gpa < hole_end_ && gpa + len > hole_start_) return nullptr;
     return host_ + off;
   }
 
@@ -57,6 +64,8 @@ class GuestMemory {
   uint8_t* host_ = nullptr;
   uint64_t base_ = 0;
   uint64_t size_ = 0;
+  uint64_t hole_start_ = 0;  // empty hole: never matches
+  uint64_t hole_end_ = 0;
 };
 
 }  // namespace minivmm

@@ -37,9 +37,11 @@ the TOML config file (see configs/default.toml and README.md).
       --initrd PATH         initial ramdisk                          [kernel.initrd]
       --cmdline STRING      kernel command line (replaces)           [kernel.cmdline]
       --append STRING       appended to the kernel command line
-      --memory MIB          guest RAM in MiB (16..3072)              [machine.memory_mib]
-      --vcpus N             number of vCPUs                          [machine.vcpus]
-      --disk SPEC           add a disk: PATH[,cache=MODE][,ro][,serial=S][,queues=N]
+      --memory MIB          guest RAM in MiB, 16..what the host and KVM allow
+                            (above 3 GiB it continues at 4 GiB)      [machine.memory_mib]
+      --vcpus N             number of vCPUs, 1..min(254, KVM_CAP_MAX_VCPUS) [machine.vcpus]
+      --disk SPEC           add a disk (repeatable; about 56, as many as the kernel
+                            command line holds): PATH[,cache=MODE][,ro][,serial=S][,queues=N]
                             [,write_log=FILE] (power-loss simulation log)
                             MODE: writeback (default), none, writethrough, directsync, unsafe
       --serial-log FILE     guest console to FILE instead of stdout  [serial.log_file]
@@ -93,8 +95,8 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--initrd") o.initrd = next();
     else if (arg == "--cmdline") o.cmdline = next();
     else if (arg == "--append") o.append = next();
-    else if (arg == "--memory") o.memory_mib = parse_number<uint64_t>(arg, next(), 16, 3072);
-    else if (arg == "--vcpus") o.vcpus = parse_number<uint32_t>(arg, next(), 1, 64);
+    else if (arg == "--memory") o.memory_mib = parse_number<uint64_t>(arg, next(), kMinMemoryMib, kMaxMemoryMib);
+    else if (arg == "--vcpus") o.vcpus = parse_number<uint32_t>(arg, next(), 1, kMaxVcpus);
     else if (arg == "--disk") o.disks.push_back(next());
     else if (arg == "--serial-log") o.serial_log = next();
     else if (arg == "--no-stdin") o.no_stdin = true;
@@ -167,6 +169,7 @@ VmConfig build_config(const CliOptions& cli) {
   if (cli.rip_sample_ms) c.rip_sample_ms = *cli.rip_sample_ms;
   if (cli.system_map) c.system_map = expand_path(*cli.system_map);
   for (const auto& spec : cli.disks) c.disks.push_back(parse_disk_flag(spec));
+  if (!cli.disks.empty()) check_disk_count(c.disks.size(), "--disk");
   if (c.kernel.empty()) throw UsageError("no kernel: give --kernel or kernel.path in the config");
   return c;
 }

@@ -9,8 +9,14 @@
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
+#include "vmm/boot_params.h"
+#include "vmm/mptable.h"
+#include "vmm/virtio_mmio_slots.h"
+
 namespace minivmm {
 namespace {
+
+static_assert(kMaxVcpus == kMpMaxCpus);
 
 std::string where(const std::string& source, const toml::node& node) {
   std::ostringstream s;
@@ -108,8 +114,8 @@ std::string resolve(const std::string& value, const std::string& base_dir) {
 
 void parse_machine(const toml::table& t, VmConfig& c, const std::string& src) {
   TableReader r(t, "machine.", src);
-  c.memory_mib = r.get_uint("memory_mib", c.memory_mib, 16, 3072);  // RAM ends below the 3 GiB MMIO hole
-  c.vcpus = static_cast<uint32_t>(r.get_uint("vcpus", c.vcpus, 1, 64));
+  c.memory_mib = r.get_uint("memory_mib", c.memory_mib, kMinMemoryMib, kMaxMemoryMib);
+  c.vcpus = static_cast<uint32_t>(r.get_uint("vcpus", c.vcpus, 1, kMaxVcpus));
   r.reject_unknown();
 }
 
@@ -188,6 +194,18 @@ DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src
 
 }  // namespace
 
+void check_disk_count(size_t disks, const std::string& where) {
+  // Each disk costs a virtio_mmio.device= entry on the kernel command line
+  // (virtio_mmio_slots.h); the run checks the exact room left by the rest of
+  // the command line, this only what can never fit.
+  const size_t most = virtio_devices_that_fit(0, kVmlinuxCommandLineSize - 1);
+  if (disks <= most) return;
+  throw ConfigError(where + ": " + std::to_string(disks) + " disks, but at most " +
+                    std::to_string(most) +
+                    " fit the guest kernel's command line (x86 COMMAND_LINE_SIZE 2048) even "
+                    "with nothing else on it: each is a 'virtio_mmio.device=4K@0x...:IRQ' entry");
+}
+
 bool is_log_level(const std::string& level) {
   static const std::set<std::string> levels = {"trace", "debug", "info", "warn",
                                                "error", "critical", "off"};
@@ -250,6 +268,7 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
       if (!e.is_table()) throw ConfigError(where(source, e) + ": disk entries must be tables ([[disk]])");
       c.disks.push_back(parse_disk(*e.as_table(), i, source, dir));
     }
+    check_disk_count(c.disks.size(), where(source, *n));
   }
   top.reject_unknown();
   return c;

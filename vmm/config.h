@@ -20,6 +20,15 @@ class ConfigError : public Error {
 
 enum class PvmWorkarounds { Auto, On, Off };
 
+// machine.memory_mib: the upper end is x86-64's 52-bit physical address space
+// (Intel SDM vol. 3A 4.1.4), a bound only for the arithmetic; what this host
+// and KVM allow is checked at start (vmm/ram_limits.h).
+inline constexpr uint64_t kMinMemoryMib = 16;
+inline constexpr uint64_t kMaxMemoryMib = (1ull << 52) >> 20;
+// machine.vcpus: the MP table's 8-bit APIC ids (mptable.h kMpMaxCpus); what
+// KVM allows (KVM_CAP_MAX_VCPUS) is checked at start.
+inline constexpr uint32_t kMaxVcpus = 254;
+
 struct DiskConfig {
   std::string path;
   storage::CacheMode cache = storage::CacheMode::Writeback;
@@ -54,6 +63,11 @@ struct VmConfig {
 };
 
 bool is_log_level(const std::string& level);
+
+// Throws ConfigError, prefixed with `where`, for more disks than could ever
+// fit the guest's kernel command line (vmm/virtio_mmio_slots.h); the exact
+// limit, which depends on the rest of the command line, is checked at start.
+void check_disk_count(size_t disks, const std::string& where);
 
 // Expands ${VAR} from the environment; ${MINIVMM_CACHE} defaults to
 // $XDG_CACHE_HOME/minivmm or ~/.cache/minivmm; a leading ~ is $HOME.

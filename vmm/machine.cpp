@@ -33,6 +33,7 @@
 #include "vmm/mapped_file.h"
 #include "vmm/memory_layout.h"
 #include "vmm/mptable.h"
+#include "vmm/ram_limits.h"
 #include "vmm/rip_profile.h"
 #include "vmm/run_state.h"
 #include "vmm/seccomp_filter.h"
@@ -40,6 +41,7 @@
 #include "vmm/stop_signals.h"
 #include "vmm/terminal.h"
 #include "vmm/vcpu.h"
+#include "vmm/virtio_mmio_slots.h"
 #include "vmm/vm.h"
 
 namespace minivmm {
@@ -51,10 +53,6 @@ using Clock = std::chrono::steady_clock;
 // instructions KVM's emulator cannot execute.
 constexpr const char* kPvmGuestFlags[] = {
     "noxsave", "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip,cx16"};
-
-// ISA IRQ lines free for virtio-mmio devices (4 is COM1, 8 the RTC, 0-2 the
-// PIT, keyboard and cascade).
-constexpr uint32_t kVirtioIrqs[] = {5, 6, 7, 9, 10, 11, 12, 14, 15};
 
 struct LoadedKernel {
   uint64_t entry = 0;
@@ -84,13 +82,12 @@ LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
 // One virtio-blk disk with its transport, placed at a virtio-mmio slot.
 struct BlockDevice {
   std::unique_ptr<virtio::VirtioMmioTransport> transport;
-  uint64_t mmio_base;
-  uint32_t irq;
+  VirtioMmioSlot slot;
   const storage::Disk* disk;  // owned by the transport's device; read on the loop thread
 };
 
 BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskConfig& d,
-                              size_t index) {
+                              size_t index, size_t disk_count) {
   storage::DiskOptions opts;
   opts.path = d.path;
   opts.cache = d.cache;
@@ -109,15 +106,43 @@ BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskC
   BlockDevice dev;
   dev.disk = disk.get();
   dev.transport = virtio::blk::make_virtio_blk(vm.memory(), std::move(disk), cfg, loop);
-  dev.mmio_base = layout::virtio_mmio_address(index);
-  dev.irq = kVirtioIrqs[index];
+  dev.slot = virtio_mmio_slot(index, disk_count);
   for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
-    vm.add_ioeventfd(dev.mmio_base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
+    vm.add_ioeventfd(dev.slot.base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
   }
-  vm.add_irqfd(dev.transport->irq_eventfd(), dev.irq);
-  spdlog::info("disk {}: {} cache={} {}at 0x{:x} irq {}", index, d.path,
-               storage::to_string(d.cache), d.read_only ? "read-only " : "", dev.mmio_base, dev.irq);
+  vm.add_irqfd(dev.transport->irq_eventfd(), dev.slot.irq);
+  spdlog::info("disk {}: {} cache={} {}at 0x{:x} irq {}{}", index, d.path,
+               storage::to_string(d.cache), d.read_only ? "read-only " : "", dev.slot.base,
+               dev.slot.irq, dev.slot.shared ? " (shared)" : "");
   return dev;
+}
+
+// Refuses guest RAM beyond what this host and KVM allow (ram_limits.h),
+// before anything is allocated.
+void check_ram_size(uint64_t ram_bytes, const std::vector<kvm_cpuid_entry2>& cpuid) {
+  const std::vector<RamLimit> limits =
+      guest_ram_limits(read_host_memory(), guest_phys_addr_bits(cpuid));
+  check_guest_ram(ram_bytes, limits);
+  if (!limits.empty()) {
+    spdlog::debug("guest RAM limit on this host: {} MiB ({})", limits.front().bytes >> 20,
+                  limits.front().why);
+  }
+}
+
+// Each disk is one virtio_mmio.device= entry on the kernel command line,
+// which the kernel cuts at its COMMAND_LINE_SIZE (virtio_mmio_slots.h): more
+// disks than fit would silently vanish from the guest, so they are refused.
+void check_disk_count(const VmConfig& config, bool pvm, const std::optional<setup_header>& header) {
+  const std::string rest = build_kernel_cmdline(config.cmdline, pvm, {});
+  const uint64_t limit = max_cmdline_length(header);
+  const size_t fit = virtio_devices_that_fit(rest.size(), limit);
+  if (config.disks.size() <= fit) return;
+  throw ConfigError(fmt::format(
+      "{} disks do not fit the kernel command line: each is announced to the guest as a "
+      "'virtio_mmio.device=4K@0x...:IRQ' entry (about 36 characters), the kernel keeps at most "
+      "{} characters (x86 COMMAND_LINE_SIZE), and the rest of the command line{} takes {}, "
+      "leaving room for {} disks",
+      config.disks.size(), limit, pvm ? " (with the PVM guest flags)" : "", rest.size(), fit));
 }
 
 // Feeds the host terminal to the UART until `stop_fd` is signalled.
@@ -203,9 +228,6 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
     return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
   };
 
-  if (config.disks.size() > std::size(kVirtioIrqs)) {
-    throw ImageError("at most " + std::to_string(std::size(kVirtioIrqs)) + " disks are supported");
-  }
   const bool sandbox = config.seccomp;
   if (sandbox) install_seccomp_violation_handler();
   RunState state;
@@ -220,15 +242,20 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
                    (config.pvm_workarounds == PvmWorkarounds::Auto && host_is_pvm());
   if (pvm) spdlog::info("PVM host: adding guest flags and int3 emulation");
 
-  Vm vm(kvm, config.memory_mib << 20);
+  const auto cpuid = kvm.supported_cpuid();
+  const uint64_t ram_bytes = config.memory_mib << 20;
+  check_ram_size(ram_bytes, cpuid);
+
+  Vm vm(kvm, ram_bytes);
   const GuestMemory mem = vm.memory();
   spdlog::debug("VM created: {:.2f} ms", ms_since_start());
 
   // Kernel, initrd and boot structures.
   const LoadedKernel kernel = load_kernel(mem, config.kernel);
   spdlog::debug("kernel loaded: {:.2f} ms", ms_since_start());
+  check_disk_count(config, pvm, kernel.header);
   BootParamsConfig boot;
-  boot.ram_size = mem.size();
+  boot.ram_size = ram_bytes;
   boot.kernel_header = kernel.header;
   if (!config.initrd.empty()) {
     const uint64_t max = kernel.header ? kernel.header->initrd_addr_max : kDefaultInitrdAddrMax;
@@ -261,9 +288,9 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   std::vector<BlockDevice> disks;
   std::vector<std::string> mmio_args;
   for (size_t i = 0; i < config.disks.size(); ++i) {
-    disks.push_back(make_block_device(vm, device_loop, config.disks[i], i));
-    bus.add_mmio(disks.back().mmio_base, layout::kVirtioMmioStride, disks.back().transport.get());
-    mmio_args.push_back(fmt::format("4K@0x{:x}:{}", disks.back().mmio_base, disks.back().irq));
+    disks.push_back(make_block_device(vm, device_loop, config.disks[i], i, config.disks.size()));
+    bus.add_mmio(disks.back().slot.base, layout::kVirtioMmioStride, disks.back().transport.get());
+    mmio_args.push_back(virtio_mmio_device_param(disks.back().slot));
   }
 
   boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
@@ -285,7 +312,6 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   // for the INIT/SIPI Linux sends them (in-kernel LAPIC).
   spdlog::debug("devices and boot tables ready: {:.2f} ms", ms_since_start());
   install_vcpu_kick_handler();
-  const auto cpuid = kvm.supported_cpuid();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
     vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid, VcpuOptions{.emulate_int3 = pvm, .hide_pv_hypercalls = pvm}));

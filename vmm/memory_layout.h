@@ -1,6 +1,8 @@
 // Guest physical memory map used to boot a 64-bit Linux guest. All boot
 // structures live in the first MiB (below the EBDA), the kernel at or above
-// 1 MiB, and a 32-bit MMIO hole below 4 GiB holds the virtio-mmio devices.
+// 1 MiB, and a 32-bit MMIO hole [3 GiB, 4 GiB) holds the virtio-mmio devices,
+// the I/O APIC and the local APIC. RAM beyond 3 GiB continues at 4 GiB: guest
+// RAM is at most two ranges, one KVM memory slot each, both in the e820 map.
 #pragma once
 
 #include <cstdint>
@@ -49,10 +51,13 @@ inline constexpr uint64_t kMmioHoleStart = 0xc0000000;
 inline constexpr uint64_t kMmioHoleEnd = 0x100000000;
 inline constexpr uint64_t kHighRamStart = kMmioHoleEnd;
 
+// virtio-mmio register windows, 4 KiB each, from kVirtioMmioBase up to the
+// I/O APIC: (0xfec00000 - 0xd0000000) / 4 KiB = 191488 slots.
 inline constexpr uint64_t kVirtioMmioBase = 0xd0000000;
 inline constexpr uint64_t kVirtioMmioStride = 0x1000;
 inline constexpr uint64_t kIoApicAddr = 0xfec00000;
 inline constexpr uint64_t kLocalApicAddr = 0xfee00000;
+inline constexpr uint64_t kVirtioMmioSlots = (kIoApicAddr - kVirtioMmioBase) / kVirtioMmioStride;
 
 constexpr uint64_t virtio_mmio_address(uint64_t index) {
   return kVirtioMmioBase + index * kVirtioMmioStride;
@@ -61,6 +66,37 @@ constexpr uint64_t virtio_mmio_address(uint64_t index) {
 // Boot images, tables and the initrd all go below the MMIO hole.
 constexpr uint64_t low_ram_end(uint64_t ram_size) {
   return ram_size < kMmioHoleStart ? ram_size : kMmioHoleStart;
+}
+
+// RAM that does not fit below the MMIO hole; it starts at kHighRamStart.
+constexpr uint64_t high_ram_size(uint64_t ram_size) {
+  return ram_size > kMmioHoleStart ? ram_size - kMmioHoleStart : 0;
+}
+
+// End of the guest-physical span RAM occupies (the hole included when RAM
+// reaches past it): the top GPA + 1.
+constexpr uint64_t ram_top(uint64_t ram_size) {
+  return high_ram_size(ram_size) ? kHighRamStart + high_ram_size(ram_size) : ram_size;
+}
+
+// One guest-physical range of RAM.
+struct RamRange {
+  uint64_t gpa = 0;
+  uint64_t size = 0;
+};
+
+// [0, low_ram_end) and, when RAM is larger than 3 GiB, [4 GiB, 4 GiB + rest).
+// `count` is 1 or 2.
+struct RamRanges {
+  RamRange range[2];
+  unsigned count = 0;
+};
+
+constexpr RamRanges ram_ranges(uint64_t ram_size) {
+  RamRanges r{};
+  r.range[r.count++] = {0, low_ram_end(ram_size)};
+  if (high_ram_size(ram_size)) r.range[r.count++] = {kHighRamStart, high_ram_size(ram_size)};
+  return r;
 }
 
 // Whether [gpa, gpa + len) intersects the MMIO hole (len > 0, no overflow).
@@ -78,5 +114,8 @@ static_assert(kPdptAddr + kPageTableSize <= kPdAddr);
 static_assert(kPdAddr + kPdCount * kPageTableSize <= kCmdlineAddr);
 static_assert(kCmdlineAddr + kCmdlineMax <= kEbdaStart);
 static_assert(kVirtioMmioBase >= kMmioHoleStart && kIoApicAddr < kMmioHoleEnd);
+static_assert(ram_top(kMmioHoleStart) == kMmioHoleStart);
+static_assert(ram_top(kMmioHoleStart + 0x100000) == kHighRamStart + 0x100000);
+static_assert(ram_ranges(5ull << 30).count == 2 && ram_ranges(5ull << 30).range[1].size == 2ull << 30);
 
 }  // namespace minivmm::layout

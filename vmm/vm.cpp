@@ -1,7 +1,7 @@
 #include "vmm/vm.h"
 
+#include <fmt/format.h>
 #include <sys/ioctl.h>
-
 
 namespace minivmm {
 
@@ -21,13 +21,21 @@ Vm::Vm(const KvmSystem& kvm, uint64_t ram_bytes) {
   }
 
   ram_ = std::make_unique<GuestRam>(ram_bytes);
-  kvm_userspace_memory_region region{};
-  region.slot = 0;
-  region.guest_phys_addr = 0;
-  region.memory_size = ram_bytes;
-  region.userspace_addr = reinterpret_cast<uint64_t>(ram_->data());
-  if (ioctl(fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
-    throw sys_error("KVM_SET_USER_MEMORY_REGION (" + std::to_string(ram_bytes >> 20) + " MiB)");
+  // One memory slot per RAM range (memory_layout.h): below the MMIO hole,
+  // and the rest from 4 GiB up (api.rst, KVM_SET_USER_MEMORY_REGION).
+  const layout::RamRanges ranges = ram_->ranges();
+  for (unsigned slot = 0; slot < ranges.count; ++slot) {
+    const layout::RamRange& r = ranges.range[slot];
+    kvm_userspace_memory_region region{};
+    region.slot = slot;
+    region.guest_phys_addr = r.gpa;
+    region.memory_size = r.size;
+    region.userspace_addr = reinterpret_cast<uint64_t>(ram_->data() + r.gpa);
+    if (ioctl(fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
+      const int err = errno;
+      throw sys_error(fmt::format("KVM_SET_USER_MEMORY_REGION slot {}: [{:#x}, {:#x}), {} MiB",
+                                  slot, r.gpa, r.gpa + r.size, r.size >> 20), err);
+    }
   }
 
   if (ioctl(fd, KVM_CREATE_IRQCHIP, 0) < 0) throw sys_error("KVM_CREATE_IRQCHIP");

@@ -61,6 +61,34 @@ TEST(E820MapTest, RamAboveThreeGiBContinuesAtFourGiB) {
   EXPECT_EQ(ram, 8 * kGiB - (0x100000 - 0x9fc00)) << "all RAM except the EBDA/BIOS area";
 }
 
+// The sizes issue 13 is about: every byte of RAM is in the map exactly once,
+// below the hole or from 4 GiB up, and the zero page carries the map.
+class E820LargeRamTest : public ::testing::TestWithParam<uint64_t> {};
+
+TEST_P(E820LargeRamTest, AllRamIsMappedAroundTheHole) {
+  const uint64_t ram = GetParam();
+  const auto map = build_e820_map(ram);
+  ASSERT_EQ(map.size(), 4u);
+  EXPECT_EQ(map[2], (E820Entry{0x100000, 3 * kGiB - 0x100000, E820Type::kRam}));
+  EXPECT_EQ(map[3], (E820Entry{4 * kGiB, ram - 3 * kGiB, E820Type::kRam}));
+  EXPECT_EQ(map[3].addr + map[3].size, layout::ram_top(ram));
+  uint64_t usable = 0;
+  for (const auto& e : map) usable += e.type == E820Type::kRam ? e.size : 0;
+  EXPECT_EQ(usable, ram - (0x100000 - 0x9fc00));
+
+  BootParamsConfig config;
+  config.ram_size = ram;
+  const boot_params bp = build_boot_params(config);
+  ASSERT_EQ(bp.e820_entries, 4);
+  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20), 4 * kGiB);             // addr
+  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20 + 8), ram - 3 * kGiB);   // size
+  EXPECT_EQ(at<uint32_t>(bp, 0x2d0 + 3 * 20 + 16), 1u);              // E820_TYPE_RAM
+}
+
+INSTANTIATE_TEST_SUITE_P(Sizes, E820LargeRamTest,
+                         ::testing::Values(3 * kGiB + kMiB, 4 * kGiB, 5 * kGiB, 16 * kGiB,
+                                           1024 * kGiB));
+
 TEST(E820MapTest, RejectsRamThatEndsBelowOneMiB) {
   EXPECT_THROW(build_e820_map(kMiB), Error);
   EXPECT_THROW(build_e820_map(0x9fc00), Error);

@@ -52,6 +52,22 @@ TEST(Cli, BadInputIsUsageError) {
   EXPECT_THROW(build_config(parse({})), UsageError);  // no kernel anywhere
 }
 
+TEST(Cli, RealSizeGuestsAndTheirLimits) {
+  EXPECT_EQ(parse({"--memory", "16384"}).memory_mib, 16384u);
+  EXPECT_EQ(parse({"--vcpus", "254"}).vcpus, 254u);
+  EXPECT_THROW(parse({"--vcpus", "255"}), UsageError);
+  std::vector<std::string> args = {"--kernel", "/k"};
+  for (int i = 0; i < 57; ++i) args.insert(args.end(), {"--disk", "/d.img"});
+  EXPECT_EQ(build_config(parse(args)).disks.size(), 57u);
+  args.insert(args.end(), {"--disk", "/d.img"});
+  try {
+    build_config(parse(args));
+    FAIL() << "58 disks accepted";
+  } catch (const ConfigError& e) {
+    EXPECT_NE(std::string(e.what()).find("at most 57"), std::string::npos) << e.what();
+  }
+}
+
 TEST(Cli, HelpListsExitCodes) {
   EXPECT_TRUE(parse({"-h"}).help);
   const std::string text = usage_text();

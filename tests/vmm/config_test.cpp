@@ -99,6 +99,27 @@ TEST(Config, WrongTypeNamesKeyAndLine) {
   expect_error("machine = 3\n", {"machine", "table"});
 }
 
+TEST(Config, RealSizeGuestsAreAccepted) {
+  // RAM past the MMIO hole, vCPUs up to the MP table's 254 and 32 disks: the
+  // host- and KVM-dependent limits are checked at start, not here.
+  std::string toml = "[machine]\nmemory_mib = 16384\nvcpus = 254\n";
+  for (int i = 0; i < 32; ++i) toml += "[[disk]]\npath = \"/d" + std::to_string(i) + ".img\"\n";
+  const VmConfig c = parse_config(toml, "test.toml");
+  EXPECT_EQ(c.memory_mib, 16384u);
+  EXPECT_EQ(c.vcpus, 254u);
+  EXPECT_EQ(c.disks.size(), 32u);
+}
+
+TEST(Config, LimitsNameTheRealBound) {
+  expect_error("[machine]\nvcpus = 255\n", {"machine.vcpus", "out of range [1, 254]"});
+  expect_error("[machine]\nmemory_mib = 4294967297\n",
+               {"machine.memory_mib", "out of range [16, 4294967296]"});
+  std::string toml = "[kernel]\npath = \"/k\"\n";
+  for (int i = 0; i < 58; ++i) toml += "[[disk]]\npath = \"/d" + std::to_string(i) + ".img\"\n";
+  expect_error(toml, {"test.toml:", "58 disks", "at most 57", "COMMAND_LINE_SIZE 2048",
+                      "virtio_mmio.device="});
+}
+
 TEST(Config, BadValuesAreErrors) {
   expect_error("[machine]\nmemory_mib = 1\n", {"machine.memory_mib", "out of range", ":2"});
   expect_error("[machine]\nvcpus = 0\n", {"machine.vcpus", "out of range"});

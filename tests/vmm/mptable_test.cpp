@@ -126,6 +126,7 @@ TEST_P(MpTableTest, DescribesCpusIsaBusIoApicAndInterrupts) {
     EXPECT_EQ(e.source_bus_irq, irq);
     EXPECT_EQ(e.dest_apic_id, n) << "routed to the I/O APIC";
     EXPECT_EQ(e.dest_pin, irq) << "identity routing";
+    EXPECT_EQ(e.flags, 0) << "conforms to the ISA bus: edge, active high (virtio pins 16-23 too)";
   }
   ASSERT_EQ(t.local_interrupts.size(), 2u);
   EXPECT_EQ(t.local_interrupts[0].interrupt_type, kMpExtInt);
