@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "storage/cache_mode.h"
+#include "storage/disk_stats.h"
 
 namespace minivmm::storage {
 
@@ -60,6 +61,16 @@ struct DiskStats {
   uint64_t discards = 0;        // guest discards the host carried out
   uint64_t write_zeroes = 0;    // guest write-zeroes the host carried out
   uint64_t bounce_bytes_peak = 0;  // O_DIRECT bounce memory held at once, at most
+  // The durability window: writes and write-zeroes completed to the guest
+  // successfully without being made durable first (write cache on, or a mode
+  // that ignores flushes), and not yet covered by a completed host fdatasync
+  // that was issued after they completed. What a host power cut right now
+  // may lose; always 0 while the write cache is off in writethrough and
+  // directsync. unsafe never issues an fdatasync, so there it only grows.
+  uint64_t at_risk_bytes = 0;
+  uint64_t at_risk_requests = 0;
+  // Guest flush requests: received by submit() -> completed to the guest.
+  LatencyHistogram flush_latency_us;
   uint64_t durable_writes() const { return dsync_writes + batched_durable_writes; }
 };
 

@@ -38,9 +38,12 @@ ImageDisk::ImageDisk(const DiskOptions& options, ImageFile image, std::unique_pt
       mode_(options.cache),
       read_only_(options.read_only),
       write_cache_(traits(options.cache).write_cache),
-      path_(options.path) {}
+      path_(options.path) {
+  register_disk_stats(this);
+}
 
 ImageDisk::~ImageDisk() {
+  unregister_disk_stats(this);  // first: no reader may see a disk going away
   // Bounce buffers and guest memory must outlive the kernel's use of them:
   // drain, then close the engine before the request slots go.
   try {
@@ -49,6 +52,30 @@ ImageDisk::~ImageDisk() {
   } catch (const std::exception& e) {
     spdlog::error("storage: {}: draining disk at close failed: {}", path_, e.what());
   }
+}
+
+DiskStats ImageDisk::published_stats() const {
+  const std::lock_guard lock(published_mutex_);
+  return published_;
+}
+
+void ImageDisk::publish() {
+  stats_.at_risk_bytes = acked_.bytes - durable_.bytes;
+  stats_.at_risk_requests = acked_.requests - durable_.requests;
+  const std::lock_guard lock(published_mutex_);
+  published_ = stats_;
+}
+
+void ImageDisk::note_at_risk_ack(const Pending& p) {
+  if (!p.at_risk_on_ack) return;
+  acked_.bytes += p.length;
+  ++acked_.requests;
+}
+
+void ImageDisk::note_sync_done(const Window& covered) {
+  // Syncs may complete out of order: the window shrinks to the newest cover.
+  durable_.bytes = std::max(durable_.bytes, covered.bytes);
+  durable_.requests = std::max(durable_.requests, covered.requests);
 }
 
 bool ImageDisk::writes_must_be_durable() const {
@@ -128,6 +155,8 @@ void ImageDisk::release(uint64_t id) {
   p.fell_back = false;
   p.host_discarded = false;
   p.durability = Durability::NotNeeded;
+  p.at_risk_on_ack = false;
+  p.sync_covers = {};
   bounce_bytes_ -= p.bounce.size();
   p.bounce = AlignedBuffer();
   p.bounce_iov = {};
@@ -167,6 +196,11 @@ bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
 }
 
 void ImageDisk::submit(DiskRequest request) {
+  struct PublishOnExit {
+    ImageDisk* disk;
+    ~PublishOnExit() { disk->publish(); }
+  } publish_on_exit{this};
+  const auto received = std::chrono::steady_clock::now();
   if (request.op == DiskRequest::Op::Flush) ++stats_.flush_requests;
   const RequestLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
   int err = check_request(request, limits);
@@ -187,6 +221,12 @@ void ImageDisk::submit(DiskRequest request) {
     ref.length = length;
     ref.request = std::move(request);
     moved = true;
+    const DiskRequest::Op op = ref.request.op;
+    if (op == DiskRequest::Op::Flush) ref.flush_received = received;
+    // Not durable before it completes: the write cache is on, or the mode
+    // ignores flushes (plan() adds a Sync / kick() a durable route otherwise).
+    ref.at_risk_on_ack = (op == DiskRequest::Op::Write || op == DiskRequest::Op::WriteZeroes) &&
+                         length > 0 && !writes_must_be_durable();
     const bool transfer = ref.steps.front() == Step::Transfer;
     if (transfer && needs_bounce(ref.request)) set_up_bounce(ref);
     if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
@@ -309,6 +349,7 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   // Issued only now, after every covered write completed: the sync covers them.
   covered_by_sync_.swap(awaiting_sync_);
   batch_sync_in_flight_ = true;
+  batch_sync_covers_ = acked_;
   IoOp op;
   op.kind = IoOp::Kind::Fdatasync;
   op.fd = image_.fd.get();
@@ -320,7 +361,10 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
   batch_sync_in_flight_ = false;
   note_sync_failure(result);
   const int status = result < 0 ? static_cast<int>(result) : 0;
-  if (status == 0) ++stats_.fdatasyncs;
+  if (status == 0) {
+    ++stats_.fdatasyncs;
+    note_sync_done(batch_sync_covers_);
+  }
   for (const uint64_t id : covered_by_sync_) {
     Pending* p = find(id);
     if (!p) continue;
@@ -383,7 +427,10 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
       op.kind = IoOp::Kind::Fallocate;
       op.fallocate_mode = FALLOC_FL_KEEP_SIZE;
       break;
-    case Step::Sync: op.kind = IoOp::Kind::Fdatasync; break;
+    case Step::Sync:
+      op.kind = IoOp::Kind::Fdatasync;
+      p.sync_covers = acked_;  // every at-risk ack so far completed before it starts
+      break;
     case Step::Nothing: op.kind = IoOp::Kind::Noop; break;
   }
   prepare(op);
@@ -406,7 +453,10 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     }
     result = static_cast<int64_t>(p.length);  // the whole transfer, as unbounced
   }
-  if (step == Step::Sync) note_sync_failure(result);
+  if (step == Step::Sync) {
+    note_sync_failure(result);
+    if (result >= 0) note_sync_done(p.sync_covers);
+  }
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
     --durable_in_host_;
@@ -457,6 +507,12 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     ++stats_.discards;
   }
   if (status == 0 && p.request.op == DiskRequest::Op::WriteZeroes) ++stats_.write_zeroes;
+  if (status == 0) note_at_risk_ack(p);
+  if (p.request.op == DiskRequest::Op::Flush) {
+    const auto took = std::chrono::steady_clock::now() - p.flush_received;
+    stats_.flush_latency_us.record(static_cast<uint64_t>(
+        std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(took).count())));
+  }
   finished.emplace_back(std::move(p.request.done), status);
   release(id);
 }
@@ -485,6 +541,7 @@ size_t ImageDisk::process_round() {
   if (engine_failure_.empty()) start_batch_sync_if_due(finished);
   kick();  // follow-up steps prepared by advance(); resumes chunked work
   // Callbacks last: they may submit new requests to this disk.
+  publish();  // before the callbacks: the guest never sees an ack the stats miss
   for (auto& [done, status] : finished) call_done(done, status);
   finished.clear();
   finished_spare_.swap(finished);

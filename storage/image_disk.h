@@ -20,8 +20,10 @@
 #pragma once
 
 #include <array>
+#include <chrono>
 #include <functional>
 #include <memory>
+#include <mutex>
 #include <string>
 #include <utility>
 #include <vector>
@@ -33,7 +35,7 @@
 
 namespace minivmm::storage {
 
-class ImageDisk final : public Disk {
+class ImageDisk final : public Disk, public DiskStatsSource {
  public:
   // O_DIRECT bounce buffers are at most this large; a longer misaligned
   // transfer goes through it in chunks (memory per request is bounded
@@ -60,6 +62,9 @@ class ImageDisk final : public Disk {
   void drain() override;
   size_t in_flight() const override { return live_requests_; }
   DiskStats stats() const override { return stats_; }
+  // Any thread (SIGUSR1's watcher): stats_ as of the end of the last
+  // submit() or completion round on the loop thread.
+  DiskStats published_stats() const override;
 
  private:
   // The kernel operations one request needs, run one after another.
@@ -78,6 +83,11 @@ class ImageDisk final : public Disk {
     void push_back(Step s) { items[end++] = s; }
     void push_front(Step s);
   };
+  // Cumulative at-risk acknowledgements (see DiskStats::at_risk_bytes).
+  struct Window {
+    uint64_t bytes = 0;
+    uint64_t requests = 0;
+  };
   struct Pending {
     DiskRequest request;
     uint64_t length = 0;
@@ -88,6 +98,9 @@ class ImageDisk final : public Disk {
     AlignedBuffer bounce;     // O_DIRECT copy of misaligned guest buffers, one chunk
     iovec bounce_iov{};
     uint64_t bounced = 0;     // bytes of the transfer done through `bounce`
+    bool at_risk_on_ack = false;  // a successful completion joins the durability window
+    Window sync_covers;           // Step::Sync: the acks its fdatasync covers (at issue)
+    std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
 
@@ -122,6 +135,12 @@ class ImageDisk final : public Disk {
   void issue_staged_writes();
   void start_batch_sync_if_due(Finished& finished);
   void finish_batch_sync(int64_t result, Finished& finished);
+  // The durability window: an acknowledgement that was not durable joins
+  // it; a successful fdatasync removes every acknowledgement it covers (those
+  // counted when it was issued).
+  void note_at_risk_ack(const Pending& p);
+  void note_sync_done(const Window& covered);
+  void publish();
 
   ImageFile image_;
   std::unique_ptr<IoEngine> engine_;
@@ -135,6 +154,11 @@ class ImageDisk final : public Disk {
   std::vector<IoCompletion> completions_;  // reused between calls
   Finished finished_spare_;                // reused between calls
   DiskStats stats_;
+  Window acked_;    // at-risk acknowledgements so far
+  Window durable_;  // ... of those, covered by a completed fdatasync
+  Window batch_sync_covers_;  // what the batch sync in flight covers
+  mutable std::mutex published_mutex_;
+  DiskStats published_;  // guarded by published_mutex_
 
   // Durable-write batching (write cache off), by request id.
   std::vector<uint64_t> staged_writes_;    // submitted, route decided at kick()
