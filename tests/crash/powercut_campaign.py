@@ -85,6 +85,12 @@ class ModeTotals:
     lost_flushed: int = 0
     landed_unacked: int = 0
     violations: int = 0
+    # minivmm's durability window cross-check (README, disks; SIGUSR1 reports):
+    risk_cuts: int = 0          # cuts with a complete report before the cut
+    lost_bytes: int = 0         # 512 per lost record
+    reported_bytes: int = 0     # at_risk_bytes of the last report before each cut
+    acked_after_bytes: int = 0  # 512 per record acked after that report's SIGUSR1
+    risk_violations: int = 0    # cuts that lost more than the two together
 
 
 class Reader(threading.Thread):
@@ -274,10 +280,35 @@ def observe(b: Boot, round_no: int, spec_w: dict, failures: list[str]) -> dict |
             "disk_of_image": [mapping[i] for i in range(len(MODES))],
             "lbs": {str(d): info.lbs for d, info in log.disks.items()},
             "acks": [[a.disk, a.seq, a.sector] for a in log.acks],
-            "flushes": [[d, s] for d, s in log.flushes]}
+            "flushes": [[d, s] for d, s in log.flushes],
+            "risk": risk_before_cut(b.lines, [mapping[i] for i in range(len(MODES))])}
 
 
-def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures_detail: list[str]) -> str:
+def risk_before_cut(lines, disk_of_image: list[int]) -> dict | None:
+    """minivmm's last complete durability report before the cut (powercut_inner.py's `PC risk`
+    line) and, per image, the records acked after its `PC usr1` marker (sent before the signal,
+    so every ack line above it was in that report's snapshot). None when no report came."""
+    marker_at: dict[int, int] = {}
+    last = None
+    for pos, (_, line) in enumerate(lines):
+        if line.startswith("PC usr1 "):
+            marker_at[json.loads(line.split(" ", 2)[2])["k"]] = pos
+        elif line.startswith("PC risk "):
+            report = json.loads(line.split(" ", 2)[2])
+            if report["k"] in marker_at:
+                last = report
+    if last is None:
+        return None
+    after: dict[int, int] = {}
+    for ack in agent_log.parse("\n".join(line for _, line in lines[marker_at[last["k"]] + 1:])).acks:
+        after[ack.disk] = after.get(ack.disk, 0) + 1
+    return {"k": last["k"], "at_risk_bytes": [d[0] for d in last["disks"]],
+            "at_risk_requests": [d[1] for d in last["disks"]],
+            "acked_after": [after.get(d, 0) for d in disk_of_image]}
+
+
+def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures_detail: list[str],
+            risk: dict | None = None) -> str:
     parts = []
     for i, mode in enumerate(MODES):
         r = check["images"][mode]
@@ -286,6 +317,22 @@ def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures
         for k in ("acked", "flushed", "promised", "verified", "lost", "lost_flushed", "landed_unacked"):
             setattr(t, k, getattr(t, k) + r[k])
         t.violations += r["violation_count"]
+        lost_bytes = r["lost"] * 512  # a record is one 512-byte block
+        t.lost_bytes += lost_bytes
+        if risk is not None:
+            # The upper bound minivmm's window must give: what it reported at risk just
+            # before the cut plus what was acknowledged after that report.
+            reported, after = risk["at_risk_bytes"][i], risk["acked_after"][i] * 512
+            t.risk_cuts += 1
+            t.reported_bytes += reported
+            t.acked_after_bytes += after
+            if lost_bytes > reported + after:
+                t.risk_violations += 1
+                r["violation_count"] += 1
+                r["violations"] = [f"lost {lost_bytes} bytes ({r['lost']} records), more than minivmm reported "
+                                   f"at risk ({reported} B in report {risk['k']}) plus the {after} B acked "
+                                   f"after it"] + r["violations"]
+                t.violations += 1
         if r["violation_count"]:
             bad_modes.add(mode)
             failures_detail += [f"cut {check['round']} {mode}: {v}" for v in r["violations"]]
@@ -308,6 +355,14 @@ def print_table(args, phase: str, totals: list[ModeTotals], planned: int, elapse
         lost = str(t.lost) if mode in ("writeback", "none", "unsafe") else (f"{t.lost} (not allowed)" if t.lost else "0")
         print(f"| {mode} | {promise} | {t.cuts} | {t.acked} | {t.flushed} | {t.promised} | {t.verified} "
               f"| {lost} | {t.lost_flushed} | {t.landed_unacked} | {t.violations} |")
+    print("\nminivmm's durability window (SIGUSR1 every 0.5 s) against what was lost; bound = reported at "
+          "risk in the last report before the cut + acked after it:")
+    print("| mode | cuts with a report | lost (bytes) | reported at risk (bytes) | acked after the report "
+          "(bytes) | lost > bound |")
+    print("| --- | ---: | ---: | ---: | ---: | ---: |")
+    for mode, t in zip(MODES, totals):
+        print(f"| {mode} | {t.risk_cuts} | {t.lost_bytes} | {t.reported_bytes} | {t.acked_after_bytes} "
+              f"| {t.risk_violations} |")
 
 
 def main() -> int:
@@ -389,7 +444,7 @@ def main() -> int:
             if checks:
                 ph = prev["phase"]
                 line.append(f"check of cut {prev['round']}{' (bug)' if ph == 'bug' else ''}: acked/flushed/lost "
-                            + account(checks[0], totals[ph], bad_modes[ph], details))
+                            + account(checks[0], totals[ph], bad_modes[ph], details, prev.get("risk")))
             else:
                 failures.append(f"boot {n}: no check result for cut {prev['round']} (runner exit {b.rc})")
         prev = None
@@ -446,6 +501,9 @@ def main() -> int:
             print(f"FAIL: {phase} minivmm: violations in {sorted(bad_modes[phase]) or 'no mode'}, "
                   f"expected in {sorted(want) or 'no mode'}")
     unsafe_lost = totals["real"][MODES.index("unsafe")].lost
+    if args.cuts > bug_cuts and totals["real"][0].cuts and totals["real"][0].risk_cuts == 0:
+        ok = False
+        print("FAIL: no cut had a durability report from minivmm before it (SIGUSR1 reports missing)")
     if args.require_unsafe_loss and unsafe_lost == 0:
         ok = False
         print("FAIL: unsafe lost no acknowledged record with the real minivmm: the cut did not reach "

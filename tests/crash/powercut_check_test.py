@@ -141,5 +141,51 @@ class DamageTest(unittest.TestCase):
         self.assertIn("bytes, was", r.violations[0])
 
 
+class RiskCrossCheck(unittest.TestCase):
+    """powercut_campaign's bound: lost bytes <= at risk in the last report + acked after its SIGUSR1."""
+
+    def setUp(self):
+        import powercut_campaign  # noqa: E402 (host-side; imported here so the checker tests stand alone)
+        self.pc = powercut_campaign
+
+    def lines(self):
+        return [(0, "[    1.0] agent ack 0 1 64"), (0, 'PC usr1 {"k":1}'),
+                (0, "[    1.1] agent ack 0 2 65"), (0, "[    1.1] agent ack 4 1 65"),
+                (0, 'PC risk {"k":1,"disks":[[1024,1,0,0,0],[0,0,0,0,0],[0,0,0,0,0],[0,0,0,0,0],'
+                    '[2048,1,0,0,0]]}'),
+                (0, "[    1.2] agent ack 0 3 66"), (0, 'PC usr1 {"k":2}'),  # report 2 never came
+                (0, "[    1.3] agent ack 0 4 67")]
+
+    def test_last_complete_report_and_acks_after_its_signal(self):
+        risk = self.pc.risk_before_cut(self.lines(), [0, 1, 2, 3, 4])
+        self.assertEqual(risk["k"], 1)
+        self.assertEqual(risk["at_risk_bytes"], [1024, 0, 0, 0, 2048])
+        # Acks after the `PC usr1` marker, also those before the report line itself.
+        self.assertEqual(risk["acked_after"], [3, 0, 0, 0, 1])
+        self.assertIsNone(self.pc.risk_before_cut(self.lines()[:3], [0, 1, 2, 3, 4]))
+
+    def check_result(self, lost):
+        return {"round": 1, "images": {m: {"acked": 4, "flushed": 0, "promised": 0, "verified": 0,
+                                           "lost": lost.get(m, 0), "lost_flushed": 0, "landed_unacked": 0,
+                                           "violation_count": 0, "violations": []}
+                                       for m in self.pc.MODES}}
+
+    def test_bound_holds_and_breaks(self):
+        risk = self.pc.risk_before_cut(self.lines(), [0, 1, 2, 3, 4])
+        # writeback (image 0): 1024 + 3*512 = 2560 bytes may be lost: 5 records are allowed.
+        totals = [self.pc.ModeTotals() for _ in self.pc.MODES]
+        bad, detail = set(), []
+        self.pc.account(self.check_result({"writeback": 5, "unsafe": 5}), totals, bad, detail, risk)
+        self.assertEqual(bad, set(), detail)
+        self.assertEqual(totals[0].lost_bytes, 2560)
+        self.assertEqual(totals[0].risk_cuts, 1)
+        # One more record lost than the window allowed: a violation of exactly that mode.
+        totals = [self.pc.ModeTotals() for _ in self.pc.MODES]
+        self.pc.account(self.check_result({"writeback": 6, "writethrough": 1}), totals, bad, detail, risk)
+        self.assertEqual(bad, {"writeback", "writethrough"})
+        self.assertEqual(totals[0].risk_violations, 1)
+        self.assertIn("more than minivmm reported at risk", detail[0])
+
+
 if __name__ == "__main__":
     unittest.main(verbosity=1)

@@ -15,7 +15,14 @@ in this order, printing one `PC <kind> <json>` line per result on stdout
             the "previous content" the next check compares against
   workload  minivmm with the five disks and the agent's continuous plan;
             every `agent ...` console line is copied to stdout at once,
-            minivmm's log to stderr. It never ends by itself: the host cuts
+            minivmm's log to stderr. Once the agent runs, every
+            --usr1-interval s (0.5) it prints `PC usr1 {"k":K}`, then sends
+            minivmm SIGUSR1, and when all five `disk N stats:` lines of that
+            report came, prints `PC risk {"k":K,"disks":[[at_risk_bytes,
+            at_risk_requests,flush_p50_us,flush_p99_us,flush_max_us],...]}`
+            (minivmm's disk order = image order); the next SIGUSR1 only then.
+            Every ack line before the `PC usr1` line was acknowledged before
+            that report's snapshot. It never ends by itself: the host cuts
             the power (SIGKILL of the runner kills QEMU) at a moment of its
             choosing. After max_s seconds without a cut it stops minivmm and
             exits 3.
@@ -32,6 +39,9 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
+import select
+import signal
 import subprocess
 import sys
 import time
@@ -47,6 +57,8 @@ import powercut_check  # noqa: E402
 import records  # noqa: E402
 
 MODES = kill_campaign.MODES
+STATS = re.compile(rb"disk (\d+) stats: .* at_risk_bytes=(\d+) at_risk_requests=(\d+) "
+                   rb"flush_p50_us=(\d+) flush_p99_us=(\d+) flush_max_us=(\d+)")
 
 
 def emit(kind: str, payload) -> None:
@@ -120,21 +132,51 @@ def workload(spec: dict) -> int:
         env["LD_PRELOAD"] = w["shim"]
         env["MINIVMM_POWERCUT_BUG"] = w["bug"]
     emit("workload", {"round": w["round"], "started": time.time()})
-    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, env=env, bufsize=0)
+    proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            env=env, bufsize=0)
     deadline = time.monotonic() + w.get("max_s", 900)
-    buf = b""
+    interval = w.get("usr1_interval", 0.5)
+    bufs = {proc.stdout.fileno(): b"", proc.stderr.fileno(): b""}
+    agent_running = False  # SIGUSR1 only once minivmm blocks it (before, it would kill it)
+    k = 0
+    pending: dict | None = None  # the report being collected: disk -> fields
+    last_sent = 0.0
     # Copy each complete agent line to our stdout as soon as it arrives.
-    while True:
-        chunk = os.read(proc.stdout.fileno(), 65536)
-        if not chunk:
-            break
-        buf += chunk
-        *lines, buf = buf.split(b"\n")
-        keep = [ln for ln in lines if b"agent " in ln or b"virtio_blk" in ln]
-        if keep:
-            sys.stdout.buffer.write(b"".join(ln.rstrip(b"\r") + b"\n" for ln in keep))
-            sys.stdout.flush()
-        if time.monotonic() > deadline:
+    while bufs:
+        ready, _, _ = select.select(list(bufs), [], [], 0.1)
+        for fd in ready:
+            chunk = os.read(fd, 65536)
+            if not chunk:
+                del bufs[fd]
+                continue
+            *lines, bufs[fd] = (bufs[fd] + chunk).split(b"\n")
+            if fd == proc.stdout.fileno():
+                keep = [ln for ln in lines if b"agent " in ln or b"virtio_blk" in ln]
+                agent_running = agent_running or any(b"agent " in ln for ln in keep)
+                if keep:
+                    sys.stdout.buffer.write(b"".join(ln.rstrip(b"\r") + b"\n" for ln in keep))
+                    sys.stdout.flush()
+                continue
+            sys.stderr.buffer.write(b"".join(ln + b"\n" for ln in lines))
+            sys.stderr.flush()
+            for ln in lines:
+                m = STATS.search(ln)
+                if m and pending is not None:
+                    pending[int(m.group(1))] = [int(g) for g in m.groups()[1:]]
+            if pending is not None and len(pending) == len(MODES):
+                emit("risk", {"k": k, "disks": [pending[i] for i in range(len(MODES))]})
+                pending = None
+        now = time.monotonic()
+        if agent_running and pending is None and now - last_sent >= interval and proc.poll() is None:
+            k += 1
+            emit("usr1", {"k": k})  # before the signal: every ack line above predates the snapshot
+            pending = {}
+            last_sent = now
+            try:
+                os.kill(proc.pid, signal.SIGUSR1)
+            except ProcessLookupError:
+                pass
+        if now > deadline:
             proc.kill()
             break
     rc = proc.wait()
