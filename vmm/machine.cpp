@@ -195,10 +195,7 @@ void log_disk_stats(virtio::EventLoop& loop, const std::vector<BlockDevice>& dis
   for (size_t i = 0; i < disks.size(); ++i) {
     storage::DiskStats s;
     loop.run_sync([&] { s = disks[i].disk->stats(); });
-    spdlog::info("disk {} stats: reads={} writes={} dsync_writes={} batched_durable_writes={} "
-                 "flush_requests={} fdatasyncs={} discards={} write_zeroes={}",
-                 i, s.reads, s.writes, s.dsync_writes, s.batched_durable_writes, s.flush_requests,
-                 s.fdatasyncs, s.discards, s.write_zeroes);
+    spdlog::info("{}", storage::format_disk_stats(i, s));  // SIGUSR1 logs the same line
   }
 }
 

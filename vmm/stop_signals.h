@@ -7,6 +7,8 @@
 //   the process _exits with exit_code::kForcedStop, skipping the flush.
 // A signal that arrives after the guest itself asked to stop counts as the
 // first (the stop already under way is graceful), so it takes two to force.
+// SIGUSR1 goes the same way but stops nothing: the watcher logs the
+// `disk N stats: ...` line of every open disk (storage/disk_stats.h).
 #pragma once
 
 #include <functional>
