@@ -81,6 +81,10 @@ int main(int argc, char** argv) {
   } catch (const ImageError& e) {
     spdlog::error("{}", e.what());
     return exit_code::kImage;
+  } catch (const ConfigError& e) {
+    // A value this host cannot run (guest RAM, disk count): known only at start.
+    spdlog::error("config error: {}", e.what());
+    return exit_code::kConfig;
   } catch (const std::exception& e) {
     spdlog::error("internal error: {}", e.what());
     return exit_code::kInternal;
