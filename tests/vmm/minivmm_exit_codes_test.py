@@ -52,6 +52,15 @@ with tempfile.TemporaryDirectory() as d:
     if elf and os.path.exists(elf):
         run(["--kernel", elf, "--disk", os.path.join(d, "nodisk.img")], 66, ["nodisk.img"])
         run(["--kernel", elf, "--disk", d], 66, [d])
+        # Disk counts: past what any command line holds, a config error at
+        # once; past what the configured command line leaves, one at start
+        # (before any disk is opened: these images do not exist).
+        many = [a for i in range(58) for a in ("--disk", os.path.join(d, f"d{i}.img"))]
+        run(["--kernel", elf, *many], 65, ["58 disks", "at most 57", "COMMAND_LINE_SIZE"])
+        long_cmdline = "console=ttyS0 " + "x" * 1000
+        run(["--kernel", elf, "--cmdline", long_cmdline, *many[:2 * 40]], 65,
+            ["40 disks do not fit the kernel command line", "at most 2047 characters",
+             "leaving room for"])
 
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)
