@@ -9,6 +9,7 @@ packages=(
   linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
   busybox-static cpio                          # interactive initramfs (scripts/build-initramfs.sh)
+  debootstrap                                  # Debian guest root image (scripts/build-rootfs.sh)
   qemu-system-x86 kmod e2fsprogs apt dpkg      # nested-KVM sandbox (scripts/nested-kvm.sh)
   clang libclang-rt-14-dev                     # libFuzzer target
 )

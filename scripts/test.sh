@@ -14,6 +14,8 @@ scripts/install-deps.sh
 scripts/build.sh
 scripts/build-guest.sh >/dev/null
 scripts/build-initramfs.sh >/dev/null
+scripts/build-guest.sh --flavour distro >/dev/null  # Debian guest (e2e.debian_*)
+scripts/build-rootfs.sh >/dev/null
 scripts/with-kvm.sh --prepare
 (cd "${MINIVMM_BUILD_DIR:-build}" && ctest --output-on-failure --timeout 1500 "$@")
 if [ $# -eq 0 ]; then

@@ -46,7 +46,7 @@ from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 WRITE_BACK = {"writeback", "none", "unsafe"}
 O_DIRECT = 0o40000
-CMDLINE = "console=ttyS0 reboot=k panic=-1 root=/dev/vda rootfstype=ext4 init=/sbin/minivmm-init"
+CMDLINE = "console=ttyS0 quiet reboot=k panic=-1 root=/dev/vda rootfstype=ext4 init=/sbin/minivmm-init"
 USERSPACE = re.compile(r"minivmm-init: userspace up at ([\d.]+) s")
 WORKLOAD = re.compile(r"minivmm-workload: (\S+) exit=(\d+)")
 FIO_LINE = re.compile(r"^fio-verify: disk=(\S+) serial=(\S*) write_cache=(\S+) job=(\S+) phase=(\S+) "
