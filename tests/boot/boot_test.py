@@ -4,7 +4,16 @@ and checks, from the console output, that the kernel banner appears and the
 kernel reaches late init (the agent's marker), and that minivmm exits with the
 status the guest reported through the exit device.
 
-usage: boot_test.py MINIVMM KERNEL [--status N] [--vcpus N] [--timeout S]
+With --mbr-disk (repeatable) every disk's partition scan must be on the
+console and minivmm's per-disk stats must show reads from it; with
+--agent-writes the in-guest agent also writes, flushes and verifies records
+on the first disks (up to its 16) and minivmm must count writes on them.
+With --expect-memory-mib the kernel's "Memory: .../...K available" total must
+cover all the RAM given (less the first MiB's reserved and partial pages).
+
+usage: boot_test.py MINIVMM KERNEL [--status N] [--vcpus N] [--memory MIB]
+                    [--mbr-disk CACHE]... [--agent-writes N]
+                    [--expect-memory-mib MIB] [--expect REGEX]... [--timeout S]
 """
 import argparse
 import os
@@ -17,6 +26,9 @@ import time
 
 BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
+MEMORY_LINE = re.compile(rb"Memory: (\d+)K/(\d+)K available")
+DISK_STATS = re.compile(rb"disk (\d+) stats: reads=(\d+) writes=(\d+)")
+AGENT_MAX_DISKS = 16  # guest/agent/disks.h MINIVMM_MAX_DISKS
 
 
 def host_is_pvm():
@@ -27,15 +39,57 @@ def host_is_pvm():
 
 
 def write_mbr_image(path):
-    """8 MiB raw image whose MBR lists two Linux partitions, so the guest's
-    partition scan must read sector 0 through virtio-blk to find them."""
-    img = bytearray(8 << 20)
+    """8 MiB raw image (sparse past the MBR) whose MBR lists two Linux
+    partitions, so the guest's partition scan must read sector 0 through
+    virtio-blk to find them."""
+    mbr = bytearray(512)
     for slot, (start, count) in enumerate([(2048, 4096), (6144, 8192)]):
         entry = struct.pack("<B3sB3sII", 0, b"\0" * 3, 0x83, b"\0" * 3, start, count)
-        img[446 + 16 * slot:462 + 16 * slot] = entry
-    img[510:512] = b"\x55\xaa"
+        mbr[446 + 16 * slot:462 + 16 * slot] = entry
+    mbr[510:512] = b"\x55\xaa"
     with open(path, "wb") as f:
-        f.write(img)
+        f.write(mbr)
+        f.truncate(8 << 20)
+
+
+def disk_name(index):
+    """Linux's name for virtio disk `index`: vda..vdz, vdaa.. (virtio_blk.c
+    virtblk_name_format)."""
+    name = ""
+    while index >= 0:
+        name = chr(ord("a") + index % 26) + name
+        index = index // 26 - 1
+    return "vd" + name
+
+
+def check_disks(console, log, count, written, failures):
+    """Each disk's partition scan is on the console; minivmm read every disk
+    and wrote the first `written`."""
+    stats = {int(m[1]): (int(m[2]), int(m[3])) for m in DISK_STATS.finditer(log)}
+    for i in range(count):
+        name = disk_name(i)
+        if not re.search(f"{name}: {name}1 {name}2".encode(), console):
+            failures.append(f"no partition scan line for disk {i} ({name}: {name}1 {name}2)")
+        reads, writes = stats.get(i, (0, 0))
+        if reads == 0:
+            failures.append(f"minivmm counted no reads on disk {i}")
+        if i < written and writes == 0:
+            failures.append(f"minivmm counted no writes on disk {i}")
+    print(f"disks: {count} scanned; per-disk (reads, writes): "
+          f"{[stats.get(i) for i in range(count)]}")
+
+
+def check_memory(console, mib, failures):
+    """The kernel's total (the second number) is all the RAM given, less at
+    most the first MiB (page 0, the EBDA/BIOS area and the partial page)."""
+    m = MEMORY_LINE.search(console)
+    if not m:
+        failures.append("no 'Memory: ...K/...K available' line on the console")
+        return
+    total_k = int(m[2])
+    print(f"kernel reports Memory: {int(m[1])}K/{total_k}K available (given {mib * 1024}K)")
+    if not mib * 1024 - 1024 <= total_k <= mib * 1024:
+        failures.append(f"kernel sees {total_k}K of RAM, given {mib * 1024}K")
 
 
 def main():
@@ -48,9 +102,14 @@ def main():
     ap.add_argument("--timeout", type=int, default=600)
     ap.add_argument("--mbr-disk", action="append", default=[], metavar="CACHE",
                     help="add an 8 MiB disk with an MBR of two partitions, this cache mode")
+    ap.add_argument("--agent-writes", type=int, default=0, metavar="N",
+                    help="the agent writes N records to each of the first 16 disks and verifies them")
+    ap.add_argument("--expect-memory-mib", type=int, metavar="MIB",
+                    help="the kernel's reported total RAM must be MIB (less the first MiB)")
     ap.add_argument("--expect", action="append", default=[],
                     help="regex that must match the console output")
     args = ap.parse_args()
+    written = min(len(args.mbr_disk), AGENT_MAX_DISKS) if args.agent_writes else 0
 
     if not os.path.exists(args.kernel):
         print(f"FAIL: guest kernel {args.kernel} not built (run scripts/build-guest.sh)")
@@ -58,6 +117,9 @@ def main():
     cmd = [args.minivmm, "--kernel", args.kernel, "--memory", str(args.memory),
            "--vcpus", str(args.vcpus), "--no-stdin",
            "--cmdline", f"console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status={args.status}"]
+    if written:
+        cmd[-1] += (f" minivmm_agent.writes={args.agent_writes}"
+                    f" minivmm_agent.expect_disks={written}")
     tmp = tempfile.TemporaryDirectory(dir="/var/tmp")  # disk-backed: O_DIRECT works
     for i, cache in enumerate(args.mbr_disk):
         path = os.path.join(tmp.name, f"disk{i}.img")
@@ -87,6 +149,10 @@ def main():
     for pattern in args.expect:
         if not re.search(pattern.encode(), console):
             failures.append(f"console has no match for {pattern!r}")
+    if args.mbr_disk:
+        check_disks(console, log, len(args.mbr_disk), written, failures)
+    if args.expect_memory_mib:
+        check_memory(console, args.expect_memory_mib, failures)
     if b"first KVM_RUN" not in log:
         failures.append("no 'first KVM_RUN' timing line in the log")
     # PVM detection: the workarounds belong on PVM only (hardware
