@@ -35,9 +35,9 @@ import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
+from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
-WRITE_BACK = {"writeback", "none", "unsafe"}
 O_DIRECT = 0o40000
 # busybox ash asks the terminal for the cursor position after its prompt
 # (ESC [ 6 n); it does not wait for the answer, so the test gives none (an
@@ -195,22 +195,7 @@ def check_stats(text, failures):
         if i not in stats:
             failures.append(f"{mode}: no 'disk {i} stats:' line in minivmm's log")
             continue
-        reads, writes, dsync, flush_req, fdatasyncs = stats[i]
-        print(f"{mode:12} writes={writes} dsync_writes={dsync} flush_requests={flush_req} fdatasyncs={fdatasyncs}")
-        if writes < len(WRITES):
-            failures.append(f"{mode}: device counted {writes} writes, the guest made at least {len(WRITES)}")
-        if mode in WRITE_BACK:
-            if dsync != 0 or flush_req == 0:
-                failures.append(f"{mode}: dsync_writes={dsync} flush_requests={flush_req}: want 0 and > 0")
-            if mode == "unsafe" and fdatasyncs != 0:
-                failures.append(f"unsafe: fdatasyncs={fdatasyncs}, want 0 (flushes are ignored)")
-            if mode != "unsafe" and fdatasyncs < 1:
-                failures.append(f"{mode}: fdatasyncs={fdatasyncs}: guest flushes must reach fdatasync")
-        else:
-            if dsync != writes:
-                failures.append(f"{mode}: {dsync} of {writes} writes dsync, want all")
-            if flush_req > 1:  # one flush at shutdown is minivmm's own
-                failures.append(f"{mode}: {flush_req} flush requests on a write-through disk")
+        check_mode_stats(mode, stats[i], len(WRITES), failures)
 
 
 def run_two(minivmm, kernel, initramfs, images, failures):
