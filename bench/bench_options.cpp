@@ -22,13 +22,14 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     else if (a == "--requests" && allow_requests) o.requests = std::stoull(next());
     else if (a == "--engine") {
       const std::string e = next();
-      o.engine = e == "sync" ? storage::IoEngineKind::Sync
+      o.engine = e == "sync"    ? storage::IoEngineKind::Sync
                  : e == "uring" ? storage::IoEngineKind::IoUring
                                 : storage::IoEngineKind::Auto;
     } else {
       throw Error("unknown option " + a +
                   " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
-                  "--mode M --engine sync|uring" + (allow_requests ? " --requests N)" : ")"));
+                  "--mode M --engine sync|uring" +
+                  (allow_requests ? " --requests N)" : ")"));
     }
   }
   return o;

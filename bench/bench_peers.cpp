@@ -79,8 +79,8 @@ void warm_cache(const std::string& file, uint64_t size) {
   }
 }
 
-std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode,
-                                   const Case& c, uint64_t count) {
+std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode, const Case& c,
+                                   uint64_t count) {
   count = std::max<uint64_t>(count, 1);
   const std::string cmd =
       "qemu-img bench -f raw -t " + std::string(storage::to_string(mode)) + " -i io_uring -c " +
@@ -98,13 +98,12 @@ std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode m
   return secs > 0 ? std::optional<double>(count / secs) : std::nullopt;
 }
 
-Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c,
-               bool direct) {
+Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c, bool direct) {
   const std::string cmd =
-      "fio --name=ceiling --filename=" + file + " --ioengine=io_uring --bs=4k --rw=" +
-      (c.write ? "randwrite" : "randread") + " --iodepth=" + std::to_string(c.depth) +
-      " --direct=" + (direct ? "1" : "0") + " --runtime=" + std::to_string(seconds) +
-      " --time_based --size=" + std::to_string(size) +
+      "fio --name=ceiling --filename=" + file +
+      " --ioengine=io_uring --bs=4k --rw=" + (c.write ? "randwrite" : "randread") +
+      " --iodepth=" + std::to_string(c.depth) + " --direct=" + (direct ? "1" : "0") +
+      " --runtime=" + std::to_string(seconds) + " --time_based --size=" + std::to_string(size) +
       (c.flush_every ? " --fdatasync=" + std::to_string(c.flush_every) : "") +
       " --output-format=json 2>/dev/null";
   const std::string out = capture(cmd);
@@ -120,12 +119,14 @@ Result run_fio(const std::string& file, uint64_t size, double seconds, const Cas
 }
 
 void print_table_header(bool with_fio_column) {
-  std::printf("| who / mode           | test               |      IOPS |  p50 (us) |  p99 (us) "
-              "| qemu-img IOPS | vs qemu |%s\n",
-              with_fio_column ? " vs fio |" : "");
-  std::printf("|----------------------|--------------------|-----------|-----------|-----------"
-              "|---------------|---------|%s\n",
-              with_fio_column ? "--------|" : "");
+  std::printf(
+      "| who / mode           | test               |      IOPS |  p50 (us) |  p99 (us) "
+      "| qemu-img IOPS | vs qemu |%s\n",
+      with_fio_column ? " vs fio |" : "");
+  std::printf(
+      "|----------------------|--------------------|-----------|-----------|-----------"
+      "|---------------|---------|%s\n",
+      with_fio_column ? "--------|" : "");
   std::fflush(stdout);
 }
 
@@ -133,9 +134,8 @@ void print_row(const std::string& who, const Case& c, const Result& r,
                std::optional<double> qemu_iops, std::optional<double> fio_iops,
                bool with_fio_column) {
   const std::string qemu = qemu_iops ? std::to_string(static_cast<long>(*qemu_iops)) : "-";
-  std::printf("| %-20s | %-18s | %9.0f | %9.1f | %9.1f | %13s | %7s |", who.c_str(),
-              c.name.c_str(), r.iops(), r.p50_us, r.p99_us, qemu.c_str(),
-              ratio(r.iops(), qemu_iops).c_str());
+  std::printf("| %-20s | %-18s | %9.0f | %9.1f | %9.1f | %13s | %7s |", who.c_str(), c.name.c_str(),
+              r.iops(), r.p50_us, r.p99_us, qemu.c_str(), ratio(r.iops(), qemu_iops).c_str());
   if (with_fio_column) std::printf(" %6s |", ratio(r.iops(), fio_iops).c_str());
   std::printf("\n");
   std::fflush(stdout);

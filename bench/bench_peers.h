@@ -45,11 +45,10 @@ void warm_cache(const std::string& file, uint64_t size);
 
 // qemu-img bench -f raw -t <mode> -i io_uring with `count` requests of the
 // same depth, size, step and flush interval; IOPS, or nullopt on failure.
-std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode,
-                                   const Case& c, uint64_t count);
+std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode, const Case& c,
+                                   uint64_t count);
 // fio --ioengine=io_uring, truly random offsets: the raw ceiling.
-Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c,
-               bool direct);
+Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c, bool direct);
 
 // The table: header once, then one row per result.
 void print_table_header(bool with_fio_column);

@@ -222,16 +222,16 @@ class DeviceUnderLoad {
   uint16_t last_used_ = 0;
 };
 
-
 int run(int argc, char** argv) {
   const Options o = bench::parse_options(argc, argv, "/var/tmp/minivmm-device-bench.img", true);
   spdlog::set_level(spdlog::level::warn);
   bench::create_image(o.file, o.size);
   const std::vector<Case> cases = bench::standard_cases(o.flush_every);
-  std::printf("device path: harness driver -> virtqueue (%u entries, EVENT_IDX) -> VirtioBlk -> "
-              "Disk; file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per row\n",
-              kQueueSize, o.file.c_str(), static_cast<unsigned long long>(o.size >> 20),
-              static_cast<unsigned long long>(kStep), o.seconds);
+  std::printf(
+      "device path: harness driver -> virtqueue (%u entries, EVENT_IDX) -> VirtioBlk -> "
+      "Disk; file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per row\n",
+      kQueueSize, o.file.c_str(), static_cast<unsigned long long>(o.size >> 20),
+      static_cast<unsigned long long>(kStep), o.seconds);
   // The ceiling first, so every row can show its ratio to it.
   std::vector<Result> fio_buffered, fio_direct;
   if (o.peers) {

@@ -109,7 +109,6 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
   return r;
 }
 
-
 int run(int argc, char** argv) {
   const Options o = bench::parse_options(argc, argv, "/var/tmp/minivmm-storage-bench.img", false);
   spdlog::set_level(spdlog::level::warn);

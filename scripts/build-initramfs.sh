@@ -5,7 +5,7 @@
 # Works only where guest userspace can make system calls: hosts with hardware
 # virtualization (VT-x/AMD-V). On PVM /dev/kvm (our project machines) every
 # syscall from guest userspace faults, so /init dies at its first syscall
-# (shared/docs/nested-kvm.md); use the in-kernel agent there.
+# (docs/nested-kvm.md); use the in-kernel agent there.
 #
 # Output (stdout prints only its path):
 #   ${MINIVMM_CACHE:-${XDG_CACHE_HOME:-$HOME/.cache}/minivmm}/guest/initramfs.cpio.gz

@@ -12,6 +12,7 @@ packages=(
   debootstrap                                  # Debian guest root image (scripts/build-rootfs.sh)
   qemu-system-x86 kmod e2fsprogs apt dpkg      # nested-KVM sandbox (scripts/nested-kvm.sh)
   clang libclang-rt-14-dev                     # libFuzzer target
+  clang-format clang-tidy                      # scripts/lint.sh (ctest lint.format)
 )
 optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
 

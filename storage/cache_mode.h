@@ -1,4 +1,4 @@
-// The five disk cache modes, as defined by ../shared/docs/cache-modes.md
+// The five disk cache modes, as defined by docs/cache-modes.md
 // (the project's contract; QEMU's cache= semantics).
 #pragma once
 

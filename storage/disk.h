@@ -35,10 +35,10 @@ struct DiskOptions {
 struct DiskRequest {
   enum class Op { Read, Write, Flush, Discard, WriteZeroes };
   Op op = Op::Read;
-  uint64_t offset = 0;          // bytes from the start of the image
-  std::vector<iovec> iov;       // Read/Write: host buffers (guest memory)
-  uint64_t length = 0;          // Discard/WriteZeroes: bytes
-  bool unmap = false;           // WriteZeroes: may deallocate
+  uint64_t offset = 0;     // bytes from the start of the image
+  std::vector<iovec> iov;  // Read/Write: host buffers (guest memory)
+  uint64_t length = 0;     // Discard/WriteZeroes: bytes
+  bool unmap = false;      // WriteZeroes: may deallocate
   // Called exactly once, from process_completions() (or from submit() for
   // requests rejected up front): 0 on success, -errno on failure.
   std::function<void(int result)> done;
@@ -56,11 +56,11 @@ struct DiskStats {
   uint64_t dsync_writes = 0;            // the write itself carried RWF_DSYNC
   uint64_t batched_durable_writes = 0;  // plain write, then an fdatasync issued
                                         // after it completed, before the guest saw it
-  uint64_t flush_requests = 0;  // guest flush requests received
-  uint64_t fdatasyncs = 0;      // host fdatasync (any reason) completed
-  uint64_t discards = 0;        // guest discards the host carried out
-  uint64_t write_zeroes = 0;    // guest write-zeroes the host carried out
-  uint64_t bounce_bytes_peak = 0;  // O_DIRECT bounce memory held at once, at most
+  uint64_t flush_requests = 0;          // guest flush requests received
+  uint64_t fdatasyncs = 0;              // host fdatasync (any reason) completed
+  uint64_t discards = 0;                // guest discards the host carried out
+  uint64_t write_zeroes = 0;            // guest write-zeroes the host carried out
+  uint64_t bounce_bytes_peak = 0;       // O_DIRECT bounce memory held at once, at most
   // The durability window: writes and write-zeroes completed to the guest
   // successfully without being made durable first (write cache on, or a mode
   // that ignores flushes), and not yet covered by a completed host fdatasync

@@ -32,8 +32,8 @@ void LatencyHistogram::record(uint64_t us) {
 uint64_t LatencyHistogram::percentile(double p) const {
   if (count_ == 0) return 0;
   p = std::clamp(p, 0.0, 1.0);
-  const auto rank = std::max<uint64_t>(
-      1, static_cast<uint64_t>(std::ceil(p * static_cast<double>(count_))));
+  const auto rank =
+      std::max<uint64_t>(1, static_cast<uint64_t>(std::ceil(p * static_cast<double>(count_))));
   uint64_t seen = 0;
   for (size_t b = 0; b < kBuckets; ++b) {
     seen += buckets_[b];
@@ -83,7 +83,8 @@ size_t log_registered_disk_stats() {
   // before its members go.
   const std::lock_guard lock(registry_mutex());
   const auto& r = registry();
-  for (size_t i = 0; i < r.size(); ++i) spdlog::info("{}", format_disk_stats(i, r[i]->published_stats()));
+  for (size_t i = 0; i < r.size(); ++i)
+    spdlog::info("{}", format_disk_stats(i, r[i]->published_stats()));
   return r.size();
 }
 

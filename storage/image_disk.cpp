@@ -258,9 +258,10 @@ bool ImageDisk::prepare(const IoOp& op) {
 void ImageDisk::fail_engine(const std::string& why) {
   if (engine_failure_.empty()) {
     engine_failure_ = why;
-    spdlog::error("storage: {}: I/O engine failed ({}); {} requests in flight and every later "
-                  "one fail with EIO until restart",
-                  path_, why, live_requests_);
+    spdlog::error(
+        "storage: {}: I/O engine failed ({}); {} requests in flight and every later "
+        "one fail with EIO until restart",
+        path_, why, live_requests_);
   }
   for (size_t slot = 0; slot < slots_.size(); ++slot) {
     if (!slot_live_[slot]) continue;
@@ -295,9 +296,10 @@ void ImageDisk::run_orphaned() {
 void ImageDisk::note_sync_failure(int64_t result) {
   if (result >= 0 || sticky_sync_error_ != 0) return;
   sticky_sync_error_ = static_cast<int>(result);
-  spdlog::error("storage: {}: fdatasync failed ({}); the host may have dropped written data, so "
-                "every later flush and durable write on this disk fails until restart",
-                path_, std::strerror(static_cast<int>(-result)));
+  spdlog::error(
+      "storage: {}: fdatasync failed ({}); the host may have dropped written data, so "
+      "every later flush and durable write on this disk fails until restart",
+      path_, std::strerror(static_cast<int>(-result)));
 }
 
 void ImageDisk::kick() {
@@ -316,8 +318,8 @@ void ImageDisk::issue_staged_writes() {
   if (staged_writes_.empty()) return;
   // A lone durable write goes out with RWF_DSYNC; a batch, or a write joining
   // durable writes in flight, shares one fdatasync (see image_disk.h).
-  const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 ||
-                     !awaiting_sync_.empty() || batch_sync_in_flight_;
+  const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 || !awaiting_sync_.empty() ||
+                     batch_sync_in_flight_;
   std::vector<uint64_t> staged;
   staged.swap(staged_writes_);  // issue() may fail the engine, which clears it
   for (const uint64_t id : staged) {

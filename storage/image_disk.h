@@ -1,6 +1,6 @@
 // The Disk implementation: an ImageFile, a cache mode and an IoEngine.
 //
-// Durability design (contract: ../shared/docs/cache-modes.md): the fd never
+// Durability design (contract: docs/cache-modes.md): the fd never
 // carries O_DSYNC. While the guest-visible write cache is off (writethrough,
 // directsync, or a guest that turned WCE off) every write is durable before
 // it completes, by one of two routes chosen at kick():
@@ -92,12 +92,12 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     DiskRequest request;
     uint64_t length = 0;
     Steps steps;
-    bool fell_back = false;   // already retried an unsupported fallocate mode
+    bool fell_back = false;       // already retried an unsupported fallocate mode
     bool host_discarded = false;  // Discard: the punch really happened
     Durability durability = Durability::NotNeeded;
-    AlignedBuffer bounce;     // O_DIRECT copy of misaligned guest buffers, one chunk
+    AlignedBuffer bounce;  // O_DIRECT copy of misaligned guest buffers, one chunk
     iovec bounce_iov{};
-    uint64_t bounced = 0;     // bytes of the transfer done through `bounce`
+    uint64_t bounced = 0;         // bytes of the transfer done through `bounce`
     bool at_risk_on_ack = false;  // a successful completion joins the durability window
     Window sync_covers;           // Step::Sync: the acks its fdatasync covers (at issue)
     std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
@@ -154,8 +154,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   std::vector<IoCompletion> completions_;  // reused between calls
   Finished finished_spare_;                // reused between calls
   DiskStats stats_;
-  Window acked_;    // at-risk acknowledgements so far
-  Window durable_;  // ... of those, covered by a completed fdatasync
+  Window acked_;              // at-risk acknowledgements so far
+  Window durable_;            // ... of those, covered by a completed fdatasync
   Window batch_sync_covers_;  // what the batch sync in flight covers
   mutable std::mutex published_mutex_;
   DiskStats published_;  // guarded by published_mutex_

@@ -41,8 +41,7 @@ UniqueFd open_fd(const std::string& path, bool read_only, bool direct) {
   switch (errno) {
     case EACCES:
     case EPERM: throw sys_error(image(path) + ": no permission to open it " + how);
-    case EROFS:
-      throw sys_error(image(path) + ": on a read-only filesystem; open it read_only");
+    case EROFS: throw sys_error(image(path) + ": on a read-only filesystem; open it read_only");
     case EINVAL:
       if (direct) {
         throw sys_error(image(path) +

@@ -35,13 +35,15 @@ size_t for_each_range(std::span<const iovec> iov, uint64_t skip, size_t len, Cop
 }  // namespace
 
 size_t copy_from_iov(std::span<const iovec> iov, uint8_t* dst, size_t len, uint64_t skip) {
-  return for_each_range(iov, skip, len,
-                        [dst](uint8_t* seg, size_t at, size_t n) { std::memcpy(dst + at, seg, n); });
+  return for_each_range(iov, skip, len, [dst](uint8_t* seg, size_t at, size_t n) {
+    std::memcpy(dst + at, seg, n);
+  });
 }
 
 size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, uint64_t skip) {
-  return for_each_range(iov, skip, len,
-                        [src](uint8_t* seg, size_t at, size_t n) { std::memcpy(seg, src + at, n); });
+  return for_each_range(iov, skip, len, [src](uint8_t* seg, size_t at, size_t n) {
+    std::memcpy(seg, src + at, n);
+  });
 }
 
 IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) : offset_(offset) {

@@ -5,8 +5,8 @@
 
 #include <sys/uio.h>
 
-#include <cstddef>
 #include <array>
+#include <cstddef>
 #include <cstdint>
 #include <span>
 #include <vector>

@@ -13,8 +13,7 @@ void IoRecord::append(RecordedEvent event) {
 
 size_t IoRecord::issued(IoOp::Kind kind, std::optional<bool> dsync) const {
   return static_cast<size_t>(std::count_if(events_.begin(), events_.end(), [&](const auto& e) {
-    return e.type == RecordedEvent::Type::Issued && e.kind == kind &&
-           (!dsync || e.dsync == *dsync);
+    return e.type == RecordedEvent::Type::Issued && e.kind == kind && (!dsync || e.dsync == *dsync);
   }));
 }
 

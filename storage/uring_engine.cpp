@@ -108,9 +108,7 @@ void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p) {
                             static_cast<unsigned>(std::min(p.cursor.count(), IOV_MAX)),
                             p.cursor.offset(), op.dsync ? RWF_DSYNC : 0);
       break;
-    case IoOp::Kind::Fdatasync:
-      io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC);
-      break;
+    case IoOp::Kind::Fdatasync: io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC); break;
     case IoOp::Kind::Fallocate:
       io_uring_prep_fallocate(sqe, op.fd, op.fallocate_mode, op.offset, op.length);
       break;

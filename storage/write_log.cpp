@@ -24,7 +24,8 @@ WriteLogCacheMode to_write_log_mode(CacheMode mode) {
   return WriteLogCacheMode::Writeback;
 }
 
-std::shared_ptr<WriteLog> WriteLog::create(const std::string& log_path, const WriteLogImage& image) {
+std::shared_ptr<WriteLog> WriteLog::create(const std::string& log_path,
+                                           const WriteLogImage& image) {
   UniqueFd fd(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0644));
   if (!fd) throw sys_error("write log " + log_path + ": cannot create");
   WriteLogFileHeader h{};

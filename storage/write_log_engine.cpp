@@ -35,9 +35,7 @@ void WriteLogEngine::prepare(const IoOp& op) {
       log_->append(r);
       break;
     case IoOp::Kind::Read:
-    case IoOp::Kind::Noop:
-      host_->prepare(op);
-      return;
+    case IoOp::Kind::Noop: host_->prepare(op); return;
   }
   in_flight_[op.tag] = done;
   host_->prepare(op);

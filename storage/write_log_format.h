@@ -33,7 +33,11 @@ static_assert(sizeof(WriteLogFileHeader) == 40 && std::is_trivially_copyable_v<W
 
 // Stable numbers for the five modes (independent of the C++ enum's order).
 enum class WriteLogCacheMode : uint32_t {
-  Writeback = 0, None = 1, Writethrough = 2, Directsync = 3, Unsafe = 4,
+  Writeback = 0,
+  None = 1,
+  Writethrough = 2,
+  Directsync = 3,
+  Unsafe = 4,
 };
 
 enum class WriteLogType : uint32_t {

@@ -33,8 +33,8 @@ static_assert(offsetof(setup_header, xloadflags) + kSetupHeaderOffset == 0x236);
 // Bytes of the image's setup header, validated against the file size.
 setup_header read_setup_header(std::span<const uint8_t> image, const std::string& name) {
   if (image.size() < kHeaderMagicOffset + sizeof(uint32_t)) {
-    throw Error(fmt::format("{}: truncated bzImage ({} bytes): no room for the setup header",
-                            name, image.size()));
+    throw Error(fmt::format("{}: truncated bzImage ({} bytes): no room for the setup header", name,
+                            image.size()));
   }
   uint32_t magic = 0;
   std::memcpy(&magic, image.data() + kHeaderMagicOffset, sizeof(magic));
@@ -42,8 +42,8 @@ setup_header read_setup_header(std::span<const uint8_t> image, const std::string
     throw Error(name + ": no \"HdrS\" signature at offset 0x202 (not a bzImage)");
   }
   const size_t header_end = kHeaderMagicOffset + image[kJumpLengthOffset];
-  constexpr size_t kNeededEnd = kSetupHeaderOffset + offsetof(setup_header, init_size) +
-                                sizeof(setup_header::init_size);
+  constexpr size_t kNeededEnd =
+      kSetupHeaderOffset + offsetof(setup_header, init_size) + sizeof(setup_header::init_size);
   if (header_end > image.size()) {
     throw Error(fmt::format("{}: truncated bzImage: setup header ends at {:#x}, file has {} bytes",
                             name, header_end, image.size()));
@@ -52,16 +52,16 @@ setup_header read_setup_header(std::span<const uint8_t> image, const std::string
   const size_t len = std::min(header_end - kSetupHeaderOffset, sizeof(setup_header));
   std::memcpy(&hdr, image.data() + kSetupHeaderOffset, len);
   if (hdr.version < kMinBootProtocol) {
-    throw Error(fmt::format("{}: boot protocol {}.{:02} is older than 2.10", name,
-                            hdr.version >> 8, hdr.version & 0xff));
+    throw Error(fmt::format("{}: boot protocol {}.{:02} is older than 2.10", name, hdr.version >> 8,
+                            hdr.version & 0xff));
   }
   if (header_end < kNeededEnd) {
     throw Error(fmt::format("{}: setup header ends at {:#x}, before init_size (protocol 2.10)",
                             name, header_end));
   }
   if (hdr.boot_flag != kBootFlag) {
-    throw Error(fmt::format("{}: boot_flag is {:#x}, expected 0xaa55", name,
-                            uint16_t{hdr.boot_flag}));
+    throw Error(
+        fmt::format("{}: boot_flag is {:#x}, expected 0xaa55", name, uint16_t{hdr.boot_flag}));
   }
   return hdr;
 }
@@ -111,9 +111,10 @@ BzImageLoadResult load_bzimage(const GuestMemory& mem, std::span<const uint8_t> 
   }
   const uint64_t pm_size = image.size() - pm_offset;
   if (uint64_t{hdr.syssize} * 16 > pm_size) {
-    throw Error(fmt::format("{}: truncated bzImage: syssize says {} bytes of protected-mode code, "
-                            "file has {}",
-                            name, uint64_t{hdr.syssize} * 16, pm_size));
+    throw Error(
+        fmt::format("{}: truncated bzImage: syssize says {} bytes of protected-mode code, "
+                    "file has {}",
+                    name, uint64_t{hdr.syssize} * 16, pm_size));
   }
 
   result.load_addr = layout::kBzImageLoadAddr;

@@ -18,9 +18,9 @@ inline constexpr uint16_t kMinBootProtocol = 0x020a;
 inline constexpr uint64_t kBzImage64BitEntryOffset = 0x200;
 
 struct BzImageLoadResult {
-  uint64_t entry = 0;      // 64-bit entry point (load_addr + 0x200)
-  uint64_t load_addr = 0;  // where the protected-mode code was copied
-  uint64_t kernel_end = 0; // one past the memory the kernel needs to boot (init_size)
+  uint64_t entry = 0;       // 64-bit entry point (load_addr + 0x200)
+  uint64_t load_addr = 0;   // where the protected-mode code was copied
+  uint64_t kernel_end = 0;  // one past the memory the kernel needs to boot (init_size)
   // The image's setup header (bytes 0x1f1 .. 0x202 + image[0x201]); boot
   // loader fields are filled in later by the zero-page builder.
   setup_header header{};

@@ -95,7 +95,8 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--initrd") o.initrd = next();
     else if (arg == "--cmdline") o.cmdline = next();
     else if (arg == "--append") o.append = next();
-    else if (arg == "--memory") o.memory_mib = parse_number<uint64_t>(arg, next(), kMinMemoryMib, kMaxMemoryMib);
+    else if (arg == "--memory")
+      o.memory_mib = parse_number<uint64_t>(arg, next(), kMinMemoryMib, kMaxMemoryMib);
     else if (arg == "--vcpus") o.vcpus = parse_number<uint32_t>(arg, next(), 1, kMaxVcpus);
     else if (arg == "--disk") o.disks.push_back(next());
     else if (arg == "--serial-log") o.serial_log = next();
@@ -125,14 +126,15 @@ DiskConfig parse_disk_flag(const std::string& spec) {
     else if (part.rfind("cache=", 0) == 0) {
       auto mode = storage::parse_cache_mode(part.substr(6));
       if (!mode) {
-        throw UsageError("--disk " + spec + ": cache '" + part.substr(6) +
-                         "' is not a cache mode; allowed: " +
-                         std::string(storage::allowed_cache_modes()));
+        throw UsageError(
+            "--disk " + spec + ": cache '" + part.substr(6) +
+            "' is not a cache mode; allowed: " + std::string(storage::allowed_cache_modes()));
       }
       d.cache = *mode;
     } else if (part.rfind("serial=", 0) == 0) {
       d.serial = part.substr(7);
-      if (d.serial.size() > 20) throw UsageError("--disk " + spec + ": serial longer than 20 bytes");
+      if (d.serial.size() > 20)
+        throw UsageError("--disk " + spec + ": serial longer than 20 bytes");
     } else if (part.rfind("queues=", 0) == 0) {
       d.queues = parse_number<uint32_t>("--disk queues", part.substr(7), 1, 16);
     } else if (part.rfind("write_log=", 0) == 0) {

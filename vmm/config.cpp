@@ -64,8 +64,8 @@ class TableReader {
     if (!v) return fallback;
     if (*v < 0 || static_cast<uint64_t>(*v) < min || static_cast<uint64_t>(*v) > max) {
       throw ConfigError(where(source_, *table_.get(key)) + ": key '" + prefix_ + key +
-                        "' = " + std::to_string(*v) + " is out of range [" +
-                        std::to_string(min) + ", " + std::to_string(max) + "]");
+                        "' = " + std::to_string(*v) + " is out of range [" + std::to_string(min) +
+                        ", " + std::to_string(max) + "]");
     }
     return static_cast<uint64_t>(*v);
   }
@@ -207,7 +207,7 @@ void check_disk_count(size_t disks, const std::string& where) {
 }
 
 bool is_log_level(const std::string& level) {
-  static const std::set<std::string> levels = {"trace", "debug", "info", "warn",
+  static const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
                                                "error", "critical", "off"};
   return levels.count(level) > 0;
 }
@@ -228,7 +228,8 @@ std::string expand_path(const std::string& value) {
         out += env_or("MINIVMM_CACHE", default_cache_dir());
       } else {
         const char* v = std::getenv(name.c_str());
-        if (!v) throw ConfigError("environment variable " + name + " (in '" + value + "') is not set");
+        if (!v)
+          throw ConfigError("environment variable " + name + " (in '" + value + "') is not set");
         out += v;
       }
       i = end + 1;
@@ -262,10 +263,12 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
   if (auto* t = sub_table(top, "debug", source)) parse_debug(*t, c, source, dir);
   if (const toml::node* n = top.node("disk")) {
     const toml::array* arr = n->as_array();
-    if (!arr) throw ConfigError(where(source, *n) + ": 'disk' must be an array of tables ([[disk]])");
+    if (!arr)
+      throw ConfigError(where(source, *n) + ": 'disk' must be an array of tables ([[disk]])");
     for (size_t i = 0; i < arr->size(); ++i) {
       const toml::node& e = *arr->get(i);
-      if (!e.is_table()) throw ConfigError(where(source, e) + ": disk entries must be tables ([[disk]])");
+      if (!e.is_table())
+        throw ConfigError(where(source, e) + ": disk entries must be tables ([[disk]])");
       c.disks.push_back(parse_disk(*e.as_table(), i, source, dir));
     }
     check_disk_count(c.disks.size(), where(source, *n));

@@ -49,8 +49,8 @@ struct VmConfig {
   std::string cmdline = "console=ttyS0";
   PvmWorkarounds pvm_workarounds = PvmWorkarounds::Auto;
   // [serial]
-  std::string serial_log;      // empty: guest console goes to stdout
-  bool serial_stdin = true;    // feed the terminal's input to the UART
+  std::string serial_log;    // empty: guest console goes to stdout
+  bool serial_stdin = true;  // feed the terminal's input to the UART
   // [log]
   std::string log_level = "info";
   std::string kvm_device = "/dev/kvm";  // --kvm only (tests, unusual hosts)

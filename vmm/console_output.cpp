@@ -52,9 +52,10 @@ bool ConsoleOutput::wait_writable(std::chrono::milliseconds timeout) const {
 
 void ConsoleOutput::drop_buffer() {
   if (!stalled_) {
-    spdlog::warn("console output: the reader has not taken any output for {} ms: dropping "
-                 "guest console output until it reads again",
-                 kMaxStall.count());
+    spdlog::warn(
+        "console output: the reader has not taken any output for {} ms: dropping "
+        "guest console output until it reads again",
+        kMaxStall.count());
     stalled_ = true;
   }
   dropped_ += buffer_.size();
@@ -76,8 +77,10 @@ void ConsoleOutput::flush_locked() {
     if (n > 0) {
       done += static_cast<size_t>(n);
       if (stalled_) {
-        spdlog::info("console output: the reader is back; {} bytes of guest console output were "
-                     "dropped", dropped_);
+        spdlog::info(
+            "console output: the reader is back; {} bytes of guest console output were "
+            "dropped",
+            dropped_);
         stalled_ = false;
         dropped_ = 0;
       }

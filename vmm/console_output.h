@@ -44,9 +44,9 @@ class ConsoleOutput {
   std::function<void()> on_closed_;
   std::mutex mu_;
   std::string buffer_;
-  bool closed_ = false;    // EPIPE seen: never write again
-  bool stalled_ = false;   // the last wait timed out: do not wait again until a write succeeds
-  uint64_t dropped_ = 0;   // bytes dropped since the stall began
+  bool closed_ = false;        // EPIPE seen: never write again
+  bool stalled_ = false;       // the last wait timed out: do not wait again until a write succeeds
+  uint64_t dropped_ = 0;       // bytes dropped since the stall began
   bool write_failed_ = false;  // another write error was logged
 };
 

@@ -66,8 +66,8 @@ Elf64_Ehdr read_and_check_header(std::span<const uint8_t> image, const std::stri
     throw Error(fmt::format("{}: ELF type {} is not ET_EXEC", name, eh.e_type));
   }
   if (eh.e_phentsize != sizeof(Elf64_Phdr)) {
-    throw Error(fmt::format("{}: e_phentsize {} is not {}", name, eh.e_phentsize,
-                            sizeof(Elf64_Phdr)));
+    throw Error(
+        fmt::format("{}: e_phentsize {} is not {}", name, eh.e_phentsize, sizeof(Elf64_Phdr)));
   }
   if (eh.e_phnum == 0 || eh.e_phnum == PN_XNUM) {
     throw Error(fmt::format("{}: unsupported program header count {}", name, eh.e_phnum));
@@ -77,8 +77,7 @@ Elf64_Ehdr read_and_check_header(std::span<const uint8_t> image, const std::stri
   return eh;
 }
 
-std::vector<Elf64_Phdr> read_program_headers(std::span<const uint8_t> image,
-                                             const Elf64_Ehdr& eh) {
+std::vector<Elf64_Phdr> read_program_headers(std::span<const uint8_t> image, const Elf64_Ehdr& eh) {
   std::vector<Elf64_Phdr> phdrs;
   phdrs.reserve(eh.e_phnum);
   for (uint64_t i = 0; i < eh.e_phnum; ++i) {
@@ -91,8 +90,8 @@ void check_load_segment(const GuestMemory& mem, std::span<const uint8_t> image,
                         const Elf64_Phdr& ph, size_t index, const std::string& name) {
   const std::string what = fmt::format("{}: PT_LOAD segment {}", name, index);
   if (ph.p_filesz > ph.p_memsz) {
-    throw Error(fmt::format("{}: p_filesz {:#x} exceeds p_memsz {:#x}", what, ph.p_filesz,
-                            ph.p_memsz));
+    throw Error(
+        fmt::format("{}: p_filesz {:#x} exceeds p_memsz {:#x}", what, ph.p_filesz, ph.p_memsz));
   }
   check_in_file(image, ph.p_offset, ph.p_filesz, name, fmt::format("PT_LOAD segment {}", index));
   if (ph.p_paddr < layout::kHighMemStart) {
@@ -109,8 +108,8 @@ void check_no_overlap(const std::vector<Elf64_Phdr>& loads, const std::string& n
       const auto& b = loads[j];
       if (a.p_memsz && b.p_memsz && a.p_paddr < b.p_paddr + b.p_memsz &&
           b.p_paddr < a.p_paddr + a.p_memsz) {
-        throw Error(fmt::format("{}: PT_LOAD segments at {:#x} and {:#x} overlap", name,
-                                a.p_paddr, b.p_paddr));
+        throw Error(fmt::format("{}: PT_LOAD segments at {:#x} and {:#x} overlap", name, a.p_paddr,
+                                b.p_paddr));
       }
     }
   }
@@ -130,8 +129,8 @@ uint64_t physical_entry(uint64_t e_entry, const std::vector<Elf64_Phdr>& loads,
       return e_entry;
     }
   }
-  throw Error(fmt::format("{}: entry point {:#x} is not inside any PT_LOAD segment", name,
-                          e_entry));
+  throw Error(
+      fmt::format("{}: entry point {:#x} is not inside any PT_LOAD segment", name, e_entry));
 }
 
 uint64_t align4(uint64_t v) { return (v + 3) & ~uint64_t{3}; }
@@ -148,8 +147,8 @@ std::optional<uint64_t> find_pvh_entry(std::span<const uint8_t> image, const Elf
     const uint64_t desc_off = name_off + align4(nh.n_namesz);
     const uint64_t next = desc_off + align4(nh.n_descsz);
     if (next > notes.size()) {
-      throw Error(fmt::format("{}: ELF note at file offset {:#x} is truncated", name,
-                              ph.p_offset + pos));
+      throw Error(
+          fmt::format("{}: ELF note at file offset {:#x} is truncated", name, ph.p_offset + pos));
     }
     const bool is_xen = nh.n_namesz == sizeof(kXenNoteName) &&
                         std::memcmp(notes.data() + name_off, kXenNoteName, nh.n_namesz) == 0;

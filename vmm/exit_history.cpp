@@ -50,7 +50,8 @@ std::string ExitHistory::describe() const {
     out += ' ';
     out += exit_reason_name(e.reason);
     if (e.reason == KVM_EXIT_IO) out += fmt::format(" {} {:#x}", e.write ? "out" : "in", e.where);
-    if (e.reason == KVM_EXIT_MMIO) out += fmt::format(" {} {:#x}", e.write ? "write" : "read", e.where);
+    if (e.reason == KVM_EXIT_MMIO)
+      out += fmt::format(" {} {:#x}", e.write ? "write" : "read", e.where);
     if (i + 1 < count_) out += ',';
   }
   return out;

@@ -28,7 +28,8 @@ GuestRam::GuestRam(uint64_t size) : size_(size) {
   if (p == MAP_FAILED) {
     const int err = errno;
     throw sys_error(fmt::format("mmap of {} MiB guest RAM ({} MiB of address space)", size >> 20,
-                                span >> 20), err);
+                                span >> 20),
+                    err);
   }
   MappingGuard guard{p, span};
   auto* base = static_cast<uint8_t*>(p);
@@ -36,8 +37,9 @@ GuestRam::GuestRam(uint64_t size) : size_(size) {
   for (unsigned i = 0; i < r.count; ++i) {
     if (mprotect(base + r.range[i].gpa, r.range[i].size, PROT_READ | PROT_WRITE) != 0) {
       const int err = errno;
-      throw sys_error(fmt::format("mprotect of guest RAM [{:#x}, {:#x}) read-write",
-                                  r.range[i].gpa, r.range[i].gpa + r.range[i].size), err);
+      throw sys_error(fmt::format("mprotect of guest RAM [{:#x}, {:#x}) read-write", r.range[i].gpa,
+                                  r.range[i].gpa + r.range[i].size),
+                      err);
     }
     // Transparent huge pages cut KVM's page-table work on real hardware.
     madvise(base + r.range[i].gpa, r.range[i].size, MADV_HUGEPAGE);

@@ -22,15 +22,15 @@ InitrdPlacement place_initrd(uint64_t ram_size, uint64_t kernel_end, uint64_t si
   const uint64_t top = std::min(limit, layout::low_ram_end(ram_size));
   const uint64_t bottom = std::max(kernel_end, layout::kHighMemStart);
   if (top < bottom || size > top - bottom) {
-    throw Error(fmt::format(
-        "{}: initrd of {} bytes does not fit between the kernel end {:#x} and {:#x} "
-        "(RAM {} bytes, initrd_addr_max {:#x})",
-        name, size, bottom, top, ram_size, initrd_addr_max));
+    throw Error(
+        fmt::format("{}: initrd of {} bytes does not fit between the kernel end {:#x} and {:#x} "
+                    "(RAM {} bytes, initrd_addr_max {:#x})",
+                    name, size, bottom, top, ram_size, initrd_addr_max));
   }
   const uint64_t addr = (top - size) & ~(kPageSize - 1);
   if (addr < bottom) {
-    throw Error(fmt::format("{}: initrd of {} bytes would overlap the kernel (ends at {:#x})",
-                            name, size, kernel_end));
+    throw Error(fmt::format("{}: initrd of {} bytes would overlap the kernel (ends at {:#x})", name,
+                            size, kernel_end));
   }
   return {addr, size};
 }

@@ -27,7 +27,6 @@ InitrdPlacement place_initrd(uint64_t ram_size, uint64_t kernel_end, uint64_t si
 
 // place_initrd on mem.size(), then copies `initrd` there.
 InitrdPlacement load_initrd(const GuestMemory& mem, std::span<const uint8_t> initrd,
-                            uint64_t kernel_end, uint64_t initrd_addr_max,
-                            const std::string& name);
+                            uint64_t kernel_end, uint64_t initrd_addr_max, const std::string& name);
 
 }  // namespace minivmm

@@ -21,7 +21,8 @@ void IoBus::add(std::vector<Range<Device>>& ranges, uint64_t base, uint64_t size
                 const char* bus) {
   for (const auto& r : ranges) {
     if (base < r.base + r.size && r.base < base + size) {
-      throw Error(std::string(bus) + " range at " + std::to_string(base) + " overlaps an existing device");
+      throw Error(std::string(bus) + " range at " + std::to_string(base) +
+                  " overlaps an existing device");
     }
   }
   ranges.push_back({base, size, d});

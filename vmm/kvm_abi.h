@@ -17,7 +17,7 @@
 namespace minivmm::kvm_abi {
 
 struct VarHeader {
-  uint32_t count;    // nent / nmsrs
+  uint32_t count;  // nent / nmsrs
   uint32_t padding;
 };
 static_assert(sizeof(VarHeader) == 8);
@@ -32,8 +32,7 @@ inline constexpr unsigned long kSetMsrs = _IOW(KVMIO, 0x89, VarHeader);
 template <typename T>
 class VarArray {
  public:
-  explicit VarArray(uint32_t count)
-      : words_((sizeof(VarHeader) + count * sizeof(T) + 7) / 8, 0) {
+  explicit VarArray(uint32_t count) : words_((sizeof(VarHeader) + count * sizeof(T) + 7) / 8, 0) {
     header()->count = count;
   }
   VarHeader* header() { return reinterpret_cast<VarHeader*>(words_.data()); }

@@ -21,13 +21,15 @@ KvmSystem KvmSystem::open(const std::string& path) {
     const int err = errno;
     std::string hint;
     if (err == ENOENT) {
-      hint = "the KVM module is not loaded (modprobe kvm_intel / kvm_amd), or this host has no "
-             "virtualization support";
+      hint =
+          "the KVM module is not loaded (modprobe kvm_intel / kvm_amd), or this host has no "
+          "virtualization support";
     } else if (err == EACCES || err == EPERM) {
       hint = "run as root or add your user to the 'kvm' group (and log in again)";
     } else if (err == ENODEV || err == ENXIO) {
-      hint = "the device exists but no KVM driver binds it (a PVM guest kernel says "
-             "'kvm-pvm: this kernel is itself a kvm-pvm guest'; docs/nested-kvm.md)";
+      hint =
+          "the device exists but no KVM driver binds it (a PVM guest kernel says "
+          "'kvm-pvm: this kernel is itself a kvm-pvm guest'; docs/nested-kvm.md)";
     } else {
       hint = "check that KVM works on this host";
     }
@@ -38,10 +40,10 @@ KvmSystem KvmSystem::open(const std::string& path) {
   KvmSystem kvm{UniqueFd(fd)};
   const int version = ioctl(fd, KVM_GET_API_VERSION, 0);
   if (version != KVM_API_VERSION) {
-    throw KvmUnavailable(path + ": KVM API version " +
-                         (version < 0 ? std::string("unreadable (not a KVM device?)")
-                                      : std::to_string(version)) +
-                         ", minivmm needs " + std::to_string(KVM_API_VERSION));
+    throw KvmUnavailable(
+        path + ": KVM API version " +
+        (version < 0 ? std::string("unreadable (not a KVM device?)") : std::to_string(version)) +
+        ", minivmm needs " + std::to_string(KVM_API_VERSION));
   }
   return kvm;
 }
@@ -79,13 +81,15 @@ void KvmSystem::require_capabilities(unsigned vcpus) const {
     missing << "\n  " << vcpus << " vCPUs requested but KVM_CAP_MAX_VCPUS is " << max_vcpus
             << " (lower machine.vcpus)";
   } else if (recommended > 0 && vcpus > static_cast<unsigned>(recommended)) {
-    spdlog::warn("{} vCPUs is more than KVM_CAP_NR_VCPUS ({}), the number KVM recommends "
-                 "(usually the host's CPUs): the vCPUs will share host CPUs",
-                 vcpus, recommended);
+    spdlog::warn(
+        "{} vCPUs is more than KVM_CAP_NR_VCPUS ({}), the number KVM recommends "
+        "(usually the host's CPUs): the vCPUs will share host CPUs",
+        vcpus, recommended);
   }
   if (!missing.str().empty()) {
-    throw KvmUnavailable("/dev/kvm lacks what minivmm needs:" + missing.str() +
-                         "\n  (a newer host kernel or a KVM with hardware virtualization is required)");
+    throw KvmUnavailable(
+        "/dev/kvm lacks what minivmm needs:" + missing.str() +
+        "\n  (a newer host kernel or a KVM with hardware virtualization is required)");
   }
 }
 
@@ -99,7 +103,8 @@ std::vector<kvm_cpuid_entry2> KvmSystem::supported_cpuid() const {
   for (uint32_t n = 128; n <= 4096; n *= 2) {
     kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(n);
     if (ioctl(fd_.get(), kvm_abi::kGetSupportedCpuid, cpuid.arg()) == 0) {
-      return std::vector<kvm_cpuid_entry2>(cpuid.entries(), cpuid.entries() + cpuid.header()->count);
+      return std::vector<kvm_cpuid_entry2>(cpuid.entries(),
+                                           cpuid.entries() + cpuid.header()->count);
     }
     if (errno != E2BIG) throw sys_error("KVM_GET_SUPPORTED_CPUID");
   }

@@ -35,7 +35,7 @@ class KvmSystem {
 };
 
 // True when /dev/kvm is PVM (software nested virtualization; see
-// shared/docs/nested-kvm.md): kvm_pvm is loaded, or the CPU has no VMX/SVM.
+// docs/nested-kvm.md): kvm_pvm is loaded, or the CPU has no VMX/SVM.
 bool host_is_pvm();
 
 }  // namespace minivmm

@@ -28,8 +28,8 @@ inline void check_load_range(const GuestMemory& mem, uint64_t gpa, uint64_t len,
                              const std::string& what) {
   const uint64_t end = checked_add(gpa, len, what);
   if (len != 0 && layout::overlaps_mmio_hole(gpa, len)) {
-    throw Error(fmt::format("{}: [{:#x}, {:#x}) overlaps the 32-bit MMIO hole [{:#x}, {:#x})",
-                            what, gpa, end, layout::kMmioHoleStart, layout::kMmioHoleEnd));
+    throw Error(fmt::format("{}: [{:#x}, {:#x}) overlaps the 32-bit MMIO hole [{:#x}, {:#x})", what,
+                            gpa, end, layout::kMmioHoleStart, layout::kMmioHoleEnd));
   }
   const uint64_t ram_end = layout::low_ram_end(mem.size());
   if (gpa < mem.base() || end > ram_end || mem.translate(gpa, len) == nullptr) {

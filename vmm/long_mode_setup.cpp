@@ -33,8 +33,7 @@ kvm_segment segment_from_gdt_entry(uint64_t d, uint16_t selector) {
 
 void write_boot_gdt(const GuestMemory& mem) {
   check_load_range(mem, layout::kGdtAddr, sizeof(kBootGdt), "boot GDT");
-  std::memcpy(mem.translate(layout::kGdtAddr, sizeof(kBootGdt)), kBootGdt.data(),
-              sizeof(kBootGdt));
+  std::memcpy(mem.translate(layout::kGdtAddr, sizeof(kBootGdt)), kBootGdt.data(), sizeof(kBootGdt));
 }
 
 void write_identity_page_tables(const GuestMemory& mem) {

@@ -43,11 +43,11 @@ constexpr uint64_t gdt_entry(uint16_t flags, uint32_t base, uint32_t limit) {
 
 // Index = selector / 8. Entry 1 is unused so the selectors match boot.rst.
 inline constexpr std::array<uint64_t, layout::kGdtEntryCount> kBootGdt = {
-    0,                                // null
-    0,                                // unused
-    gdt_entry(0xa09b, 0, 0xfffff),    // 0x10: 64-bit code, execute/read
-    gdt_entry(0xc093, 0, 0xfffff),    // 0x18: 4 GiB flat data, read/write
-    gdt_entry(0x808b, 0, 0xfffff),    // 0x20: busy TSS (KVM needs a usable TR)
+    0,                              // null
+    0,                              // unused
+    gdt_entry(0xa09b, 0, 0xfffff),  // 0x10: 64-bit code, execute/read
+    gdt_entry(0xc093, 0, 0xfffff),  // 0x18: 4 GiB flat data, read/write
+    gdt_entry(0x808b, 0, 0xfffff),  // 0x20: busy TSS (KVM needs a usable TR)
 };
 static_assert(kBootGdt[2] == 0x00af9b000000ffffULL);
 static_assert(kBootGdt[3] == 0x00cf93000000ffffULL);

@@ -49,10 +49,10 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-// Flags a Linux 6.1 guest needs on PVM (shared/docs/nested-kvm.md): avoid
+// Flags a Linux 6.1 guest needs on PVM (docs/nested-kvm.md): avoid
 // instructions KVM's emulator cannot execute.
-constexpr const char* kPvmGuestFlags[] = {
-    "noxsave", "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip,cx16"};
+constexpr const char* kPvmGuestFlags[] = {"noxsave",
+                                          "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip,cx16"};
 
 struct LoadedKernel {
   uint64_t entry = 0;
@@ -75,8 +75,9 @@ LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
   } catch (const Error& e) {
     throw ImageError(e.what());
   }
-  throw ImageError("kernel '" + path +
-                   "' is neither an ELF vmlinux nor a bzImage (no ELF magic, no \"HdrS\" at 0x202)");
+  throw ImageError(
+      "kernel '" + path +
+      "' is neither an ELF vmlinux nor a bzImage (no ELF magic, no \"HdrS\" at 0x202)");
 }
 
 // One virtio-blk disk with its transport, placed at a virtio-mmio slot.
@@ -311,7 +312,9 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   install_vcpu_kick_handler();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
-    vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid, VcpuOptions{.emulate_int3 = pvm, .hide_pv_hypercalls = pvm}));
+    vcpus.push_back(
+        std::make_unique<Vcpu>(kvm, vm, i, cpuid,
+                               VcpuOptions{.emulate_int3 = pvm, .hide_pv_hypercalls = pvm}));
   }
   kvm_sregs sregs = vcpus[0]->sregs();
   set_long_mode_sregs(sregs);

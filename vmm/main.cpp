@@ -62,7 +62,8 @@ int main(int argc, char** argv) {
     }
     config = build_config(cli);
   } catch (const UsageError& e) {
-    std::cerr << "minivmm: " << e.what() << "\n" << "Try 'minivmm --help'.\n";
+    std::cerr << "minivmm: " << e.what() << "\n"
+              << "Try 'minivmm --help'.\n";
     return exit_code::kUsage;
   } catch (const ConfigError& e) {
     std::cerr << "minivmm: config error: " << e.what() << "\n";

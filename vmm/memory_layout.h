@@ -116,6 +116,7 @@ static_assert(kCmdlineAddr + kCmdlineMax <= kEbdaStart);
 static_assert(kVirtioMmioBase >= kMmioHoleStart && kIoApicAddr < kMmioHoleEnd);
 static_assert(ram_top(kMmioHoleStart) == kMmioHoleStart);
 static_assert(ram_top(kMmioHoleStart + 0x100000) == kHighRamStart + 0x100000);
-static_assert(ram_ranges(5ull << 30).count == 2 && ram_ranges(5ull << 30).range[1].size == 2ull << 30);
+static_assert(ram_ranges(5ull << 30).count == 2 &&
+              ram_ranges(5ull << 30).range[1].size == 2ull << 30);
 
 }  // namespace minivmm::layout

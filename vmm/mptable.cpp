@@ -64,9 +64,10 @@ MpInterruptEntry interrupt_entry(uint8_t type, uint8_t interrupt_type, uint8_t i
 
 std::vector<uint8_t> build_mptable(uint32_t num_cpus, uint64_t base_addr) {
   if (num_cpus == 0 || num_cpus > kMpMaxCpus) {
-    throw Error(fmt::format("MP table: {} vCPUs is outside 1..{} (APIC ids are 8 bits and the "
-                            "I/O APIC takes id {})",
-                            num_cpus, kMpMaxCpus, num_cpus));
+    throw Error(
+        fmt::format("MP table: {} vCPUs is outside 1..{} (APIC ids are 8 bits and the "
+                    "I/O APIC takes id {})",
+                    num_cpus, kMpMaxCpus, num_cpus));
   }
   const uint8_t ioapic_id = static_cast<uint8_t>(num_cpus);
   const uint64_t config_addr = base_addr + sizeof(MpFloatingPointer);

@@ -27,7 +27,7 @@ struct [[gnu::packed]] MpConfigHeader {
   char signature[4];  // "PCMP"
   uint16_t length;    // base table length including this header
   uint8_t spec_rev;
-  uint8_t checksum;   // the base table sums to 0
+  uint8_t checksum;  // the base table sums to 0
   char oem_id[8];
   char product_id[12];
   uint32_t oem_table_addr;

@@ -22,8 +22,7 @@ constexpr uint64_t kHoleSize = layout::kMmioHoleEnd - layout::kMmioHoleStart;
 
 // RAM bytes whose mapping (hole included, memory_layout.h) spans `span` bytes.
 uint64_t ram_for_span(uint64_t span) {
-  return span > layout::kMmioHoleEnd ? span - kHoleSize
-                                     : std::min(span, layout::kMmioHoleStart);
+  return span > layout::kMmioHoleEnd ? span - kHoleSize : std::min(span, layout::kMmioHoleStart);
 }
 
 std::string mib(uint64_t bytes) { return fmt::format("{} MiB", bytes >> 20); }
@@ -95,10 +94,10 @@ std::vector<RamLimit> guest_ram_limits(const HostMemory& host, unsigned phys_add
   if (host.overcommit_mode == 2) {
     const uint64_t room =
         host.commit_limit > host.committed_as ? host.commit_limit - host.committed_as : 0;
-    limits.push_back({room, fmt::format("vm.overcommit_memory=2 leaves {} to commit "
-                                        "(CommitLimit {} - Committed_AS {})",
-                                        mib(room), mib(host.commit_limit),
-                                        mib(host.committed_as))});
+    limits.push_back(
+        {room, fmt::format("vm.overcommit_memory=2 leaves {} to commit "
+                           "(CommitLimit {} - Committed_AS {})",
+                           mib(room), mib(host.commit_limit), mib(host.committed_as))});
   }
   if (host.address_space_limit != UINT64_MAX) {
     limits.push_back({ram_for_span(host.address_space_limit),
@@ -113,9 +112,10 @@ std::vector<RamLimit> guest_ram_limits(const HostMemory& host, unsigned phys_add
 
 void check_guest_ram(uint64_t ram_bytes, const std::vector<RamLimit>& limits) {
   if (limits.empty() || ram_bytes <= limits.front().bytes) return;
-  throw ConfigError(fmt::format("machine.memory_mib = {} is more than this host allows: at most "
-                                "{} MiB, because {}",
-                                ram_bytes >> 20, limits.front().bytes >> 20, limits.front().why));
+  throw ConfigError(
+      fmt::format("machine.memory_mib = {} is more than this host allows: at most "
+                  "{} MiB, because {}",
+                  ram_bytes >> 20, limits.front().bytes >> 20, limits.front().why));
 }
 
 }  // namespace minivmm

@@ -29,7 +29,7 @@ struct HostMemory {
   uint64_t swap_total = 0;
   uint64_t commit_limit = 0;
   uint64_t committed_as = 0;
-  int overcommit_mode = 0;  // vm.overcommit_memory: 0, 1 or 2
+  int overcommit_mode = 0;                    // vm.overcommit_memory: 0, 1 or 2
   uint64_t address_space_limit = UINT64_MAX;  // RLIMIT_AS soft limit; UINT64_MAX: none
 };
 

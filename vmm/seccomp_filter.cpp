@@ -1,9 +1,9 @@
 #include "vmm/seccomp_filter.h"
 
-#include <sys/ioctl.h>
 #include <linux/kvm.h>
 #include <seccomp.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/mman.h>
 
 #include <cstring>
@@ -46,13 +46,12 @@ struct Policy {
 // the stack, exit) and process exit. abort() (raise: tgkill, rt_sigaction)
 // stays possible so a failed assertion still reports itself.
 void add_common(Policy& p) {
-  p.always.insert(p.always.end(),
-                  {"brk", "munmap", "madvise", "mremap",                      // malloc, stacks
-                   "futex", "sched_yield",                                    // mutexes, condvars
-                   "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
-                   "rt_sigreturn", "rt_sigprocmask", "restart_syscall",       // signals
-                   "getpid", "gettid", "exit", "exit_group",                  // ids, exit
-                   "write", "writev"});                                       // logs, eventfds
+  p.always.insert(p.always.end(), {"brk", "munmap", "madvise", "mremap",  // malloc, stacks
+                                   "futex", "sched_yield",                // mutexes, condvars
+                                   "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday",
+                                   "rt_sigreturn", "rt_sigprocmask", "restart_syscall",  // signals
+                                   "getpid", "gettid", "exit", "exit_group",  // ids, exit
+                                   "write", "writev"});                       // logs, eventfds
   p.conditional.push_back({"tgkill", 2, {SIGABRT}});
   p.conditional.push_back({"rt_sigaction", 0, {SIGABRT}});
   // New memory, never executable: no thread maps code after set-up.
@@ -64,9 +63,9 @@ void add_common(Policy& p) {
 // for RIP sampling, int3 injection and diagnostics, KVM_IRQ_LINE on the VM
 // fd when the UART raises its interrupt.
 const std::vector<scmp_datum_t> kVcpuIoctls = {
-    KVM_RUN,           KVM_GET_REGS,        KVM_SET_REGS,        KVM_GET_SREGS,
-    KVM_SET_SREGS,     KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
-    KVM_GET_MP_STATE,  KVM_IRQ_LINE};
+    KVM_RUN,          KVM_GET_REGS,        KVM_SET_REGS,        KVM_GET_SREGS,
+    KVM_SET_SREGS,    KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
+    KVM_GET_MP_STATE, KVM_IRQ_LINE};
 
 Policy policy_for(ThreadKind kind) {
   Policy p;
@@ -98,9 +97,10 @@ Policy policy_for(ThreadKind kind) {
       // the io_uring engine's destructor reaps what is left in the ring).
       p.always.insert(p.always.end(), {"read", "poll", "ppoll", "close", "io_uring_enter"});
       p.conditional.push_back({"tgkill", 2, {static_cast<scmp_datum_t>(SIGRTMIN)}});
-      p.conditional.push_back({"ioctl", 1,
-                               {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS,
-                                TCSETSW, TCSETSF}});
+      p.conditional.push_back(
+          {"ioctl",
+           1,
+           {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS, TCSETSW, TCSETSF}});
       break;
   }
   return p;

@@ -42,9 +42,8 @@ const char* signal_name(int signo) { return signo == SIGINT ? "SIGINT" : "SIGTER
 StopSignals::StopSignals(RunState& state, std::function<void()> on_watcher_start)
     : signal_fd_(block_and_open_signalfd()), quit_fd_(eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {
   if (!quit_fd_) throw sys_error("eventfd for the signal watcher");
-  watcher_ = std::jthread([this, &state, start = std::move(on_watcher_start)] {
-    watch(state, start);
-  });
+  watcher_ =
+      std::jthread([this, &state, start = std::move(on_watcher_start)] { watch(state, start); });
 }
 
 StopSignals::~StopSignals() {
@@ -88,9 +87,10 @@ void StopSignals::on_signal(RunState& state, int signo) {
     state.request_stop(exit_code::kOk, std::string(name) + " received");
     return;
   }
-  spdlog::warn("second {} received: forcing the exit now, without waiting for disk requests in "
-               "flight or the final flush (exit code {})",
-               name, exit_code::kForcedStop);
+  spdlog::warn(
+      "second {} received: forcing the exit now, without waiting for disk requests in "
+      "flight or the final flush (exit code {})",
+      name, exit_code::kForcedStop);
   restore_terminal_now();
   _exit(exit_code::kForcedStop);
 }

@@ -35,8 +35,8 @@ class StopSignals {
   void on_signal(RunState& state, int signo);
 
   UniqueFd signal_fd_;
-  UniqueFd quit_fd_;  // eventfd: the destructor's wake-up
-  int received_ = 0;  // watcher thread only
+  UniqueFd quit_fd_;      // eventfd: the destructor's wake-up
+  int received_ = 0;      // watcher thread only
   std::jthread watcher_;  // last: starts after the fds exist
 };
 

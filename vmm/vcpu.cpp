@@ -34,17 +34,17 @@ struct MsrValue {
   uint64_t value;
 };
 constexpr MsrValue kBootMsrs[] = {
-    {0x174, 0},                  // IA32_SYSENTER_CS
-    {0x175, 0},                  // IA32_SYSENTER_ESP
-    {0x176, 0},                  // IA32_SYSENTER_EIP
-    {0xc0000081, 0},             // STAR
-    {0xc0000082, 0},             // LSTAR
-    {0xc0000083, 0},             // CSTAR
-    {0xc0000084, 0},             // SYSCALL_MASK
-    {0xc0000102, 0},             // KERNEL_GS_BASE
-    {0x10, 0},                   // IA32_TSC
-    {0x1a0, 1},                  // IA32_MISC_ENABLE: fast strings
-    {0x2ff, (1u << 11) | 6},     // MTRRdefType: MTRRs on, default write-back
+    {0x174, 0},               // IA32_SYSENTER_CS
+    {0x175, 0},               // IA32_SYSENTER_ESP
+    {0x176, 0},               // IA32_SYSENTER_EIP
+    {0xc0000081, 0},          // STAR
+    {0xc0000082, 0},          // LSTAR
+    {0xc0000083, 0},          // CSTAR
+    {0xc0000084, 0},          // SYSCALL_MASK
+    {0xc0000102, 0},          // KERNEL_GS_BASE
+    {0x10, 0},                // IA32_TSC
+    {0x1a0, 1},               // IA32_MISC_ENABLE: fast strings
+    {0x2ff, (1u << 11) | 6},  // MTRRdefType: MTRRs on, default write-back
 };
 
 }  // namespace
@@ -204,8 +204,7 @@ bool Vcpu::handle_exit(const IoBus& bus, RunState& state) {
       fail(state, exit_code::kUnhandledExit,
            "unhandled system event type " + std::to_string(run_->system_event.type));
       return false;
-    case KVM_EXIT_INTERNAL_ERROR:
-      return handle_internal_error(state);
+    case KVM_EXIT_INTERNAL_ERROR: return handle_internal_error(state);
     case KVM_EXIT_FAIL_ENTRY:
       fail(state, exit_code::kUnhandledExit,
            fmt::format("KVM_EXIT_FAIL_ENTRY, hardware reason {:#x}",
@@ -230,11 +229,13 @@ bool Vcpu::handle_internal_error(RunState& state) {
       r.rip += 1;
       set_regs(r);
       kvm_vcpu_events events{};
-      if (ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) < 0) throw sys_error("KVM_GET_VCPU_EVENTS");
+      if (ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &events) < 0)
+        throw sys_error("KVM_GET_VCPU_EVENTS");
       events.exception.injected = 1;
       events.exception.nr = 3;
       events.exception.has_error_code = 0;
-      if (ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events) < 0) throw sys_error("KVM_SET_VCPU_EVENTS");
+      if (ioctl(fd_.get(), KVM_SET_VCPU_EVENTS, &events) < 0)
+        throw sys_error("KVM_SET_VCPU_EVENTS");
       ++int3_injections_;
       SPDLOG_DEBUG("vCPU {}: injected #BP for int3 at 0x{:x}", index_, r.rip - 1);
       return true;
@@ -282,10 +283,11 @@ std::string Vcpu::shutdown_report() const {
     kvm_vcpu_events ev{};
     ioctl(fd_.get(), KVM_GET_VCPU_EVENTS, &ev);
     out += fmt::format(
-        "; sregs CR0 {:#x} CR2 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x} GDT {:#x}/{:#x} IDT {:#x}/{:#x}; "
+        "; sregs CR0 {:#x} CR2 {:#x} CR3 {:#x} CR4 {:#x} EFER {:#x} GDT {:#x}/{:#x} IDT "
+        "{:#x}/{:#x}; "
         "events: exception {}(vector {}, pending {}) nmi pending {} interrupt injected {}",
-        sr.cr0, sr.cr2, sr.cr3, sr.cr4, sr.efer, sr.gdt.base, sr.gdt.limit, sr.idt.base, sr.idt.limit,
-        ev.exception.injected, ev.exception.nr, ev.exception.pending, ev.nmi.pending,
+        sr.cr0, sr.cr2, sr.cr3, sr.cr4, sr.efer, sr.gdt.base, sr.gdt.limit, sr.idt.base,
+        sr.idt.limit, ev.exception.injected, ev.exception.nr, ev.exception.pending, ev.nmi.pending,
         ev.interrupt.injected);
   } catch (const Error&) {
     out += "; sregs unreadable";

@@ -29,12 +29,12 @@ namespace minivmm {
 // PIT, keyboard and cascade; 3 COM2 and 4 COM1; 8 RTC; 13 FPU) and pins
 // 16-23, which KVM's I/O APIC has (KVM_IOAPIC_NUM_PINS 24) and the MP table
 // describes (mptable.cpp), as Firecracker uses them.
-inline constexpr uint32_t kVirtioIrqs[] = {5, 6, 7, 9, 10, 11, 12, 14, 15,
+inline constexpr uint32_t kVirtioIrqs[] = {5,  6,  7,  9,  10, 11, 12, 14, 15,
                                            16, 17, 18, 19, 20, 21, 22, 23};
 
 struct VirtioMmioSlot {
-  uint64_t base = 0;  // guest physical address of the register window
-  uint32_t irq = 0;   // GSI = I/O APIC pin = Linux IRQ number
+  uint64_t base = 0;    // guest physical address of the register window
+  uint32_t irq = 0;     // GSI = I/O APIC pin = Linux IRQ number
   bool shared = false;  // another device has the same pin
 };
 

@@ -34,7 +34,8 @@ Vm::Vm(const KvmSystem& kvm, uint64_t ram_bytes) {
     if (ioctl(fd, KVM_SET_USER_MEMORY_REGION, &region) < 0) {
       const int err = errno;
       throw sys_error(fmt::format("KVM_SET_USER_MEMORY_REGION slot {}: [{:#x}, {:#x}), {} MiB",
-                                  slot, r.gpa, r.gpa + r.size, r.size >> 20), err);
+                                  slot, r.gpa, r.gpa + r.size, r.size >> 20),
+                      err);
     }
   }
 

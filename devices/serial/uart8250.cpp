@@ -10,8 +10,7 @@ constexpr uint8_t kIerRdi = 0x01, kIerThri = 0x02;
 constexpr uint8_t kIirNone = 0x01, kIirThri = 0x02, kIirRdi = 0x04, kIirFifoBits = 0xc0;
 constexpr uint8_t kFcrEnable = 0x01, kFcrClearRx = 0x02;
 constexpr uint8_t kLcrDlab = 0x80;
-constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x08,
-                  kMcrLoop = 0x10;
+constexpr uint8_t kMcrDtr = 0x01, kMcrRts = 0x02, kMcrOut1 = 0x04, kMcrOut2 = 0x08, kMcrLoop = 0x10;
 constexpr uint8_t kLsrDr = 0x01, kLsrThre = 0x20, kLsrTemt = 0x40;
 constexpr uint8_t kMsrCts = 0x10, kMsrDsr = 0x20, kMsrRi = 0x40, kMsrDcd = 0x80;
 

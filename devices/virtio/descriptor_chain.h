@@ -22,13 +22,13 @@ struct Descriptor {
 
 enum class ChainError {
   None,
-  TableOutOfRange,         // a descriptor table entry lies outside guest RAM
-  NextOutOfRange,          // next index >= table size
-  TooLong,                 // more descriptors than the table holds: a loop
-  IndirectNotNegotiated,   // INDIRECT flag without VIRTIO_F_RING_INDIRECT_DESC
-  IndirectWithNext,        // INDIRECT and NEXT together (2.7.5.3.1)
-  IndirectBadLength,       // table length 0 or not a multiple of 16
-  IndirectNested,          // INDIRECT inside an indirect table (2.7.5.3.1)
+  TableOutOfRange,        // a descriptor table entry lies outside guest RAM
+  NextOutOfRange,         // next index >= table size
+  TooLong,                // more descriptors than the table holds: a loop
+  IndirectNotNegotiated,  // INDIRECT flag without VIRTIO_F_RING_INDIRECT_DESC
+  IndirectWithNext,       // INDIRECT and NEXT together (2.7.5.3.1)
+  IndirectBadLength,      // table length 0 or not a multiple of 16
+  IndirectNested,         // INDIRECT inside an indirect table (2.7.5.3.1)
 };
 
 std::string_view describe(ChainError error);
@@ -46,8 +46,7 @@ inline constexpr uint64_t kDescriptorSize = 16;
 // (`queue_size` entries). The chain may hold at most `queue_size`
 // descriptors in total (2.7.5.3.1: no chain longer than the queue).
 DescriptorChain read_descriptor_chain(const GuestMemory& mem, uint64_t table_gpa,
-                                      uint16_t queue_size, uint16_t head,
-                                      bool indirect_negotiated);
+                                      uint16_t queue_size, uint16_t head, bool indirect_negotiated);
 // The same into `chain`, reusing its descriptor storage (no allocation per
 // request on the data path once it has grown).
 void read_descriptor_chain_into(const GuestMemory& mem, uint64_t table_gpa, uint16_t queue_size,

@@ -36,9 +36,7 @@ EventLoop::~EventLoop() {
   if (thread_.joinable()) thread_.join();
 }
 
-bool EventLoop::on_loop_thread() const {
-  return std::this_thread::get_id() == thread_.get_id();
-}
+bool EventLoop::on_loop_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
 
 void EventLoop::wake() {
   const uint64_t one = 1;

@@ -53,7 +53,7 @@ class EventLoop {
   // Loop-thread only: registrations by handle (handle 0 is the wake fd).
   std::unordered_map<Handle, std::pair<int, std::function<void()>>> callbacks_;
   Handle next_handle_ = 1;  // loop-thread only
-  std::jthread thread_;  // last: starts after every member above exists
+  std::jthread thread_;     // last: starts after every member above exists
 };
 
 }  // namespace minivmm::virtio

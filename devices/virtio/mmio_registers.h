@@ -5,8 +5,8 @@
 
 namespace minivmm::virtio::mmio {
 
-inline constexpr uint32_t kMagic = 0x74726976;  // "virt", little endian
-inline constexpr uint32_t kVersion = 2;         // non-legacy layout
+inline constexpr uint32_t kMagic = 0x74726976;     // "virt", little endian
+inline constexpr uint32_t kVersion = 2;            // non-legacy layout
 inline constexpr uint32_t kVendorId = 0x554d4551;  // "QEMU": what Linux guests expect
 
 inline constexpr uint64_t kMagicValue = 0x000;

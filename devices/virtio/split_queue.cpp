@@ -2,8 +2,8 @@
 
 #include <atomic>
 #include <bit>
-#include <cstring>
 #include <cstdio>
+#include <cstring>
 
 #include "devices/virtio/virtio_constants.h"
 
@@ -42,8 +42,8 @@ std::string guest_address(uint64_t gpa) {
 std::optional<std::string> check_queue_layout(const GuestMemory& mem, const QueueLayout& l,
                                               uint16_t max_size) {
   if (l.size == 0 || !std::has_single_bit(l.size) || l.size > max_size) {
-    return "queue size " + std::to_string(l.size) + " is not a power of two <= " +
-           std::to_string(max_size);
+    return "queue size " + std::to_string(l.size) +
+           " is not a power of two <= " + std::to_string(max_size);
   }
   // 2.7: descriptor table 16-byte, available ring 2-byte, used ring 4-byte aligned.
   if (l.desc % 16 != 0 || !mem.translate(l.desc, kDescriptorSize * l.size)) {

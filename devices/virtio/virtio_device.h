@@ -16,8 +16,8 @@ namespace minivmm::virtio {
 // Handed to the device when the driver sets DRIVER_OK.
 struct DeviceActivation {
   GuestMemory memory;
-  uint64_t features = 0;           // negotiated
-  std::vector<SplitQueue> queues;  // one per device queue; !ready() if the driver left it off
+  uint64_t features = 0;                // negotiated
+  std::vector<SplitQueue> queues;       // one per device queue; !ready() if the driver left it off
   TransportSignals* signals = nullptr;  // outlives the activation
 };
 

@@ -111,8 +111,7 @@ uint32_t VirtioMmioTransport::read_register(uint64_t offset) {
     case mmio::kQueueNumMax: return q ? device_->queue_max_size() : 0;
     case mmio::kQueueReady: return q && q->ready ? 1 : 0;
     case mmio::kInterruptStatus: return signals_.interrupt_status();
-    case mmio::kStatus:
-      return status_ | (signals_.needs_reset_set() ? kStatusDeviceNeedsReset : 0);
+    case mmio::kStatus: return status_ | (signals_.needs_reset_set() ? kStatusDeviceNeedsReset : 0);
     case mmio::kConfigGeneration: return signals_.config_generation();
     case mmio::kQueueNum: return q ? q->layout.size : 0;
     case mmio::kQueueDescLow: return q ? get_half(q->layout.desc, 0) : 0;
@@ -121,9 +120,7 @@ uint32_t VirtioMmioTransport::read_register(uint64_t offset) {
     case mmio::kQueueDriverHigh: return q ? get_half(q->layout.driver, 1) : 0;
     case mmio::kQueueDeviceLow: return q ? get_half(q->layout.device, 0) : 0;
     case mmio::kQueueDeviceHigh: return q ? get_half(q->layout.device, 1) : 0;
-    default:
-      log_.warn("read of unknown register {:#x}", offset);
-      return 0;
+    default: log_.warn("read of unknown register {:#x}", offset); return 0;
   }
 }
 

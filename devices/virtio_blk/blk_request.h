@@ -19,8 +19,8 @@ namespace minivmm::virtio::blk {
 struct RequestLimits {
   uint64_t capacity_sectors = 0;
   bool read_only = false;
-  bool discard = false;        // VIRTIO_BLK_F_DISCARD negotiated
-  bool write_zeroes = false;   // VIRTIO_BLK_F_WRITE_ZEROES negotiated
+  bool discard = false;       // VIRTIO_BLK_F_DISCARD negotiated
+  bool write_zeroes = false;  // VIRTIO_BLK_F_WRITE_ZEROES negotiated
   uint32_t max_discard_sectors = 0;
   uint32_t max_write_zeroes_sectors = 0;
   // The advertised size_max (5.2.4): no buffer of a request may be larger;

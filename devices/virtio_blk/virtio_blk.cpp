@@ -14,17 +14,17 @@ namespace minivmm::virtio::blk {
 namespace {
 
 constexpr uint32_t kMaxQueues = 64;
-constexpr uint16_t kMinQueueSize = 4;     // room for header + data + status
-constexpr uint16_t kMaxQueueSizeBlk = 1024;  // a chain's buffers fit one IOV_MAX iovec
-constexpr uint32_t kSizeMax = 1u << 20;   // largest single segment we advertise
+constexpr uint16_t kMinQueueSize = 4;              // room for header + data + status
+constexpr uint16_t kMaxQueueSizeBlk = 1024;        // a chain's buffers fit one IOV_MAX iovec
+constexpr uint32_t kSizeMax = 1u << 20;            // largest single segment we advertise
 constexpr uint32_t kMaxDiscardSectors = 1u << 22;  // 2 GiB per request
 constexpr uint32_t kMaxWriteZeroesSectors = 1u << 22;
 
 void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
   if (!disk) throw Error("virtio-blk: no disk");
   if (c.serial.size() > kIdBytes) {
-    throw Error("virtio-blk: serial '" + c.serial + "' is longer than " +
-                std::to_string(kIdBytes) + " bytes");
+    throw Error("virtio-blk: serial '" + c.serial + "' is longer than " + std::to_string(kIdBytes) +
+                " bytes");
   }
   if (c.num_queues == 0 || c.num_queues > kMaxQueues) {
     throw Error(log_name(c, disk->path()) + ": num_queues " + std::to_string(c.num_queues) +
@@ -70,8 +70,7 @@ storage::DiskRequest::Op disk_op(BlkRequest::Kind kind) {
 
 }  // namespace
 
-VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config,
-                     EventLoop& loop)
+VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config, EventLoop& loop)
     : disk_(std::move(disk)),
       config_(std::move(config)),
       loop_(loop),

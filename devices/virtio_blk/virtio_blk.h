@@ -4,7 +4,7 @@
 // completion callbacks write the status byte, fill the used ring and raise
 // the interrupt. The write-cache state shown to the guest (FLUSH,
 // CONFIG_WCE, the writeback byte) always comes from the Disk
-// (../shared/docs/cache-modes.md).
+// (docs/cache-modes.md).
 #pragma once
 
 #include <atomic>
@@ -67,15 +67,14 @@ class VirtioBlk : public VirtioDevice {
   void on_disk_done(uint32_t slot, int result);
   // Hands `d` to the disk; a disk that throws fails the request (IOERR)
   // instead of leaving it counted as live (issue 9, finding 2).
-  bool submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r,
-                      storage::DiskRequest d);
+  bool submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r, storage::DiskRequest d);
   void kick_disk();
 
   std::unique_ptr<storage::Disk> disk_;
   VirtioBlkConfig config_;
   EventLoop& loop_;
   uint64_t offered_features_ = 0;
-  bool original_write_cache_ = false;  // restored at reset, as QEMU does
+  bool original_write_cache_ = false;             // restored at reset, as QEMU does
   std::atomic<uint64_t> negotiated_features_{0};  // set at FEATURES_OK (vCPU thread)
   RateLimitedLog log_;
 
@@ -88,8 +87,8 @@ class VirtioBlk : public VirtioDevice {
   TransportSignals* signals_ = nullptr;
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
-  DescriptorChain chain_;                  // reused by process_queue
-  std::vector<InFlight> in_flight_;        // slots, grown on demand
+  DescriptorChain chain_;                 // reused by process_queue
+  std::vector<InFlight> in_flight_;       // slots, grown on demand
   std::vector<uint32_t> free_in_flight_;  // indices of unused slots
   // Per queue, per head: the chain is with the disk. A head published again
   // before it was used is ring corruption (2.7.13), not a new request: this

@@ -5,7 +5,7 @@
 
 namespace minivmm::virtio::blk {
 
-inline constexpr uint32_t kDeviceId = 2;  // 5.2.1
+inline constexpr uint32_t kDeviceId = 2;      // 5.2.1
 inline constexpr uint64_t kSectorSize = 512;  // capacity and sector fields count these
 
 // Feature bits (5.2.3).

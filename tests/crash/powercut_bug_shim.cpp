@@ -88,7 +88,9 @@ static void note(int fd, const char* path) {
 static bool is_broken(int fd) { return bug != BUG_NONE && fd >= 0 && fd < MAX_FD && broken_fd[fd]; }
 
 static mode_t mode_arg(int flags, va_list ap) {
-  return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE ? static_cast<mode_t>(va_arg(ap, int)) : 0;
+  return (flags & O_CREAT) || (flags & __O_TMPFILE) == __O_TMPFILE
+             ? static_cast<mode_t>(va_arg(ap, int))
+             : 0;
 }
 
 extern "C" {
@@ -130,7 +132,8 @@ static void break_sqes(struct io_uring* ring) {
   for (unsigned i = sq->sqe_head; i != sq->sqe_tail; ++i) {
     struct io_uring_sqe* sqe = &sq->sqes[i & sq->ring_mask];
     if (!is_broken(sqe->fd)) continue;
-    if (bug == BUG_DROP_DSYNC && (sqe->opcode == IORING_OP_WRITEV || sqe->opcode == IORING_OP_WRITE)) {
+    if (bug == BUG_DROP_DSYNC &&
+        (sqe->opcode == IORING_OP_WRITEV || sqe->opcode == IORING_OP_WRITE)) {
       sqe->rw_flags &= ~RWF_DSYNC;
     } else if (bug == BUG_SKIP_FLUSH && sqe->opcode == IORING_OP_FSYNC) {
       __u64 data = sqe->user_data;

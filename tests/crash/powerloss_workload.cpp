@@ -44,7 +44,8 @@ struct Args {
 unsigned to_number(const std::string& flag, const std::string& text) {
   unsigned v = 0;
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size()) throw Error(flag + ": bad number " + text);
+  if (ec != std::errc() || p != text.data() + text.size())
+    throw Error(flag + ": bad number " + text);
   return v;
 }
 
@@ -76,13 +77,15 @@ Args parse_args(int argc, char** argv) {
     else if (flag == "--toggle-wce") a.toggle_wce = true;
     else throw Error("unknown option " + flag);
   }
-  if (a.image.empty() || a.base.empty() || a.log.empty()) throw Error("--image, --base and --log are required");
+  if (a.image.empty() || a.base.empty() || a.log.empty())
+    throw Error("--image, --base and --log are required");
   return a;
 }
 
 void write_file(const std::string& path, const std::vector<uint8_t>& bytes) {
   std::ofstream out(path, std::ios::binary | std::ios::trunc);
-  out.write(reinterpret_cast<const char*>(bytes.data()), static_cast<std::streamsize>(bytes.size()));
+  out.write(reinterpret_cast<const char*>(bytes.data()),
+            static_cast<std::streamsize>(bytes.size()));
   if (!out) throw Error("cannot write " + path);
 }
 

@@ -15,7 +15,8 @@ enum class DeviceOp : uint8_t {
   WriteRegister,    // u8 register index (offset = 4 * index), u32 value
   ReadRegister,     // u8 register index
   PokeMemory,       // u16 scratch offset, u8 length, bytes: guest memory changes
-  WriteDescriptor,  // u8 queue, u8 index, u8 addr mode (0 scratch+u16, else u64), u32 len, u8 flags, u8 next
+  WriteDescriptor,  // u8 queue, u8 index, u8 addr mode (0 scratch+u16, else u64), u32 len, u8
+                    // flags, u8 next
   PublishHead,      // u8 queue, u8 head; then notify
   AddRequest,       // u8 queue, u8 type, u16 sector, u8 sectors, u8 framing; then notify
   HoldDisk,         // completions stay in flight

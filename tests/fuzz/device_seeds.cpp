@@ -51,10 +51,22 @@ std::vector<std::vector<uint8_t>> builtin_seeds() {
   }
   {  // hand-written descriptors, memory changed between notifies, config writes
     DeviceInputBuilder b(1, kAll);
-    b.op(DeviceOp::WriteDescriptor).put(uint8_t{0}).put(uint8_t{0}).put(uint8_t{0})
-        .put(uint16_t{0}).put(uint32_t{16}).put(uint8_t{1}).put(uint8_t{1});
-    b.op(DeviceOp::WriteDescriptor).put(uint8_t{0}).put(uint8_t{1}).put(uint8_t{0})
-        .put(uint16_t{16}).put(uint32_t{1}).put(uint8_t{2}).put(uint8_t{0});
+    b.op(DeviceOp::WriteDescriptor)
+        .put(uint8_t{0})
+        .put(uint8_t{0})
+        .put(uint8_t{0})
+        .put(uint16_t{0})
+        .put(uint32_t{16})
+        .put(uint8_t{1})
+        .put(uint8_t{1});
+    b.op(DeviceOp::WriteDescriptor)
+        .put(uint8_t{0})
+        .put(uint8_t{1})
+        .put(uint8_t{0})
+        .put(uint16_t{16})
+        .put(uint32_t{1})
+        .put(uint8_t{2})
+        .put(uint8_t{0});
     b.op(DeviceOp::PokeMemory).put(uint16_t{0}).put(uint8_t{4}).put(uint32_t{4});
     b.op(DeviceOp::PublishHead).put(uint8_t{0}).put(uint8_t{0});
     b.op(DeviceOp::WriteConfig).put(uint8_t{32}).put(uint8_t{0});

@@ -69,16 +69,16 @@ std::vector<std::vector<uint8_t>> builtin_seeds() {
   {  // one of each type, direct, with event_idx
     Seed s;
     s.bytes[0] = kAllFeatures;
-    direct_request(s, 0, 0x1000, 1, 8, 512, false);   // write
-    direct_request(s, 3, 0x2000, 4, 0, 0, false);     // flush
-    direct_request(s, 5, 0x3000, 8, 0, 20, true);     // get id
-    const uint64_t seg[2] = {16, 8};                  // sector 16, 8 sectors, flags 0
-    direct_request(s, 8, 0x4000, 11, 0, 16, false);   // discard
+    direct_request(s, 0, 0x1000, 1, 8, 512, false);  // write
+    direct_request(s, 3, 0x2000, 4, 0, 0, false);    // flush
+    direct_request(s, 5, 0x3000, 8, 0, 20, true);    // get id
+    const uint64_t seg[2] = {16, 8};                 // sector 16, 8 sectors, flags 0
+    direct_request(s, 8, 0x4000, 11, 0, 16, false);  // discard
     s.bytes_at(0x4200, seg, 16);
     const uint64_t wz[2] = {32, uint64_t{4} | (uint64_t{1} << 32)};  // unmap
-    direct_request(s, 11, 0x5000, 13, 0, 16, false);  // write zeroes
+    direct_request(s, 11, 0x5000, 13, 0, 16, false);                 // write zeroes
     s.bytes_at(0x5200, wz, 16);
-    direct_request(s, 14, 0x6000, 99, 0, 0, false);   // unknown type
+    direct_request(s, 14, 0x6000, 99, 0, 0, false);  // unknown type
     s.avail({0, 3, 5, 8, 11, 14});
     seeds.push_back(s.bytes);
   }

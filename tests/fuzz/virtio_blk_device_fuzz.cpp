@@ -73,9 +73,9 @@ class Session {
     disk_ = d.get();
     transport_ = blk::make_virtio_blk(ram_.memory(), std::move(d), {"fuzz", queues_, kQueueSize},
                                       shared_loop());
-    driver_ = std::make_unique<VirtioDriverHarness>(*transport_, ram_, transport_->irq_eventfd(),
-                                                    shared_loop(),
-                                                    transport_->queue_notify_eventfds());
+    driver_ =
+        std::make_unique<VirtioDriverHarness>(*transport_, ram_, transport_->irq_eventfd(),
+                                              shared_loop(), transport_->queue_notify_eventfds());
     scratch_ = ram_.alloc(kScratchSize, 4096);
     bring_up();
   }
@@ -90,7 +90,8 @@ class Session {
   }
 
   void run() {
-    while (!in_.empty()) step(static_cast<DeviceOp>(in_.get<uint8_t>() % uint8_t(DeviceOp::kCount)));
+    while (!in_.empty())
+      step(static_cast<DeviceOp>(in_.get<uint8_t>() % uint8_t(DeviceOp::kCount)));
   }
 
  private:
@@ -105,9 +106,9 @@ class Session {
 
   void add_request() {
     const uint16_t q = queue();
-    static constexpr uint32_t kTypes[] = {blk::kTypeIn, blk::kTypeOut, blk::kTypeFlush,
-                                          blk::kTypeGetId, blk::kTypeDiscard,
-                                          blk::kTypeWriteZeroes, 0x7fff};
+    static constexpr uint32_t kTypes[] = {blk::kTypeIn,    blk::kTypeOut,     blk::kTypeFlush,
+                                          blk::kTypeGetId, blk::kTypeDiscard, blk::kTypeWriteZeroes,
+                                          0x7fff};
     const uint32_t type = kTypes[in_.get<uint8_t>() % std::size(kTypes)];
     const uint64_t sector = in_.get<uint16_t>() % 160;  // around the 128-sector disk's end
     const uint32_t len = (in_.get<uint8_t>() % 9) * 512;
@@ -126,8 +127,8 @@ class Session {
   void write_descriptor() {
     const uint16_t q = queue();
     const uint16_t index = in_.get<uint8_t>() % kQueueSize;
-    const uint64_t addr = in_.get<uint8_t>() ? in_.get<uint64_t>()
-                                             : scratch_ + in_.get<uint16_t>() % kScratchSize;
+    const uint64_t addr =
+        in_.get<uint8_t>() ? in_.get<uint64_t>() : scratch_ + in_.get<uint16_t>() % kScratchSize;
     const uint32_t len = in_.get<uint32_t>();
     const uint16_t flags = in_.get<uint8_t>() & 7;
     const uint16_t next = in_.get<uint8_t>() % (kQueueSize + 2);

@@ -27,13 +27,14 @@ constexpr uint64_t kGuestBase = 0x80000000;
 constexpr size_t kGuestSize = 64 << 10;
 constexpr uint16_t kQueueSize = 16;
 // Fixed ring placement; the fuzzer controls their contents.
-constexpr uint64_t kDesc = kGuestBase;            // 16 * 16 bytes
-constexpr uint64_t kAvail = kGuestBase + 0x100;   // 6 + 2 * 16 bytes
-constexpr uint64_t kUsed = kGuestBase + 0x200;    // 6 + 8 * 16 bytes
+constexpr uint64_t kDesc = kGuestBase;           // 16 * 16 bytes
+constexpr uint64_t kAvail = kGuestBase + 0x100;  // 6 + 2 * 16 bytes
+constexpr uint64_t kUsed = kGuestBase + 0x200;   // 6 + 8 * 16 bytes
 
 bool inside(const std::vector<uint8_t>& ram, const void* p, size_t len) {
   const auto* b = static_cast<const uint8_t*>(p);
-  return b >= ram.data() && len <= ram.size() && b - ram.data() <= static_cast<ptrdiff_t>(ram.size() - len);
+  return b >= ram.data() && len <= ram.size() &&
+         b - ram.data() <= static_cast<ptrdiff_t>(ram.size() - len);
 }
 
 void check(bool ok) {
@@ -49,8 +50,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   std::memcpy(ram.data(), data + 1, std::min(size - 1, ram.size()));
   const GuestMemory mem(ram.data(), kGuestBase, ram.size());
 
-  SplitQueue queue(mem, QueueLayout{kQueueSize, kDesc, kAvail, kUsed}, options & 1,
-                   options & 2);
+  SplitQueue queue(mem, QueueLayout{kQueueSize, kDesc, kAvail, kUsed}, options & 1, options & 2);
   const RequestLimits limits{
       .capacity_sectors = (options & 4) ? uint64_t{0} : uint64_t{2048},
       .read_only = (options & 8) != 0,

@@ -130,7 +130,8 @@ TEST_P(PageCacheDurability, WritethroughLeavesNoDirtyPagesWritebackDoesUntilFlus
   {
     auto disk = Disk::open(o);
     ASSERT_EQ(test::run_write(*disk, 0, buf.data(), 4096), 0);
-    EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u) << "RWF_DSYNC write left dirty pages";
+    EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u)
+        << "RWF_DSYNC write left dirty pages";
   }
   o.cache = CacheMode::Writeback;
   auto disk = Disk::open(o);

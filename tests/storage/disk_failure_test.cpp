@@ -36,7 +36,8 @@ class DiskFailure : public ::testing::Test {
     o.path = path_;
     o.cache = mode;
     auto inner = kind == IoEngineKind::IoUring ? make_uring_engine() : make_sync_engine();
-    return open_disk_with_engine(o, std::make_unique<test::FaultyEngine>(std::move(inner), faults_));
+    return open_disk_with_engine(o,
+                                 std::make_unique<test::FaultyEngine>(std::move(inner), faults_));
   }
   test::TempDir dir_;
   std::string path_;

@@ -67,8 +67,7 @@ TEST_P(DiskIo, ScatterGatherRoundTripMatchesTheFile) {
   EXPECT_EQ(0, std::memcmp(on_disk.data() + 4096, b.data(), 8192));
   // Bytes around the write are untouched.
   EXPECT_EQ(test::read_file(path_, (1 << 20) - 1, 1)[0], test::pattern_byte((1 << 20) - 1));
-  EXPECT_EQ(test::read_file(path_, (1 << 20) + 12288, 1)[0],
-            test::pattern_byte((1 << 20) + 12288));
+  EXPECT_EQ(test::read_file(path_, (1 << 20) + 12288, 1)[0], test::pattern_byte((1 << 20) + 12288));
 
   AlignedBuffer back(12288, 4096);
   ASSERT_EQ(test::run_read(*disk, 1 << 20, back.data(), back.size()), 0);

@@ -35,8 +35,8 @@ struct ManualOps {
     uint64_t length;
     bool dsync;
   };
-  std::vector<Op> held;                  // prepared, not completed
-  std::deque<IoCompletion> ready;        // completed, not reaped
+  std::vector<Op> held;            // prepared, not completed
+  std::deque<IoCompletion> ready;  // completed, not reaped
   UniqueFd efd{eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)};
 
   size_t count(Kind k) const {
@@ -46,7 +46,8 @@ struct ManualOps {
   // Completes the oldest held operation of `kind` (result: its length for a
   // transfer, else 0, unless `result` is given).
   bool complete(Kind kind, std::optional<int64_t> result = std::nullopt) {
-    auto it = std::find_if(held.begin(), held.end(), [kind](const Op& o) { return o.kind == kind; });
+    auto it =
+        std::find_if(held.begin(), held.end(), [kind](const Op& o) { return o.kind == kind; });
     if (it == held.end()) return false;
     finish(it, result);
     return true;
@@ -56,7 +57,8 @@ struct ManualOps {
   }
   void finish(std::vector<Op>::iterator it, std::optional<int64_t> result) {
     const bool transfer = it->kind == Kind::Read || it->kind == Kind::Write;
-    ready.push_back({it->tag, result ? *result : (transfer ? static_cast<int64_t>(it->length) : 0)});
+    ready.push_back(
+        {it->tag, result ? *result : (transfer ? static_cast<int64_t>(it->length) : 0)});
     held.erase(it);
     const uint64_t one = 1;
     [[maybe_unused]] ssize_t n = write(efd.get(), &one, sizeof(one));
@@ -367,7 +369,8 @@ TEST_P(WindowRealEngines, AfterAFlush) {
   auto record = std::make_shared<IoRecord>();
   auto disk = test::open_recorded(o, GetParam().engine, record);
   AlignedBuffer buf(kBlock, 4096);
-  for (uint64_t n = 0; n < 3; ++n) ASSERT_EQ(test::run_write(*disk, n * kBlock, buf.data(), kBlock), 0);
+  for (uint64_t n = 0; n < 3; ++n)
+    ASSERT_EQ(test::run_write(*disk, n * kBlock, buf.data(), kBlock), 0);
   const bool cache = traits(GetParam().mode).write_cache;
   EXPECT_EQ(disk->stats().at_risk_bytes, cache ? 3 * kBlock : 0);
   ASSERT_EQ(test::run_flush(*disk), 0);
@@ -400,10 +403,10 @@ TEST(LatencyHistogram, Percentiles) {
   h.record(5000);
   h.record(40000);
   EXPECT_EQ(h.count(), 100u);
-  EXPECT_EQ(h.percentile(0.50), 127u);    // bucket [64, 127]
-  EXPECT_EQ(h.percentile(0.98), 127u);    // the 98th value is still fast
-  EXPECT_EQ(h.percentile(0.99), 8191u);   // the 99th is 5000: bucket [4096, 8191]
-  EXPECT_EQ(h.percentile(1.0), 40000u);   // bucket [32768, 65535] clamped to max
+  EXPECT_EQ(h.percentile(0.50), 127u);   // bucket [64, 127]
+  EXPECT_EQ(h.percentile(0.98), 127u);   // the 98th value is still fast
+  EXPECT_EQ(h.percentile(0.99), 8191u);  // the 99th is 5000: bucket [4096, 8191]
+  EXPECT_EQ(h.percentile(1.0), 40000u);  // bucket [32768, 65535] clamped to max
   EXPECT_EQ(h.max(), 40000u);
   // Every reported percentile bounds the true one from above, within 2x.
   LatencyHistogram one;

@@ -106,7 +106,8 @@ std::optional<std::string> durability_violation(const IoRecord& record, const Gu
       break;
     }
   }
-  if (!completed || *completed >= w.log_position) return "guest saw it before the host write completed";
+  if (!completed || *completed >= w.log_position)
+    return "guest saw it before the host write completed";
   if (dsync) return std::nullopt;
   // An fdatasync issued after the write completed, completed successfully
   // before the guest saw the write.
@@ -306,9 +307,11 @@ TEST_P(BatchPageCache, WritethroughBatchLeavesNoDirtyPagesWhenItCompletes) {
     disk->kick();
     pump_until(*disk, [&] { return batch.all_done(); });
     if (mode == CacheMode::Writethrough) {
-      EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u) << "batch completed before its sync";
+      EXPECT_EQ(*test::dirty_or_writeback_pages(probe.get()), 0u)
+          << "batch completed before its sync";
     } else {
-      EXPECT_GT(*test::dirty_or_writeback_pages(probe.get()), 0u) << "control: the probe must see dirt";
+      EXPECT_GT(*test::dirty_or_writeback_pages(probe.get()), 0u)
+          << "control: the probe must see dirt";
     }
   }
 }

@@ -35,10 +35,10 @@ inline std::string mode_engine_name(const ::testing::TestParamInfo<ModeEngine>& 
 }  // namespace minivmm::storage::test
 
 // io_uring can be disabled (sysctl, seccomp); say so instead of passing.
-#define SKIP_IF_NO_URING(kind)                                                  \
-  do {                                                                          \
-    if ((kind) == ::minivmm::storage::IoEngineKind::IoUring &&                  \
-        !::minivmm::storage::test::uring_available()) {                         \
-      GTEST_SKIP() << "io_uring cannot be set up on this host";                 \
-    }                                                                           \
+#define SKIP_IF_NO_URING(kind)                                  \
+  do {                                                          \
+    if ((kind) == ::minivmm::storage::IoEngineKind::IoUring &&  \
+        !::minivmm::storage::test::uring_available()) {         \
+      GTEST_SKIP() << "io_uring cannot be set up on this host"; \
+    }                                                           \
   } while (0)

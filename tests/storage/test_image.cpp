@@ -100,7 +100,8 @@ int run_request(Disk& disk, DiskRequest request) {
   disk.kick();
   while (!finished) {
     pollfd pfd{disk.completion_fd(), POLLIN, 0};
-    if (::poll(&pfd, 1, 10000) != 1) throw std::runtime_error("completion_fd never became readable");
+    if (::poll(&pfd, 1, 10000) != 1)
+      throw std::runtime_error("completion_fd never became readable");
     disk.process_completions();
   }
   return result;
@@ -130,8 +131,8 @@ int run_flush(Disk& disk) {
 
 std::unique_ptr<Disk> open_recorded(const DiskOptions& options, IoEngineKind kind,
                                     std::shared_ptr<IoRecord> record) {
-  return open_disk_with_engine(
-      options, std::make_unique<RecordingEngine>(make_io_engine(kind), std::move(record)));
+  return open_disk_with_engine(options, std::make_unique<RecordingEngine>(make_io_engine(kind),
+                                                                          std::move(record)));
 }
 
 bool uring_available() {

@@ -43,7 +43,8 @@ Parsed parse(const std::string& path) {
     pos += sizeof r;
     std::vector<uint8_t> d;
     if (r.flags & kWriteLogHasData) {
-      d.assign(blob.begin() + static_cast<long>(pos), blob.begin() + static_cast<long>(pos + r.length));
+      d.assign(blob.begin() + static_cast<long>(pos),
+               blob.begin() + static_cast<long>(pos + r.length));
       pos += r.length;
     }
     p.records.push_back(r);
@@ -151,7 +152,8 @@ TEST_P(WriteLogDisk, WriteCacheSwitchesAndZeroingAreLogged) {
   EXPECT_EQ(std::count(t.begin(), t.end(), T::HostFlushDone), durable ? 1 : 0);
 }
 
-INSTANTIATE_TEST_SUITE_P(AllModes, WriteLogDisk, ::testing::ValuesIn(test::all_modes_both_engines()),
+INSTANTIATE_TEST_SUITE_P(AllModes, WriteLogDisk,
+                         ::testing::ValuesIn(test::all_modes_both_engines()),
                          test::mode_engine_name);
 
 TEST(WriteLog, UnwritableLogPathIsAnErrorNamingIt) {

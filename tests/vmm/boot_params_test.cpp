@@ -80,9 +80,9 @@ TEST_P(E820LargeRamTest, AllRamIsMappedAroundTheHole) {
   config.ram_size = ram;
   const boot_params bp = build_boot_params(config);
   ASSERT_EQ(bp.e820_entries, 4);
-  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20), 4 * kGiB);             // addr
-  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20 + 8), ram - 3 * kGiB);   // size
-  EXPECT_EQ(at<uint32_t>(bp, 0x2d0 + 3 * 20 + 16), 1u);              // E820_TYPE_RAM
+  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20), 4 * kGiB);            // addr
+  EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 3 * 20 + 8), ram - 3 * kGiB);  // size
+  EXPECT_EQ(at<uint32_t>(bp, 0x2d0 + 3 * 20 + 16), 1u);             // E820_TYPE_RAM
 }
 
 INSTANTIATE_TEST_SUITE_P(Sizes, E820LargeRamTest,
@@ -102,16 +102,16 @@ TEST(BootParamsTest, VmlinuxZeroPageHasProtocolFieldsAtTheirOffsets) {
   config.initrd_size = 0x123456;
   const boot_params bp = build_boot_params(config);
 
-  EXPECT_EQ(at<uint16_t>(bp, 0x1fe), 0xaa55);           // boot_flag
+  EXPECT_EQ(at<uint16_t>(bp, 0x1fe), 0xaa55);  // boot_flag
   EXPECT_EQ(std::memcmp(reinterpret_cast<const uint8_t*>(&bp) + 0x202, "HdrS", 4), 0);
-  EXPECT_EQ(at<uint8_t>(bp, 0x210), 0xff);              // type_of_loader
+  EXPECT_EQ(at<uint8_t>(bp, 0x210), 0xff);  // type_of_loader
   EXPECT_EQ(at<uint8_t>(bp, 0x211), LOADED_HIGH | CAN_USE_HEAP);
-  EXPECT_EQ(at<uint16_t>(bp, 0x224), 0xde00);           // heap_end_ptr
-  EXPECT_EQ(at<uint32_t>(bp, 0x228), 0x20000u);         // cmd_line_ptr
-  EXPECT_EQ(at<uint32_t>(bp, 0x0c8), 0u);               // ext_cmd_line_ptr
-  EXPECT_EQ(at<uint32_t>(bp, 0x218), 0x7000000u);       // ramdisk_image
-  EXPECT_EQ(at<uint32_t>(bp, 0x21c), 0x123456u);        // ramdisk_size
-  EXPECT_EQ(at<uint8_t>(bp, 0x1e8), 3);                 // e820_entries
+  EXPECT_EQ(at<uint16_t>(bp, 0x224), 0xde00);      // heap_end_ptr
+  EXPECT_EQ(at<uint32_t>(bp, 0x228), 0x20000u);    // cmd_line_ptr
+  EXPECT_EQ(at<uint32_t>(bp, 0x0c8), 0u);          // ext_cmd_line_ptr
+  EXPECT_EQ(at<uint32_t>(bp, 0x218), 0x7000000u);  // ramdisk_image
+  EXPECT_EQ(at<uint32_t>(bp, 0x21c), 0x123456u);   // ramdisk_size
+  EXPECT_EQ(at<uint8_t>(bp, 0x1e8), 3);            // e820_entries
   // e820_table at 0x2d0, 20-byte entries: {addr u64, size u64, type u32}.
   EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 20 * 2), 0x100000u);
   EXPECT_EQ(at<uint64_t>(bp, 0x2d0 + 20 * 2 + 8), 127 * kMiB);
@@ -128,7 +128,7 @@ TEST(BootParamsTest, InitrdAddressAbove4GiBUsesExtFields) {
   EXPECT_EQ(at<uint32_t>(bp, 0x218), 0x56789000u);
   EXPECT_EQ(at<uint32_t>(bp, 0x0c0), 0x1234u);  // ext_ramdisk_image
   EXPECT_EQ(at<uint32_t>(bp, 0x21c), 5u);
-  EXPECT_EQ(at<uint32_t>(bp, 0x0c4), 1u);       // ext_ramdisk_size
+  EXPECT_EQ(at<uint32_t>(bp, 0x0c4), 1u);  // ext_ramdisk_size
 }
 
 TEST(BootParamsTest, BzImageHeaderIsKeptAndLoaderFieldsOverwritten) {

@@ -16,9 +16,9 @@ CliOptions parse(std::vector<std::string> args) {
 }
 
 TEST(Cli, FlagsOverrideDefaults) {
-  const CliOptions o = parse({"--kernel", "/k", "--memory=128", "--vcpus", "2", "--append",
-                              "quiet", "--log-level", "warn", "--no-stdin",
-                              "--disk", "/a.img,cache=directsync,ro,serial=s1,queues=2"});
+  const CliOptions o =
+      parse({"--kernel", "/k", "--memory=128", "--vcpus", "2", "--append", "quiet", "--log-level",
+             "warn", "--no-stdin", "--disk", "/a.img,cache=directsync,ro,serial=s1,queues=2"});
   const VmConfig c = build_config(o);
   EXPECT_EQ(c.kernel, "/k");
   EXPECT_EQ(c.memory_mib, 128u);

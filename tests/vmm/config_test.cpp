@@ -88,7 +88,8 @@ TEST(Config, DiskCacheDefaultsToWriteback) {
 }
 
 TEST(Config, UnknownKeyNamesKeyAndLine) {
-  expect_error("[machine]\nmemory_mib = 64\nmemroy = 3\n", {"machine.memroy", "test.toml:3", "unknown"});
+  expect_error("[machine]\nmemory_mib = 64\nmemroy = 3\n",
+               {"machine.memroy", "test.toml:3", "unknown"});
   expect_error("bogus = 1\n", {"'bogus'", "test.toml:1"});
   expect_error("[[disk]]\npath = \"/a\"\nchache = \"none\"\n", {"disk[0].chache", ":3"});
 }
@@ -124,11 +125,13 @@ TEST(Config, BadValuesAreErrors) {
   expect_error("[machine]\nmemory_mib = 1\n", {"machine.memory_mib", "out of range", ":2"});
   expect_error("[machine]\nvcpus = 0\n", {"machine.vcpus", "out of range"});
   expect_error("[[disk]]\npath = \"/a\"\ncache = \"writearound\"\n",
-               {"disk[0].cache", "writearound", "writeback, none, writethrough, directsync, unsafe"});
+               {"disk[0].cache", "writearound",
+                "writeback, none, writethrough, directsync, unsafe"});
   expect_error("[[disk]]\ncache = \"none\"\n", {"disk[0]", "path"});
   expect_error("[log]\nlevel = \"loud\"\n", {"log.level", "loud"});
   expect_error("[kernel]\npvm_workarounds = \"maybe\"\n", {"kernel.pvm_workarounds"});
-  expect_error("[[disk]]\npath = \"/a\"\nserial = \"0123456789012345678901\"\n", {"disk[0].serial", "20"});
+  expect_error("[[disk]]\npath = \"/a\"\nserial = \"0123456789012345678901\"\n",
+               {"disk[0].serial", "20"});
   expect_error("[[disk]]\npath = \"/a\"\nio_engine = \"aio\"\n", {"disk[0].io_engine", "aio"});
 }
 

@@ -13,9 +13,7 @@ kvm_run io_exit(uint16_t port, bool out) {
   return run;
 }
 
-TEST(ExitHistory, EmptyHistorySaysSo) {
-  EXPECT_EQ(ExitHistory{}.describe(), "0 exits");
-}
+TEST(ExitHistory, EmptyHistorySaysSo) { EXPECT_EQ(ExitHistory{}.describe(), "0 exits"); }
 
 TEST(ExitHistory, NamesIoAndMmioExitsOldestFirst) {
   ExitHistory h;

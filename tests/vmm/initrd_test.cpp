@@ -58,8 +58,9 @@ TEST(InitrdTest, RejectsPlacementThatAlignmentPushesIntoTheKernel) {
 }
 
 TEST(InitrdTest, RejectsKernelEndAboveTheLimitAndEmptyInitrd) {
-  EXPECT_NE(placement_error(64 * kMiB, 70 * kMiB, 0x1000, kDefaultInitrdAddrMax).find("does not fit"),
-            std::string::npos);
+  EXPECT_NE(
+      placement_error(64 * kMiB, 70 * kMiB, 0x1000, kDefaultInitrdAddrMax).find("does not fit"),
+      std::string::npos);
   EXPECT_NE(placement_error(64 * kMiB, 0x2000000, 0, kDefaultInitrdAddrMax).find("empty"),
             std::string::npos);
 }

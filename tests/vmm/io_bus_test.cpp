@@ -12,9 +12,13 @@ namespace {
 struct RecordingDevice : PioDevice, MmioDevice {
   std::vector<std::pair<uint64_t, uint32_t>> writes;
   void pio_read(uint16_t off, uint8_t* d, uint32_t len) override { fill(off, d, len); }
-  void pio_write(uint16_t off, const uint8_t*, uint32_t len) override { writes.push_back({off, len}); }
+  void pio_write(uint16_t off, const uint8_t*, uint32_t len) override {
+    writes.push_back({off, len});
+  }
   void mmio_read(uint64_t off, uint8_t* d, uint32_t len) override { fill(off, d, len); }
-  void mmio_write(uint64_t off, const uint8_t*, uint32_t len) override { writes.push_back({off, len}); }
+  void mmio_write(uint64_t off, const uint8_t*, uint32_t len) override {
+    writes.push_back({off, len});
+  }
   static void fill(uint64_t off, uint8_t* d, uint32_t len) {
     for (uint32_t i = 0; i < len; ++i) d[i] = static_cast<uint8_t>(off + i);
   }

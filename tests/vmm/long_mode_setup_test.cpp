@@ -34,8 +34,8 @@ TEST(LongModeSetupTest, PageTablesIdentityMapTheFirstFourGiB) {
   std::memset(ram.data() + layout::kPml4Addr, 0xff, 0x7000);  // stale garbage
   write_identity_page_tables(ram.view());
   const GuestMemory mem = ram.view();
-  for (uint64_t va : {0x0ULL, 0x7000ULL, 0x1000000ULL, 0x12345678ULL, 0xbfffffffULL,
-                      0xd0000000ULL, 0xfec00000ULL, 0xfee00000ULL, 0xffffffffULL}) {
+  for (uint64_t va : {0x0ULL, 0x7000ULL, 0x1000000ULL, 0x12345678ULL, 0xbfffffffULL, 0xd0000000ULL,
+                      0xfec00000ULL, 0xfee00000ULL, 0xffffffffULL}) {
     EXPECT_EQ(translate(mem, layout::kPml4Addr, va), va) << std::hex << va;
   }
   for (uint64_t page = 0; page < 2048; ++page) {

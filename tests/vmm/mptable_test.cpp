@@ -86,9 +86,7 @@ ParsedMpTable parse(const GuestRam& ram, uint64_t scan_start, uint64_t scan_len)
         t.local_interrupts.push_back(read_at<MpInterruptEntry>(p));
         p += sizeof(MpInterruptEntry);
         break;
-      default:
-        ADD_FAILURE() << "unknown entry type " << int{*p};
-        return t;
+      default: ADD_FAILURE() << "unknown entry type " << int{*p}; return t;
     }
   }
   EXPECT_EQ(p, cfg + t.header.length) << "entries do not fill the table exactly";

@@ -12,12 +12,13 @@ TEST(RipProfile, AggregatesSamplesByEnclosingSymbol) {
       "ffffffff81001100 t helper\n"
       "ffffffff81002000 D some_data\n"
       "ffffffff81003000 T memset\n";
-  const std::map<uint64_t, uint64_t> samples = {
-      {0xffffffff81001004, 3}, {0xffffffff810010ff, 2},  // delay_tsc
-      {0xffffffff81001100, 1},                           // helper
-      {0xffffffff81002500, 4},                           // after helper; data symbols ignored
-      {0xffffffff81003010, 1},                           // memset
-      {0x1000, 2}};                                      // below every symbol
+  const std::map<uint64_t, uint64_t> samples = {{0xffffffff81001004, 3},
+                                                {0xffffffff810010ff, 2},  // delay_tsc
+                                                {0xffffffff81001100, 1},  // helper
+                                                {0xffffffff81002500,
+                                                 4},  // after helper; data symbols ignored
+                                                {0xffffffff81003010, 1},  // memset
+                                                {0x1000, 2}};             // below every symbol
   const auto p = aggregate_rip_samples(samples, map);
   ASSERT_EQ(p.size(), 4u);
   EXPECT_EQ(p[0], (std::pair<std::string, uint64_t>{"delay_tsc", 5}));

@@ -11,8 +11,8 @@
 
 #include <fcntl.h>
 #include <gtest/gtest.h>
-#include <linux/kvm.h>
 #include <liburing.h>
+#include <linux/kvm.h>
 #include <poll.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
@@ -146,7 +146,8 @@ TEST_F(SeccompFilterDeathTest, ControlKicksAndRestoresTheTerminal) {
 TEST_F(SeccompFilterDeathTest, OpenatIsRefusedInEveryKind) {
   for (ThreadKind kind : kAllKinds) {
     SCOPED_TRACE(thread_kind_name(kind));
-    EXPECT_EXIT(run_sandboxed(kind, [] { syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY); }),
+    EXPECT_EXIT(run_sandboxed(kind,
+                              [] { syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY); }),
                 ::testing::ExitedWithCode(exit_code::kSeccompViolation),
                 violation(kind, SYS_openat));
   }
@@ -202,8 +203,7 @@ TEST_F(SeccompFilterDeathTest, NoKindMayMapExecutableMemory) {
                                 mmap(nullptr, 4096, PROT_READ | PROT_EXEC,
                                      MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                               }),
-                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
-                violation(kind, SYS_mmap));
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation), violation(kind, SYS_mmap));
     EXPECT_EXIT(run_sandboxed(kind,
                               [] {
                                 static char page[4096] __attribute__((aligned(4096)));

@@ -34,8 +34,8 @@ TEST(VirtioMmioSlotsTest, FirstSeventeenDevicesGetTheirOwnPin) {
     pins.insert(s.irq);
   }
   EXPECT_EQ(pins.size(), 17u);
-  EXPECT_EQ(pins, (std::set<uint32_t>{5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22,
-                                       23}));
+  EXPECT_EQ(pins,
+            (std::set<uint32_t>{5, 6, 7, 9, 10, 11, 12, 14, 15, 16, 17, 18, 19, 20, 21, 22, 23}));
   // The first nine keep the ISA IRQs they always had.
   EXPECT_EQ(virtio_mmio_device_param(virtio_mmio_slot(0, 1)), "4K@0xd0000000:5");
   EXPECT_EQ(virtio_mmio_device_param(virtio_mmio_slot(8, 9)), "4K@0xd0008000:15");
@@ -78,8 +78,8 @@ TEST(VirtioMmioSlotsTest, EveryPinHasAnEdgeTriggeredMpTableEntry) {
 
 TEST(VirtioMmioSlotsTest, CommandLineFitMatchesTheBuiltCommandLine) {
   const uint64_t limit = kVmlinuxCommandLineSize - 1;
-  for (const std::string base : {"", "console=ttyS0",
-                                 "console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status=0"}) {
+  for (const std::string base :
+       {"", "console=ttyS0", "console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status=0"}) {
     for (bool pvm : {false, true}) {
       const std::string rest = build_kernel_cmdline(base, pvm, {});
       const size_t fit = virtio_devices_that_fit(rest.size(), limit);

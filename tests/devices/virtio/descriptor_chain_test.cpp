@@ -12,7 +12,7 @@ namespace {
 
 constexpr uint64_t kBase = 0x1000;
 constexpr uint16_t kQueueSize = 8;
-constexpr uint64_t kTable = kBase;            // 8 descriptors
+constexpr uint64_t kTable = kBase;             // 8 descriptors
 constexpr uint64_t kIndirect = kBase + 0x400;  // indirect tables here
 
 class DescriptorChainTest : public ::testing::Test {
@@ -20,8 +20,7 @@ class DescriptorChainTest : public ::testing::Test {
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x2000, 0);
   GuestMemory mem{ram.data(), kBase, ram.size()};
 
-  void put(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags,
-           uint16_t next) {
+  void put(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
     uint8_t* d = ram.data() + (table - kBase) + 16 * i;
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);

@@ -32,8 +32,7 @@ class RecordingDevice : public VirtioDevice {
       data[i] = offset + i < sizeof(config) ? config[offset + i] : 0;
     }
   }
-  void write_config(uint64_t offset, std::span<const uint8_t> data,
-                    TransportSignals&) override {
+  void write_config(uint64_t offset, std::span<const uint8_t> data, TransportSignals&) override {
     for (size_t i = 0; i < data.size() && offset + i < sizeof(config); ++i) {
       config[offset + i] = data[i];
     }
@@ -102,8 +101,8 @@ TEST_F(MmioTransportTest, AcceptsOfferedFeaturesAndActivates) {
   EXPECT_EQ(dev->activations.load(), 1);
   EXPECT_EQ(dev->activated_features, kOffered);
   EXPECT_EQ(dev->ready_queues, 2);
-  EXPECT_EQ(driver.status(), kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk |
-                                 kStatusDriverOk);
+  EXPECT_EQ(driver.status(),
+            kStatusAcknowledge | kStatusDriver | kStatusFeaturesOk | kStatusDriverOk);
 }
 
 TEST_F(MmioTransportTest, RefusesFeaturesNotOffered) {

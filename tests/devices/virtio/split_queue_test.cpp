@@ -145,9 +145,9 @@ TEST(QueueLayoutCheck, RejectsBadSizesAndPlacement) {
     return check_queue_layout(mem, l, 256).has_value();
   };
   EXPECT_TRUE(with([](QueueLayout& l) { l.size = 0; }));
-  EXPECT_TRUE(with([](QueueLayout& l) { l.size = 6; }));    // not a power of two
-  EXPECT_TRUE(with([](QueueLayout& l) { l.size = 512; }));  // above max
-  EXPECT_TRUE(with([](QueueLayout& l) { l.desc = 0x10008; }));   // misaligned
+  EXPECT_TRUE(with([](QueueLayout& l) { l.size = 6; }));        // not a power of two
+  EXPECT_TRUE(with([](QueueLayout& l) { l.size = 512; }));      // above max
+  EXPECT_TRUE(with([](QueueLayout& l) { l.desc = 0x10008; }));  // misaligned
   EXPECT_TRUE(with([](QueueLayout& l) { l.driver = 0x10101; }));
   EXPECT_TRUE(with([](QueueLayout& l) { l.device = 0x10202; }));
   EXPECT_TRUE(with([](QueueLayout& l) { l.device = 0x13ff0; }));  // runs past RAM

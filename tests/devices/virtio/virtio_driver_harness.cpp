@@ -136,9 +136,7 @@ void VirtioDriverHarness::setup_queue(uint16_t index, uint16_t size) {
   write32(mmio::kQueueReady, 1);
 }
 
-void VirtioDriverHarness::driver_ok() {
-  write32(mmio::kStatus, status() | kStatusDriverOk);
-}
+void VirtioDriverHarness::driver_ok() { write32(mmio::kStatus, status() | kStatusDriverOk); }
 
 void VirtioDriverHarness::write_descriptor(uint16_t queue, uint16_t index, uint64_t addr,
                                            uint32_t len, uint16_t flags, uint16_t next) {
@@ -207,8 +205,7 @@ uint16_t VirtioDriverHarness::add_chain(uint16_t queue, const std::vector<Buffer
       q.next_desc = (q.next_desc + 1) % q.size;
       const bool more = i + 1 < buffers.size();
       write_descriptor(queue, index, buffers[i].gpa, buffers[i].len,
-                       flags_of(buffers[i]) | (more ? kDescFlagNext : 0),
-                       more ? q.next_desc : 0);
+                       flags_of(buffers[i]) | (more ? kDescFlagNext : 0), more ? q.next_desc : 0);
     }
   }
   publish_head(queue, head);

@@ -77,8 +77,8 @@ class VirtioDriverHarness {
   // notifying). Indirect chains use one ring descriptor pointing at a table.
   uint16_t add_chain(uint16_t queue, const std::vector<Buffer>& buffers, bool indirect = false);
   // Low-level access for hostile tests.
-  void write_descriptor(uint16_t queue, uint16_t index, uint64_t addr, uint32_t len,
-                        uint16_t flags, uint16_t next);
+  void write_descriptor(uint16_t queue, uint16_t index, uint64_t addr, uint32_t len, uint16_t flags,
+                        uint16_t next);
   void publish_head(uint16_t queue, uint16_t head);  // ring entry + idx++
   void set_avail_idx(uint16_t queue, uint16_t idx);
   void set_avail_flags(uint16_t queue, uint16_t flags);

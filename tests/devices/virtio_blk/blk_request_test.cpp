@@ -18,8 +18,11 @@ class BlkRequestTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x10000, 0);
   GuestMemory mem{ram.data(), kBase, ram.size()};
-  RequestLimits limits{.capacity_sectors = 100, .read_only = false, .discard = true,
-                       .write_zeroes = true, .max_discard_sectors = 64,
+  RequestLimits limits{.capacity_sectors = 100,
+                       .read_only = false,
+                       .discard = true,
+                       .write_zeroes = true,
+                       .max_discard_sectors = 64,
                        .max_write_zeroes_sectors = 64};
   static constexpr uint64_t kHeader = kBase;
   static constexpr uint64_t kData = kBase + 0x1000;
@@ -41,8 +44,8 @@ class BlkRequestTest : public ::testing::Test {
 
 TEST_F(BlkRequestTest, ReadAcrossSeveralBuffers) {
   header(kTypeIn, 10);
-  auto r = parse({{kHeader, 16, false}, {kData, 512, true}, {kData + 1024, 1024, true},
-                  {kStatus, 1, true}});
+  auto r = parse(
+      {{kHeader, 16, false}, {kData, 512, true}, {kData + 1024, 1024, true}, {kStatus, 1, true}});
   ASSERT_EQ(r.kind, Kind::Read);
   EXPECT_EQ(r.offset, 10u * 512);
   EXPECT_EQ(r.length, 1536u);
@@ -90,8 +93,7 @@ TEST_F(BlkRequestTest, StatusAddressWrappingIsNoStatus) {
 
 TEST_F(BlkRequestTest, CapacityBoundaries) {
   header(kTypeIn, 99);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).kind,
-            Kind::Read);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).kind, Kind::Read);
   EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 1024, true}, {kStatus, 1, true}}).kind,
             Kind::Invalid);
   header(kTypeIn, 100);

@@ -81,8 +81,8 @@ class FakeDisk : public storage::Disk {
 
   std::vector<uint8_t>& image() { return image_; }
 
-  bool hold = false;          // keep requests in flight until release()/drain()
-  int fail_with = 0;          // non-zero: every request completes with -fail_with
+  bool hold = false;             // keep requests in flight until release()/drain()
+  int fail_with = 0;             // non-zero: every request completes with -fail_with
   bool throw_on_submit = false;  // submit() throws (allocation failure, ...)
   uint64_t submitted = 0;
   uint64_t kicks = 0;

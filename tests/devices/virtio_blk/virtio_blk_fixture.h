@@ -41,13 +41,13 @@ class VirtioBlkTest : public ::testing::Test {
   std::unique_ptr<VirtioMmioTransport> transport;
   std::unique_ptr<VirtioDriverHarness> driver;
 
-  void make(FakeDisk::Options options = {}, VirtioBlkConfig config = {"minivmm-serial-1", 1,
-                                                                       kQueueSize}) {
+  void make(FakeDisk::Options options = {},
+            VirtioBlkConfig config = {"minivmm-serial-1", 1, kQueueSize}) {
     auto d = std::make_unique<FakeDisk>(options);
     disk = d.get();
     transport = make_virtio_blk(ram.memory(), std::move(d), config, loop);
-    driver = std::make_unique<VirtioDriverHarness>(*transport, ram, transport->irq_eventfd(),
-                                                   loop, transport->queue_notify_eventfds());
+    driver = std::make_unique<VirtioDriverHarness>(*transport, ram, transport->irq_eventfd(), loop,
+                                                   transport->queue_notify_eventfds());
   }
 
   uint64_t offered() { return driver->device_features(); }
@@ -100,7 +100,8 @@ class VirtioBlkTest : public ::testing::Test {
   }
 
   void fill(const GuestRequest& r, uint8_t seed) {
-    for (uint32_t i = 0; i < r.data_len; ++i) ram.host(r.data)[i] = static_cast<uint8_t>(seed + i * 7);
+    for (uint32_t i = 0; i < r.data_len; ++i)
+      ram.host(r.data)[i] = static_cast<uint8_t>(seed + i * 7);
   }
 
   // A write of 1 sector then a read of it: the device still serves requests.

@@ -124,7 +124,10 @@ TEST_F(HostileTest, WriteWithDeviceWritableDataIsIoErr) {
 TEST_F(HostileTest, ReadIntoDeviceReadableBufferIsIoErr) {
   auto r = prepare(kTypeIn, 0, 512);
   std::memset(ram.host(r.data), 0x11, 512);
-  on_loop([&] { disk->image()[0] = 0x99; return 0; });
+  on_loop([&] {
+    disk->image()[0] = 0x99;
+    return 0;
+  });
   submit(r, /*data_writable=*/false);
   wait_one();
   EXPECT_EQ(status_of(r), kStatusIoErr);
@@ -134,8 +137,8 @@ TEST_F(HostileTest, ReadIntoDeviceReadableBufferIsIoErr) {
 
 TEST_F(HostileTest, ReadableAfterWritableIsIoErr) {
   auto r = prepare(kTypeIn, 0, 512);
-  driver->add_chain(0, {{r.header, 16, false}, {r.data, 512, true}, {r.data, 16, false},
-                        {r.status, 1, true}});
+  driver->add_chain(
+      0, {{r.header, 16, false}, {r.data, 512, true}, {r.data, 16, false}, {r.status, 1, true}});
   driver->notify(0);
   wait_one();
   EXPECT_EQ(status_of(r), kStatusIoErr);
@@ -172,7 +175,10 @@ TEST_F(HostileTest, NextIndexOutOfRangeSetsNeedsResetWithoutUsedEntry) {
 // ring corruption (2.7.13: the driver gave a buffer it does not own), not
 // a new request; before, each republish created another one without bound.
 TEST_F(HostileTest, RepublishedInFlightHeadSetsNeedsReset) {
-  on_loop([&] { disk->hold = true; return 0; });
+  on_loop([&] {
+    disk->hold = true;
+    return 0;
+  });
   auto r = prepare(kTypeIn, 0, 512);
   const uint16_t head = submit(r, true);
   driver->settle();
@@ -184,7 +190,10 @@ TEST_F(HostileTest, RepublishedInFlightHeadSetsNeedsReset) {
   EXPECT_EQ(on_loop([&] { return disk->submitted; }), 1u);
   EXPECT_EQ(on_loop([&] { return disk->in_flight(); }), 1u);
   EXPECT_NE(driver->status() & kStatusDeviceNeedsReset, 0u);
-  on_loop([&] { disk->release(); return 0; });
+  on_loop([&] {
+    disk->release();
+    return 0;
+  });
   up();
   expect_device_still_serves();
 }
@@ -212,13 +221,19 @@ TEST_F(HostileTest, SegmentLargerThanSizeMaxIsIoErr) {
 // Finding 2: a disk whose submit() throws: the request completes with IOERR
 // and leaves nothing in flight (a reset does not wait for it forever).
 TEST_F(HostileTest, SubmitThrowingCompletesWithIoErr) {
-  on_loop([&] { disk->throw_on_submit = true; return 0; });
+  on_loop([&] {
+    disk->throw_on_submit = true;
+    return 0;
+  });
   auto r = prepare(kTypeOut, 0, 512);
   const uint16_t head = submit(r, false);
   auto u = wait_one();
   EXPECT_EQ(u.id, head);
   EXPECT_EQ(status_of(r), kStatusIoErr);
-  on_loop([&] { disk->throw_on_submit = false; return 0; });
+  on_loop([&] {
+    disk->throw_on_submit = false;
+    return 0;
+  });
   expect_device_still_serves();
   up();  // reset: returns, nothing left in flight
   expect_device_still_serves();
@@ -235,9 +250,9 @@ TEST_F(HostileTest, HeaderTooShortIsIoErr) {
 
 TEST_F(HostileTest, SectorsBeyondCapacityAreIoErr) {
   const uint64_t capacity = (1 << 20) / 512;
-  for (uint64_t sector : {capacity, capacity - 1 /* 2 sectors: one past the end */,
-                          std::numeric_limits<uint64_t>::max(),
-                          std::numeric_limits<uint64_t>::max() / 512 + 1}) {
+  for (uint64_t sector :
+       {capacity, capacity - 1 /* 2 sectors: one past the end */,
+        std::numeric_limits<uint64_t>::max(), std::numeric_limits<uint64_t>::max() / 512 + 1}) {
     auto r = prepare(kTypeIn, sector, 1024);
     submit(r, true);
     wait_one();
@@ -341,8 +356,8 @@ TEST_F(HostileTest, GarbageDescriptorTableNeverEscapes) {
   uint32_t x = 12345;
   auto next = [&x] { return x = x * 1103515245u + 12345u; };
   for (uint16_t i = 0; i < kQueueSize; ++i) {
-    const uint64_t addr = (next() & 1) ? scratch + (next() % (64u << 10))
-                                       : (uint64_t{next()} << 32 | next());
+    const uint64_t addr =
+        (next() & 1) ? scratch + (next() % (64u << 10)) : (uint64_t{next()} << 32 | next());
     driver->write_descriptor(0, i, addr, next() % 4096, static_cast<uint16_t>(next() & 7),
                              static_cast<uint16_t>(next() % (kQueueSize + 2)));
   }

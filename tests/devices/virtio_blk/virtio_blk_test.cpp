@@ -19,7 +19,10 @@ TEST_F(VirtioBlkTest, WriteThenReadRoundTrip) {
   EXPECT_EQ(u.id, head);
   EXPECT_EQ(u.len, 1u);
   EXPECT_EQ(status_of(w), kStatusOk);
-  EXPECT_EQ(on_loop([&] { return std::memcmp(disk->image().data() + 3 * 512, ram.host(w.data), 1024); }), 0);
+  EXPECT_EQ(on_loop([&] {
+              return std::memcmp(disk->image().data() + 3 * 512, ram.host(w.data), 1024);
+            }),
+            0);
 
   auto r = prepare(kTypeIn, 3, 1024);
   submit(r, true);
@@ -48,11 +51,15 @@ TEST_F(VirtioBlkTest, HeaderAndStatusSplitAnyWay) {
   // in one writable descriptor (status = its last byte).
   make();
   up();
-  on_loop([&] { disk->image()[512] = 0x77; return 0; });
+  on_loop([&] {
+    disk->image()[512] = 0x77;
+    return 0;
+  });
   auto r = prepare(kTypeIn, 1, 0);
   const uint64_t data_and_status = ram.alloc(513, 512);
   ram.host(data_and_status)[512] = kStatusUntouched;
-  driver->add_chain(0, {{r.header, 10, false}, {r.header + 10, 6, false},
+  driver->add_chain(0, {{r.header, 10, false},
+                        {r.header + 10, 6, false},
                         {data_and_status, 513, true}});
   driver->notify(0);
   EXPECT_EQ(wait_one().len, 513u);
@@ -85,7 +92,10 @@ TEST_F(VirtioBlkTest, GetIdReturnsSerial) {
 TEST_F(VirtioBlkTest, DiscardAndWriteZeroes) {
   make();
   up();
-  on_loop([&] { std::fill_n(disk->image().begin() + 1024, 1024, 0xab); return 0; });
+  on_loop([&] {
+    std::fill_n(disk->image().begin() + 1024, 1024, 0xab);
+    return 0;
+  });
   auto d = prepare(kTypeDiscard, 0, 16);
   const uint64_t seg[2] = {4, uint64_t{2}};  // sector 4, 2 sectors, flags 0
   std::memcpy(ram.host(d.data), seg, 16);
@@ -146,7 +156,10 @@ TEST_F(VirtioBlkTest, UnknownRequestTypeUnsupported) {
 TEST_F(VirtioBlkTest, DiskErrorBecomesIoErr) {
   make();
   up();
-  on_loop([&] { disk->fail_with = EIO; return 0; });
+  on_loop([&] {
+    disk->fail_with = EIO;
+    return 0;
+  });
   auto r = prepare(kTypeIn, 0, 512);
   submit(r, true);
   EXPECT_EQ(wait_one().len, 1u);
@@ -273,7 +286,7 @@ TEST_F(VirtioBlkTest, ReadOnlyDisk) {
 
 TEST_F(VirtioBlkTest, EventIdxSuppressesInterruptsUntilUsedEvent) {
   make();
-  up();  // EVENT_IDX is offered and negotiated
+  up();                          // EVENT_IDX is offered and negotiated
   driver->set_used_event(0, 1);  // interrupt only once used idx passes 1
   auto a = prepare(kTypeFlush, 0, 0);
   submit(a, false);
@@ -310,7 +323,10 @@ TEST_F(VirtioBlkTest, NoInterruptFlagWithoutEventIdx) {
 TEST_F(VirtioBlkTest, BatchOfRequestsIsOneKick) {
   make();
   up();
-  on_loop([&] { disk->hold = true; return 0; });
+  on_loop([&] {
+    disk->hold = true;
+    return 0;
+  });
   std::vector<GuestRequest> reqs;
   for (int i = 0; i < 4; ++i) {
     reqs.push_back(prepare(kTypeIn, i, 512));
@@ -322,7 +338,10 @@ TEST_F(VirtioBlkTest, BatchOfRequestsIsOneKick) {
   driver->settle();
   EXPECT_EQ(on_loop([&] { return disk->submitted; }), 4u);
   EXPECT_EQ(on_loop([&] { return disk->kicks; }), 1u);
-  on_loop([&] { disk->release(); return 0; });
+  on_loop([&] {
+    disk->release();
+    return 0;
+  });
   EXPECT_EQ(driver->wait_used(0, 4).size(), 4u);
   for (auto& r : reqs) EXPECT_EQ(status_of(r), kStatusOk);
 }
@@ -330,7 +349,10 @@ TEST_F(VirtioBlkTest, BatchOfRequestsIsOneKick) {
 TEST_F(VirtioBlkTest, ResetMidFlightDropsCompletions) {
   make();
   up();
-  on_loop([&] { disk->hold = true; return 0; });
+  on_loop([&] {
+    disk->hold = true;
+    return 0;
+  });
   auto r = prepare(kTypeIn, 0, 512);
   submit(r, true);
   driver->settle();
@@ -340,7 +362,10 @@ TEST_F(VirtioBlkTest, ResetMidFlightDropsCompletions) {
   EXPECT_EQ(on_loop([&] { return disk->in_flight(); }), 0u);
   EXPECT_EQ(driver->used_idx(0), 0u);  // nothing pushed after reset
   EXPECT_EQ(status_of(r), kStatusUntouched);
-  on_loop([&] { disk->hold = false; return 0; });
+  on_loop([&] {
+    disk->hold = false;
+    return 0;
+  });
   up();
   expect_device_still_serves();
 }
@@ -348,7 +373,10 @@ TEST_F(VirtioBlkTest, ResetMidFlightDropsCompletions) {
 TEST_F(VirtioBlkTest, QuiesceCompletesInFlightWritesThenFlushes) {
   make();
   up();
-  on_loop([&] { disk->hold = true; return 0; });
+  on_loop([&] {
+    disk->hold = true;
+    return 0;
+  });
   auto w = prepare(kTypeOut, 3, 512);
   std::memset(ram.host(w.data), 0x5c, 512);
   submit(w, false);
@@ -356,8 +384,8 @@ TEST_F(VirtioBlkTest, QuiesceCompletesInFlightWritesThenFlushes) {
   EXPECT_EQ(on_loop([&] { return disk->in_flight(); }), 1u);
   EXPECT_EQ(on_loop([&] { return disk->flushes; }), 0u);
   transport->quiesce();
-  EXPECT_EQ(status_of(w), kStatusOk);        // the guest's write completed
-  EXPECT_EQ(driver->used_idx(0), 1u);        // and was reported
+  EXPECT_EQ(status_of(w), kStatusOk);                     // the guest's write completed
+  EXPECT_EQ(driver->used_idx(0), 1u);                     // and was reported
   EXPECT_EQ(on_loop([&] { return disk->flushes; }), 1u);  // then one flush
   EXPECT_EQ(on_loop([&] { return disk->image()[3 * 512]; }), 0x5c);
 }
