@@ -8,7 +8,7 @@
 
 #include <linux/types.h>
 
-#define MINIVMM_MAX_DISKS 16
+#define MINIVMM_MAX_DISKS 64
 
 struct block_device;
 struct virtio_device;

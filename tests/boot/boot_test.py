@@ -28,7 +28,7 @@ BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
 MEMORY_LINE = re.compile(rb"Memory: (\d+)K/(\d+)K available")
 DISK_STATS = re.compile(rb"disk (\d+) stats: reads=(\d+) writes=(\d+)")
-AGENT_MAX_DISKS = 16  # guest/agent/disks.h MINIVMM_MAX_DISKS
+AGENT_MAX_DISKS = 64  # guest/agent/disks.h MINIVMM_MAX_DISKS
 
 
 def host_is_pvm():
