@@ -355,11 +355,10 @@ class Sandbox:
         for t in pumps:
             t.start()
         qemu_log = open(self.run_dir / "qemu.log", "wb")
-        start = time.monotonic()
         qemu = subprocess.Popen(self.qemu_cmd, stdin=subprocess.DEVNULL, stdout=qemu_log,
                                 stderr=subprocess.STDOUT, preexec_fn=set_pdeathsig)
         try:
-            return self._watch(qemu, start, stop_requested)
+            return self._watch(qemu, stop_requested)
         finally:
             if qemu.poll() is None:
                 qemu.kill()
@@ -368,7 +367,7 @@ class Sandbox:
             for t in pumps:
                 t.join(timeout=5)
 
-    def _watch(self, qemu, start, stop_requested):
+    def _watch(self, qemu, stop_requested):
         a = self.args
         beat_size, beat_time, stop_sent, reason = 0, time.monotonic(), None, None
         started = None  # when the init reported the command running (--timeout counts from there)

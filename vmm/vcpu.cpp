@@ -293,7 +293,9 @@ std::string Vcpu::shutdown_report() const {
     out += "; sregs unreadable";
   }
   // svm.c shutdown_interception() INITs the vCPU before this exit.
-  out += " (on AMD these registers are the INIT state after the shutdown, not the faulting state)";
+  out +=
+      " (on AMD, KVM INITs the vCPU before this exit: RIP 0xfff0 there is the reset state, not the "
+      "fault)";
   return out;
 }
 

@@ -32,6 +32,21 @@ class Run:
     error: str = ""                # why the run did not go as planned
 
 
+def read_lines(pipe, on_line) -> bytes:
+    """Reads `pipe` to EOF, calling on_line(line, arrival time) for each complete
+    line (newline and a trailing CR stripped). Returns the cut-off last line, if any."""
+    buf = b""
+    while True:
+        chunk = os.read(pipe.fileno(), 65536)
+        if not chunk:
+            return buf
+        buf += chunk
+        *complete, buf = buf.split(b"\n")
+        now = time.monotonic()
+        for raw in complete:
+            on_line(raw.decode("utf-8", "replace").rstrip("\r"), now)
+
+
 class _Lines(threading.Thread):
     """Reads a pipe to EOF, keeping complete lines with their arrival times."""
 
@@ -45,21 +60,14 @@ class _Lines(threading.Thread):
         self.tail = b""
 
     def run(self):
-        buf = b""
-        while True:
-            chunk = os.read(self.pipe.fileno(), 65536)
-            if not chunk:
-                break
-            buf += chunk
-            *complete, buf = buf.split(b"\n")
-            for raw in complete:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
-                self.lines.append(line)
-                if self.watch and not self.seen.is_set() and self.watch in line:
-                    self.seen_at = time.monotonic()
-                    self.seen.set()
-        self.tail = buf
+        self.tail = read_lines(self.pipe, self._line)
         self.seen.set()  # EOF: wake the waiter even if the line never came
+
+    def _line(self, line: str, now: float) -> None:
+        self.lines.append(line)
+        if self.watch and not self.seen.is_set() and self.watch in line:
+            self.seen_at = now
+            self.seen.set()
 
 
 def _command(minivmm: str, kernel: str, disks: list[tuple[str, str]], cmdline: str) -> list[str]:

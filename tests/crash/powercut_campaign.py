@@ -67,6 +67,7 @@ sys.path.insert(0, HERE)
 sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
 import agent_log  # noqa: E402
 import kill_campaign  # noqa: E402
+import kill_vm  # noqa: E402
 
 MODES = kill_campaign.MODES
 NESTED = os.path.join(ROOT, "scripts", "nested-kvm.sh")
@@ -107,25 +108,18 @@ class Reader(threading.Thread):
         self.event = threading.Event()
 
     def run(self):
-        buf = b""
-        while True:
-            chunk = os.read(self.pipe.fileno(), 65536)
-            if not chunk:
-                break
-            buf += chunk
-            *complete, buf = buf.split(b"\n")
-            now = time.monotonic()
-            for raw in complete:
-                line = raw.decode("utf-8", "replace").rstrip("\r")
-                self.lines.append((now, line))
-                if "agent ack " in line:
-                    self.acks += 1
-                    if self.first_ack is None:
-                        self.first_ack = now
-                    if self.acks == self.min_acks:
-                        self.enough_acks = now
-                        self.event.set()
+        kill_vm.read_lines(self.pipe, self._line)
         self.event.set()
+
+    def _line(self, line: str, now: float) -> None:
+        self.lines.append((now, line))
+        if "agent ack " in line:
+            self.acks += 1
+            if self.first_ack is None:
+                self.first_ack = now
+            if self.acks == self.min_acks:
+                self.enough_acks = now
+                self.event.set()
 
 
 def pc_lines(lines, kind):
