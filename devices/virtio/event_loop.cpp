@@ -16,7 +16,7 @@ namespace {
 constexpr EventLoop::Handle kWakeHandle = 0;
 }
 
-EventLoop::EventLoop(std::string name) : name_(std::move(name)) {
+EventLoop::EventLoop(std::string name, Threading threading) : name_(std::move(name)) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) throw sys_error("event loop " + name_ + ": epoll_create1");
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -27,16 +27,40 @@ EventLoop::EventLoop(std::string name) : name_(std::move(name)) {
   if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, wake_fd_.get(), &ev) != 0) {
     throw sys_error("event loop " + name_ + ": epoll_ctl add wake fd");
   }
+  if (threading == Threading::CallerPumped) {
+    owner_ = std::this_thread::get_id();
+    return;
+  }
   thread_ = std::jthread([this](std::stop_token stop) { run(stop); });
 }
 
 EventLoop::~EventLoop() {
+  if (caller_pumped()) {
+    {
+      std::lock_guard lock(tasks_mutex_);
+      stopped_ = true;
+    }
+    run_posted_tasks();
+    return;
+  }
   thread_.request_stop();
   wake();
-  if (thread_.joinable()) thread_.join();
+  thread_.join();
 }
 
-bool EventLoop::on_loop_thread() const { return std::this_thread::get_id() == thread_.get_id(); }
+bool EventLoop::on_loop_thread() const {
+  const auto loop_thread = caller_pumped() ? owner_ : thread_.get_id();
+  return std::this_thread::get_id() == loop_thread;
+}
+
+int EventLoop::pump(int max_rounds) {
+  if (!caller_pumped() || !on_loop_thread()) {
+    throw Error("event loop " + name_ + ": pump() is for a caller-pumped loop, on its thread");
+  }
+  int busy = 0;
+  while (busy < max_rounds && dispatch_once(0) > 0) ++busy;
+  return busy;
+}
 
 void EventLoop::wake() {
   const uint64_t one = 1;
@@ -57,6 +81,10 @@ void EventLoop::run_sync(const std::function<void()>& task) {
   if (on_loop_thread()) {
     task();
     return;
+  }
+  if (caller_pumped()) {
+    // Nobody would run it: the loop's only thread is the one not calling.
+    throw Error("event loop " + name_ + ": run_sync from another thread on a caller-pumped loop");
   }
   std::promise<void> done;
   std::future<void> finished = done.get_future();
@@ -110,35 +138,40 @@ void EventLoop::run_posted_tasks() {
   }
 }
 
-void EventLoop::run(std::stop_token stop) {
+int EventLoop::dispatch_once(int timeout_ms) {
   std::array<epoll_event, 32> events{};
+  const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), timeout_ms);
+  if (n < 0) {
+    if (errno == EINTR) return 0;
+    spdlog::critical("event loop {}: epoll_wait: {}", name_, std::strerror(errno));
+    return -1;
+  }
+  for (int i = 0; i < n; ++i) {
+    const Handle handle = events[i].data.u64;
+    if (handle == kWakeHandle) {
+      uint64_t count = 0;
+      [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &count, sizeof(count));
+      run_posted_tasks();
+      continue;
+    }
+    // Looked up per event: an earlier callback in this batch may have
+    // removed this registration.
+    auto it = callbacks_.find(handle);
+    if (it == callbacks_.end()) continue;
+    const int fd = it->second.first;
+    auto callback = it->second.second;  // copy: the callback may remove itself
+    try {
+      callback();
+    } catch (const std::exception& e) {
+      spdlog::error("event loop {}: callback for fd {} failed: {}", name_, fd, e.what());
+    }
+  }
+  return n;
+}
+
+void EventLoop::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
-    const int n = ::epoll_wait(epoll_.get(), events.data(), events.size(), -1);
-    if (n < 0) {
-      if (errno == EINTR) continue;
-      spdlog::critical("event loop {}: epoll_wait: {}", name_, std::strerror(errno));
-      break;
-    }
-    for (int i = 0; i < n; ++i) {
-      const Handle handle = events[i].data.u64;
-      if (handle == kWakeHandle) {
-        uint64_t count = 0;
-        [[maybe_unused]] ssize_t r = ::read(wake_fd_.get(), &count, sizeof(count));
-        run_posted_tasks();
-        continue;
-      }
-      // Looked up per event: an earlier callback in this batch may have
-      // removed this registration.
-      auto it = callbacks_.find(handle);
-      if (it == callbacks_.end()) continue;
-      const int fd = it->second.first;
-      auto callback = it->second.second;  // copy: the callback may remove itself
-      try {
-        callback();
-      } catch (const std::exception& e) {
-        spdlog::error("event loop {}: callback for fd {} failed: {}", name_, fd, e.what());
-      }
-    }
+    if (dispatch_once(-1) < 0) break;
   }
   // Tasks posted before stop still run so no run_sync caller waits forever.
   {

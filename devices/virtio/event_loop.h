@@ -1,6 +1,9 @@
 // One epoll loop on its own thread. Device data paths (queue notifications,
 // disk completions) run here so each device's queues are single-threaded;
 // vCPU threads hand work over with post() or run_sync().
+// A caller-pumped loop has no thread: the thread that made it is the loop
+// thread and dispatches with pump(). The fuzz target uses it so one input
+// runs deterministically and without a thread hand-off per step.
 #pragma once
 
 #include <cstdint>
@@ -19,8 +22,10 @@ class EventLoop {
  public:
   using Handle = uint64_t;
 
-  explicit EventLoop(std::string name = "virtio-loop");
-  ~EventLoop();  // stops and joins the thread
+  enum class Threading { OwnThread, CallerPumped };
+
+  explicit EventLoop(std::string name = "virtio-loop", Threading threading = Threading::OwnThread);
+  ~EventLoop();  // stops and joins the thread (runs what is still posted)
   EventLoop(const EventLoop&) = delete;
   EventLoop& operator=(const EventLoop&) = delete;
 
@@ -38,9 +43,18 @@ class EventLoop {
   void run_sync(const std::function<void()>& task);
 
   bool on_loop_thread() const;
+  bool caller_pumped() const { return !thread_.joinable(); }
+
+  // Caller-pumped loops only, from the loop thread: dispatches what is ready
+  // until nothing is (eventfds written by the callbacks included), at most
+  // `max_rounds` epoll rounds; returns the number of rounds that did work.
+  int pump(int max_rounds = 1000);
 
  private:
   void run(std::stop_token stop);
+  // One epoll_wait (timeout_ms as epoll's) and its callbacks; returns the
+  // number of events, or -1 when epoll_wait failed other than by EINTR.
+  int dispatch_once(int timeout_ms);
   void run_posted_tasks();
   void wake();
 
@@ -53,6 +67,7 @@ class EventLoop {
   // Loop-thread only: registrations by handle (handle 0 is the wake fd).
   std::unordered_map<Handle, std::pair<int, std::function<void()>>> callbacks_;
   Handle next_handle_ = 1;  // loop-thread only
+  std::thread::id owner_;   // the loop thread of a caller-pumped loop
   std::jthread thread_;     // last: starts after every member above exists
 };
 

@@ -8,6 +8,7 @@
 #include <future>
 #include <stdexcept>
 #include <thread>
+#include <vector>
 
 #include "common/unique_fd.h"
 
@@ -75,6 +76,59 @@ TEST(EventLoop, RunSyncFromLoopThreadRunsInline) {
   int depth = 0;
   loop.run_sync([&] { loop.run_sync([&] { depth = 2; }); });
   EXPECT_EQ(depth, 2);
+}
+
+TEST(EventLoop, CallerPumpedLoopRunsOnlyWhenPumped) {
+  EventLoop loop("test", EventLoop::Threading::CallerPumped);
+  EXPECT_TRUE(loop.caller_pumped());
+  EXPECT_TRUE(loop.on_loop_thread());
+  UniqueFd first(::eventfd(0, EFD_NONBLOCK));
+  UniqueFd second(::eventfd(0, EFD_NONBLOCK));
+  std::vector<int> order;
+  // The first callback makes the second fd readable: one pump() runs both.
+  auto h1 = loop.add(first.get(), [&] {
+    uint64_t n;
+    ASSERT_EQ(::read(first.get(), &n, sizeof(n)), 8);
+    order.push_back(1);
+    signal(second.get());
+  });
+  auto h2 = loop.add(second.get(), [&] {
+    uint64_t n;
+    ASSERT_EQ(::read(second.get(), &n, sizeof(n)), 8);
+    order.push_back(2);
+  });
+  signal(first.get());
+  bool posted = false;
+  loop.post([&] { posted = true; });
+  EXPECT_TRUE(order.empty());  // nothing runs behind the caller's back
+  EXPECT_FALSE(posted);
+  EXPECT_GE(loop.pump(), 1);
+  EXPECT_EQ(order, (std::vector<int>{1, 2}));
+  EXPECT_TRUE(posted);
+  EXPECT_EQ(loop.pump(), 0);  // idle
+  loop.remove(h1);
+  loop.remove(h2);
+}
+
+TEST(EventLoop, CallerPumpedLoopRefusesForeignThreads) {
+  EventLoop loop("test", EventLoop::Threading::CallerPumped);
+  std::thread other([&] {
+    EXPECT_FALSE(loop.on_loop_thread());
+    EXPECT_THROW(loop.run_sync([] {}), std::exception);  // would wait forever
+    EXPECT_THROW(loop.pump(), std::exception);
+  });
+  other.join();
+  EventLoop threaded("test");
+  EXPECT_THROW(threaded.pump(), std::exception);
+}
+
+TEST(EventLoop, CallerPumpedLoopRunsLeftoverTasksAtDestruction) {
+  bool ran = false;
+  {
+    EventLoop loop("test", EventLoop::Threading::CallerPumped);
+    loop.post([&] { ran = true; });
+  }
+  EXPECT_TRUE(ran);
 }
 
 }  // namespace

@@ -48,6 +48,10 @@ VirtioDriverHarness::VirtioDriverHarness(MmioDevice& device, GuestRam& ram, int 
       notify_fds_(std::move(notify_eventfds)) {}
 
 void VirtioDriverHarness::settle() {
+  if (loop_.caller_pumped()) {
+    loop_.pump();
+    return;
+  }
   // A notify eventfd still readable has not been picked up by the loop yet;
   // once none is, a task run on the loop comes after the handler finished.
   const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(5);
