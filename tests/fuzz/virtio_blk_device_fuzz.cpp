@@ -201,7 +201,10 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }();
   (void)quiet;
   Reader in{data, size};
-  GuestRam ram(256 << 10);  // outlives the device: in-flight requests point into it
+  // Outlives the device (in-flight requests point into it); one for the whole
+  // run, cleared per input (a fresh one per input cost ~15% in page faults).
+  static GuestRam ram(256 << 10);
+  ram.clear();
   try {
     Session session(in, ram);
     try {

@@ -30,6 +30,11 @@ GuestRam::GuestRam(uint64_t size)
   std::memset(bytes_.get(), 0, size_);
 }
 
+void GuestRam::clear() {
+  std::memset(bytes_.get(), 0, size_);
+  next_ = 0;
+}
+
 uint64_t GuestRam::alloc(uint64_t size, uint64_t align) {
   next_ = (next_ + align - 1) / align * align;
   if (next_ + size > size_) throw std::runtime_error("test guest RAM exhausted");

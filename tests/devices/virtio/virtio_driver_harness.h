@@ -27,6 +27,9 @@ class GuestRam {
   uint8_t* host(uint64_t gpa) const { return bytes_.get() + (gpa - kBase); }
   // Bump allocator; never frees (tests are short).
   uint64_t alloc(uint64_t size, uint64_t align = 16);
+  // Zeroes the memory and forgets every allocation: one GuestRam serves many
+  // fuzz inputs without new page faults each time.
+  void clear();
   uint64_t end() const { return kBase + size_; }
 
  private:
