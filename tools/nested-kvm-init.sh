@@ -44,6 +44,10 @@ mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 run /ctl ||
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
 	infra "cannot mount the host's / over 9p"
 [ -d "/host$RUN" ] || infra "run directory $RUN is not visible over 9p"
+# Inside the command's root the run directory is the uncached export too, so
+# what the command writes there ($MINIVMM_NESTED_RUN_DIR) is on the host at
+# once and survives the machine being killed (power-cut campaign write logs).
+mount --bind /ctl "/host$RUN" || infra "cannot bind the run directory into the command's root"
 if [ ! -c /dev/kvm ]; then
 	cpu=$(grep -c -w svm /proc/cpuinfo)
 	infra "no /dev/kvm in the sandbox: kvm_amd did not load (modules that failed:${failed:- none}; CPUs with svm: $cpu; $(dmesg | grep -i -E 'kvm|svm' | tail -n 3 | tr '\n' ' '))"

@@ -266,6 +266,8 @@ def write_command(run_dir, argv, cwd):
     (run_dir / "cmd.sh").write_text(
         "# written by tools/nested_kvm.py; run inside the sandbox by its init\n" + env +
         "export MINIVMM_IN_NESTED_SANDBOX=1\n"
+        # Written through to the host at once (uncached 9p); gone with the run dir.
+        f"export MINIVMM_NESTED_RUN_DIR={shlex.quote(str(run_dir))}\n"
         # Temporary files on the scratch ext4, not on 9p (no FIFOs, no O_DIRECT there).
         "export TMPDIR=/var/tmp\n"
         f"echo $$ > {shlex.quote(str(run_dir / 'pid'))}\n"

@@ -70,11 +70,12 @@ class _Lines(threading.Thread):
             self.seen.set()
 
 
-def _command(minivmm: str, kernel: str, disks: list[tuple[str, str]], cmdline: str) -> list[str]:
+def _command(minivmm: str, kernel: str, disks: list[tuple[str, str]], cmdline: str,
+             write_logs: list[str] | None = None) -> list[str]:
     cmd = [minivmm, "--kernel", kernel, "--memory", "64", "--vcpus", "1", "--no-stdin",
            "--cmdline", cmdline]
-    for path, mode in disks:
-        cmd += ["--disk", f"{path},cache={mode}"]
+    for i, (path, mode) in enumerate(disks):
+        cmd += ["--disk", f"{path},cache={mode}" + (f",write_log={write_logs[i]}" if write_logs else "")]
     return cmd
 
 

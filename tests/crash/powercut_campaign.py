@@ -92,6 +92,15 @@ class ModeTotals:
     reported_bytes: int = 0     # at_risk_bytes of the last report before each cut
     acked_after_bytes: int = 0  # 512 per record acked after that report's SIGUSR1
     risk_violations: int = 0    # cuts that lost more than the two together
+    # --write-log: the cut's outcome against the write-log simulator, per sector
+    # (= record): its newest host write durable or at risk at the end of the log.
+    wlog_cuts: int = 0
+    wlog_sectors: int = 0
+    wlog_at_risk: int = 0
+    wlog_lost: int = 0
+    wlog_lost_at_risk: int = 0
+    wlog_lost_durable: int = 0  # lost although the simulator had it durable: disagreement
+    wlog_survived_at_risk: int = 0
 
 
 class Reader(threading.Thread):
@@ -187,6 +196,19 @@ def remove_run_dirs(pid: int) -> None:
         pass
 
 
+def save_write_logs(pid: int, dest: str) -> list[str]:
+    """The cut run's write logs (powercut_inner.py put them in the run directory, which the sandbox
+    writes through to the host), moved out before the run directory goes; in image order."""
+    os.makedirs(dest, exist_ok=True)
+    runs = cache_runs_dir()
+    for name in os.listdir(runs):
+        if name.startswith(f"run-{pid}-"):
+            for f in os.listdir(os.path.join(runs, name)):
+                if f.endswith(".wlog"):
+                    shutil.move(os.path.join(runs, name, f), os.path.join(dest, f))
+    return [os.path.join(dest, f"{i}-{mode}.wlog") for i, mode in enumerate(MODES)]
+
+
 @dataclasses.dataclass
 class Boot:
     lines: list[tuple[float, str]]
@@ -197,6 +219,7 @@ class Boot:
     cut_at: float | None
     stderr_path: str
     runner_pid: int
+    write_logs: list[str] | None = None  # the cut's write logs, saved from the run directory
 
 
 def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
@@ -245,11 +268,15 @@ def boot_once(args, n: int, spec: dict, cut_after: float | None) -> Boot:
             proc.wait()
         reader.join(60)
         wait_qemu_gone(args.scratch, qemu)
+        logs = None
         if cut:
+            if spec.get("workload", {}).get("write_log"):
+                logs = save_write_logs(proc.pid, os.path.join(args.workdir_used, f"round-{n:03d}-wlog"))
             remove_run_dirs(proc.pid)
     with open(os.path.join(args.workdir_used, f"round-{n:03d}.stdout"), "w") as f:
         f.write("".join(f"{t - start:9.3f} {line}\n" for t, line in reader.lines))
-    return Boot(reader.lines, None if cut else rc, cut, start, reader.first_ack, cut_at, err_path, proc.pid)
+    return Boot(reader.lines, None if cut else rc, cut, start, reader.first_ack, cut_at, err_path, proc.pid,
+                logs)
 
 
 def stderr_tail(path: str, n: int = 8) -> str:
@@ -275,7 +302,8 @@ def observe(b: Boot, round_no: int, spec_w: dict, failures: list[str]) -> dict |
             "lbs": {str(d): info.lbs for d, info in log.disks.items()},
             "acks": [[a.disk, a.seq, a.sector] for a in log.acks],
             "flushes": [[d, s] for d, s in log.flushes],
-            "risk": risk_before_cut(b.lines, [mapping[i] for i in range(len(MODES))])}
+            "risk": risk_before_cut(b.lines, [mapping[i] for i in range(len(MODES))]),
+            "write_logs": b.write_logs}
 
 
 def risk_before_cut(lines, disk_of_image: list[int]) -> dict | None:
@@ -327,6 +355,21 @@ def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures
                                    f"at risk ({reported} B in report {risk['k']}) plus the {after} B acked "
                                    f"after it"] + r["violations"]
                 t.violations += 1
+        w = r.get("wlog")
+        if w is not None:
+            if "error" in w:
+                r["violation_count"] += 1
+                r["violations"] = [f"write log unusable: {w['error']}"] + r["violations"]
+                t.violations += 1
+            else:
+                t.wlog_cuts += 1
+                for k in ("sectors", "at_risk", "lost", "lost_at_risk", "lost_durable", "survived_at_risk"):
+                    setattr(t, "wlog_" + k, getattr(t, "wlog_" + k) + w[k])
+                if w["lost_durable"]:
+                    # The simulator's model (durable = DSYNC completion or a later fdatasync) was wrong.
+                    r["violation_count"] += w["lost_durable"]
+                    r["violations"] = w["disagreements"] + r["violations"]
+                    t.violations += w["lost_durable"]
         if r["violation_count"]:
             bad_modes.add(mode)
             failures_detail += [f"cut {check['round']} {mode}: {v}" for v in r["violations"]]
@@ -357,6 +400,16 @@ def print_table(args, phase: str, totals: list[ModeTotals], planned: int, elapse
     for mode, t in zip(MODES, totals):
         print(f"| {mode} | {t.risk_cuts} | {t.lost_bytes} | {t.reported_bytes} | {t.acked_after_bytes} "
               f"| {t.risk_violations} |")
+    if any(t.wlog_cuts for t in totals):
+        print("\nThe write-log simulator (powerloss_check.py) against the cut, per sector written in the cut's "
+              "run (its newest host write: durable or at risk at the end of the log; lost = not in the image "
+              "after the cut):")
+        print("| mode | cuts with logs | sectors written | at risk (simulator) | lost in the cut | lost and at risk "
+              "| lost but durable (disagree) | at risk, survived |")
+        print("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
+        for mode, t in zip(MODES, totals):
+            print(f"| {mode} | {t.wlog_cuts} | {t.wlog_sectors} | {t.wlog_at_risk} | {t.wlog_lost} "
+                  f"| {t.wlog_lost_at_risk} | {t.wlog_lost_durable} | {t.wlog_survived_at_risk} |")
 
 
 def main() -> int:
@@ -379,6 +432,10 @@ def main() -> int:
                     help="comma-separated modes that must show violations, and no other (default: none)")
     ap.add_argument("--require-unsafe-loss", action="store_true",
                     help="fail unless unsafe lost acknowledged records (the cut reached the page cache)")
+    ap.add_argument("--write-log", action="store_true",
+                    help="log every disk's host writes (write_log=) into the sandbox's run directory, which "
+                         "survives the cut, and compare what each cut lost with the write-log simulator's "
+                         "at-risk set")
     ap.add_argument("--boot-timeout", type=float, default=900, help="per sandbox boot")
     ap.add_argument("--workdir", default=None,
                     help="where the scratch disk, specs and logs go (not /var/tmp: the sandbox hides it); "
@@ -430,7 +487,8 @@ def main() -> int:
             broken = n > args.cuts - bug_cuts
             spec["workload"] = {"round": n, "generation": n, "agent_seed": agent_seed,
                                 "flush_every": args.flush_every, "span": args.span, "multi": args.multi,
-                                "bug": args.bug if broken else "", "shim": shim, "max_s": args.boot_timeout}
+                                "bug": args.bug if broken else "", "shim": shim, "max_s": args.boot_timeout,
+                                "write_log": args.write_log}
         b = boot(args, n, spec, None if last else offset)
         checks = pc_lines(b.lines, "check")
         line = []

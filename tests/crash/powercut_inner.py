@@ -10,7 +10,9 @@ in this order, printing one `PC <kind> <json>` line per result on stdout
   setup     create the five images (4..8 MiB of seeded noise, one per cache
             mode) and make them durable (fsync, directory fsync)
   check     the previous cut's images against what the host saw the agent
-            report (powercut_check.py), per image
+            report (powercut_check.py), per image; with the cut's write
+            logs (spec check.write_logs), also what the cut lost against
+            the write-log simulator's at-risk set (powerloss_check.py)
   snapshot  copy every image to <image>.snap and make the copies durable:
             the "previous content" the next check compares against
   workload  minivmm with the five disks and the agent's continuous plan;
@@ -25,7 +27,9 @@ in this order, printing one `PC <kind> <json>` line per result on stdout
             that report's snapshot. It never ends by itself: the host cuts
             the power (SIGKILL of the runner kills QEMU) at a moment of its
             choosing. After max_s seconds without a cut it stops minivmm and
-            exits 3.
+            exits 3. With workload.write_log every disk logs its host writes
+            (write_log=) into $MINIVMM_NESTED_RUN_DIR, which the sandbox
+            writes through to the host, so the logs survive the cut.
   final     a plain boot (no plan, exit_status=0) on the images: every disk
             probed, exit 0, images unchanged
 
@@ -54,6 +58,7 @@ import kill_campaign  # noqa: E402
 import kill_check  # noqa: E402
 import kill_vm  # noqa: E402
 import powercut_check  # noqa: E402
+import powerloss_check  # noqa: E402
 import records  # noqa: E402
 
 MODES = kill_campaign.MODES
@@ -96,6 +101,7 @@ def check(spec: dict) -> None:
         flushed_upto = max((seq for d, seq in c["flushes"] if d == disk), default=-1)
         layout = kill_check.Layout(c["span"], kill_campaign.START_SECTOR, c["lbs"].get(str(disk), 512),
                                    c["agent_seed"], c["multi"])
+        image = None
         try:
             image = kill_vm.read_image(path)
             snap = kill_vm.read_image(path + ".snap")
@@ -105,6 +111,12 @@ def check(spec: dict) -> None:
             res = powercut_check.check_image(snap, image, acks, flushed_upto, disk, c["generation"],
                                              layout, powercut_check.PROMISE[mode])
         out["images"][mode] = res.as_dict()
+        logs = c.get("write_logs")
+        if logs and image is not None:
+            try:
+                out["images"][mode]["wlog"] = powerloss_check.compare_after_cut(logs[i], image)
+            except (OSError, powerloss_check.LogError) as e:
+                out["images"][mode]["wlog"] = {"error": str(e)}
     emit("check", out)
 
 
@@ -126,7 +138,16 @@ def workload(spec: dict) -> int:
                f"minivmm_agent.span={w['span']} minivmm_agent.multi={w['multi']} "
                f"minivmm_agent.start_sector={kill_campaign.START_SECTOR} "
                f"minivmm_agent.expect_disks={len(MODES)}")
-    cmd = kill_vm._command(spec["minivmm"], spec["kernel"], list(zip(image_paths(spec), MODES)), cmdline)
+    logs = None
+    if w.get("write_log"):
+        # The run directory is written through to the host: the logs survive the cut.
+        run_dir = os.environ.get("MINIVMM_NESTED_RUN_DIR")
+        if not run_dir:
+            print("powercut_inner: write_log needs MINIVMM_NESTED_RUN_DIR (the sandbox's run directory)",
+                  file=sys.stderr)
+            return 2
+        logs = [os.path.join(run_dir, os.path.basename(p)[:-len(".img")] + ".wlog") for p in image_paths(spec)]
+    cmd = kill_vm._command(spec["minivmm"], spec["kernel"], list(zip(image_paths(spec), MODES)), cmdline, logs)
     env = dict(os.environ)
     if w.get("bug"):
         env["LD_PRELOAD"] = w["shim"]

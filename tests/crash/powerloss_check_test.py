@@ -208,6 +208,27 @@ class CheckerSemantics(unittest.TestCase):
         p = pc.check(self.log, self.base, image_after=after)["process_kill_problems"]
         self.assertEqual(p, [f"sector at {SECTOR} holds data no guest request wrote"])
 
+    def test_compare_after_cut_sorts_lost_sectors_by_the_model(self):
+        # Sector 0: A written and fdatasync'd (durable). Sector 1: B written,
+        # never synced (at risk).
+        b = (LogBuilder("writeback").guest_write(1, 0, A).host_write(1, 0, A).host_write_done(1, SECTOR)
+             .guest_done(1).guest_flush(2).host_flush(2).host_flush_done(2).guest_flush_done(2)
+             .guest_write(3, SECTOR, B).host_write(3, SECTOR, B).host_write_done(3, SECTOR).guest_done(3))
+        b.write(self.log)
+
+        def compare(image):
+            return pc.compare_after_cut(self.log, image)
+
+        kept = compare(A + B + bytes(6 * SECTOR))
+        self.assertEqual((kept["sectors"], kept["at_risk"], kept["lost"], kept["survived_at_risk"]), (2, 1, 0, 1))
+        cut = compare(A + bytes(7 * SECTOR))  # the unsynced write lost: predicted
+        self.assertEqual((cut["lost"], cut["lost_at_risk"], cut["lost_durable"]), (1, 1, 0))
+        wrong = compare(bytes(8 * SECTOR))  # the synced one lost too: the model disagrees
+        self.assertEqual((wrong["lost"], wrong["lost_at_risk"], wrong["lost_durable"]), (2, 1, 1))
+        self.assertIn("sector 0", wrong["disagreements"][0])
+        with self.assertRaises(pc.LogError):
+            compare(bytes(4 * SECTOR))
+
 
 def uring_available():
     """io_uring can be disabled (sysctl, seccomp): probe with a one-round run."""
