@@ -1,4 +1,4 @@
-"""Parses the guest agent's machine-readable console lines (README.md "Guest agent").
+"""Parses the guest agent's machine-readable console lines (docs/guests.md "Guest agent").
 
     agent disk <d> capacity=<sectors> lbs=<n> features=0x<hex> write_cache=<0|1>
     agent ack <d> <seq> <sector>

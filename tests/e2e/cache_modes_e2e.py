@@ -3,7 +3,7 @@
 
 Boots the project's guest kernel under minivmm on /dev/kvm with five
 virtio-blk disks (writeback, none, writethrough, directsync, unsafe) and the
-guest agent's workload plan (guest/agent, README.md "Guest agent"): every disk
+guest agent's workload plan (guest/agent, docs/guests.md "Guest agent"): every disk
 gets self-describing records, flushes every few writes, a read-back; the
 writethrough disk also has its write cache switched on and off again by the
 guest (virtio CONFIG_WCE) with writes and flushes in each state. Checks:
