@@ -30,22 +30,19 @@ Host checks, from docs/cache-modes.md "The guest's toggle":
 
 usage: debian_shell_test.py MINIVMM CONFIG KERNEL ROOT_IMAGE
 """
-import fcntl
 import os
-import pty
 import re
 import shutil
 import signal
 import subprocess
 import sys
 import tempfile
-import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from guest_shell_test import Console  # noqa: E402
 from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
+from pty_console import PtyVm, verdict  # noqa: E402
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
@@ -78,22 +75,10 @@ def private_cache(tmp, kernel, root_image):
 
 
 def start(minivmm, config, cache, images):
-    master, slave = pty.openpty()
-    before = termios.tcgetattr(slave)
     cmd = [minivmm, "--config", config]
     for mode, path in zip(MODES, images):
         cmd += ["--disk", f"{path},cache={mode},serial=tog-{mode}"]
-    print("+", " ".join(cmd), flush=True)
-
-    def controlling_tty():
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    log = tempfile.TemporaryFile()
-    env = dict(os.environ, MINIVMM_CACHE=cache)
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=log, env=env,
-                            preexec_fn=controlling_tty)
-    return proc, master, slave, before, log
+    return PtyVm(cmd, env=dict(os.environ, MINIVMM_CACHE=cache))
 
 
 def disks_by_serial(con):
@@ -126,25 +111,6 @@ def drive_shell(con, failures):
         for i, (opts, block) in enumerate(WRITES):
             con.run(f"yes minivmm-toggle-{mode}-{i} | head -c {CHUNK} > /tmp/p")
             con.run(f"dd if=/tmp/p of=/dev/{dev} bs=4096 count={CHUNK // 4096} seek={block} {opts} 2>/dev/null")
-
-
-def finish(proc, master, slave, before, log, failures):
-    try:
-        rc = proc.wait(timeout=180)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-        failures.append("minivmm did not exit within 180 s of `exit`")
-    if termios.tcgetattr(slave) != before:
-        failures.append("terminal settings not restored")
-    os.close(master)
-    os.close(slave)
-    log.seek(0)
-    text = log.read().decode(errors="replace")
-    if rc != 0:
-        failures.append(f"minivmm exited {rc}, want 0; log tail:\n{text[-1500:]}")
-    print(f"minivmm exit {rc}")
-    return text
 
 
 def check_host(images, text, failures):
@@ -187,36 +153,32 @@ def main():
             images.append(os.path.join(tmp, f"tog-{mode}.img"))
             with open(images[-1], "wb") as f:
                 f.truncate(4 << 20)
-        proc, master, slave, before, log = start(minivmm, config, cache, images)
-        con = Console(master)
-        t0 = time.monotonic()
+        vm = start(minivmm, config, cache, images)
+        con, t0 = vm.console, time.monotonic()
         try:
             con.read_until(rb"root shell on ttyS0", 300)
-            os.write(master, b"\r")
+            vm.type(b"\r")
             con.read_until(PROMPT, 60)
             print(f"\nbash prompt {time.monotonic() - t0:.1f} s after minivmm started")
             # Wide lines: readline's wrapping would otherwise split long commands.
             con.run("stty cols 400; bind 'set enable-bracketed-paste off'")
-            flags = open_image_flags(proc.pid, images)
+            flags = open_image_flags(vm.proc.pid, images)
             drive_shell(con, failures)
             for mode, path in zip(MODES, images):
                 direct = any(f & O_DIRECT for f in flags.get(path, set()))
                 if direct != (mode in ("none", "directsync")):
                     failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
-            os.write(master, b"exit\r")
+            vm.type(b"exit\r")
         except (TimeoutError, EOFError, AssertionError) as e:
             failures.append(str(e))
-            proc.terminate()
-        text = finish(proc, master, slave, before, log, failures)
+            vm.proc.terminate()
+        text = vm.finish("debian shell (exit)", failures, timeout=180)
         check_host(images, text, failures)
         fsck = subprocess.run(["e2fsck", "-fn", root], capture_output=True, text=True)
         print(f"e2fsck -fn on the root copy: exit {fsck.returncode}")
         if fsck.returncode != 0:
             failures.append(f"e2fsck -fn on the root exited {fsck.returncode}:\n{fsck.stdout[-1500:]}")
-    for f in failures:
-        print("FAIL:", f)
-    print("PASS" if not failures else f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

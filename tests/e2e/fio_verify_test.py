@@ -32,7 +32,6 @@ usage: fio_verify_test.py MINIVMM KERNEL ROOT_IMAGE [fio|persist|all] [--size 8M
 import argparse
 import os
 import re
-import shutil
 import signal
 import subprocess
 import sys
@@ -43,6 +42,7 @@ import time
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
 from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
+from pty_console import verdict  # noqa: E402
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
@@ -233,10 +233,7 @@ def main():
             run_fio(args, tmp, failures)
         if args.what in ("persist", "all"):
             run_persist(args, tmp, failures)
-    for f in failures:
-        print("FAIL:", f)
-    print("PASS" if not failures else f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":

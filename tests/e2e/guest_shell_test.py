@@ -21,21 +21,17 @@ guest, then Ctrl-C on the terminal: a graceful stop, exit 0, terminal restored.
 
 usage: guest_shell_test.py MINIVMM KERNEL INITRAMFS
 """
-import fcntl
 import os
-import pty
 import re
-import select
 import signal
-import subprocess
 import sys
 import tempfile
-import termios
 import time
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
 from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
+from pty_console import PtyVm, verdict  # noqa: E402
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
@@ -48,89 +44,17 @@ CHUNK = 16384  # bytes per dd write: 4 blocks of 4 KiB
 WRITES = [("oflag=direct", 0, ""), ("conv=fsync", 16, ""), ("", 32, "sync")]
 
 
-class Console:
-    """The master side of minivmm's terminal: what the guest prints, what we type."""
-
-    def __init__(self, fd):
-        self.fd, self.buf = fd, b""
-
-    def read_until(self, pattern, timeout):
-        rx = re.compile(pattern) if isinstance(pattern, bytes) else pattern
-        deadline = time.monotonic() + timeout
-        while True:
-            m = rx.search(self.buf)
-            if m:
-                out, self.buf = self.buf[:m.end()], self.buf[m.end():]
-                return out
-            left = deadline - time.monotonic()
-            if left <= 0:
-                raise TimeoutError(f"no {rx.pattern!r} within {timeout}s; console tail: {self.buf[-600:]!r}")
-            r, _, _ = select.select([self.fd], [], [], min(left, 1))
-            if r:
-                try:
-                    data = os.read(self.fd, 65536)
-                except OSError:  # EIO: the other side has gone
-                    data = b""
-                if not data:
-                    raise EOFError(f"console closed; tail: {self.buf[-600:]!r}")
-                sys.stdout.write(data.decode(errors="replace"))
-                sys.stdout.flush()
-                self.buf += data
-
-    def run(self, command, timeout=120):
-        """Types a command; returns what it printed (between two unique markers)."""
-        tag = f"{time.monotonic_ns() % 1000000:06d}"
-        os.write(self.fd, f"echo B{tag}; {command}; echo E{tag} $?\r".encode())
-        # The markers are matched at line starts so the echoed command line does not count.
-        out = self.read_until(rb"\nE" + tag.encode() + rb" (\d+)\r*\n", timeout)
-        body = out.split(b"\nB" + tag.encode(), 1)[-1]
-        status = int(re.search(rb"\nE" + tag.encode() + rb" (\d+)", out).group(1))
-        text = body.rsplit(b"\nE" + tag.encode(), 1)[0].decode(errors="replace").replace("\r", "")
-        if status != 0:
-            raise AssertionError(f"guest command {command!r} exited {status}: {text}")
-        return text.strip()
-
-
 def pattern(mode, index):
     line = f"minivmm-{mode}-write{index}\n".encode()
     return (line * (CHUNK // len(line) + 1))[:CHUNK]
 
 
 def start_vm(minivmm, kernel, initramfs, images):
-    master, slave = pty.openpty()
-    before = termios.tcgetattr(slave)
     cmd = [minivmm, "--kernel", kernel, "--initrd", initramfs, "--memory", "256",
            "--cmdline", "console=ttyS0 reboot=k panic=-1 quiet"]
     for mode, path in zip(MODES, images):
         cmd += ["--disk", f"{path},cache={mode},serial=shell-{mode}"]
-
-    def controlling_tty():
-        os.setsid()
-        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
-
-    log = tempfile.TemporaryFile()
-    proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=log, preexec_fn=controlling_tty)
-    return proc, Console(master), master, slave, before, log
-
-
-def finish(proc, master, slave, before, log, label, failures):
-    try:
-        rc = proc.wait(timeout=120)
-    except subprocess.TimeoutExpired:
-        proc.kill()
-        rc = proc.wait()
-        failures.append(f"{label}: minivmm did not exit within 120s")
-    after = termios.tcgetattr(slave)
-    if after != before:
-        failures.append(f"{label}: terminal settings not restored: before {before}, after {after}")
-    os.close(master)
-    os.close(slave)
-    log.seek(0)
-    text = log.read().decode(errors="replace")
-    if rc != 0:
-        failures.append(f"{label}: minivmm exited {rc}, want 0; log tail:\n{text[-1500:]}")
-    print(f"{label}: minivmm exit {rc}, terminal {'restored' if after == before else 'NOT restored'}")
-    return text
+    return PtyVm(cmd)
 
 
 def disk_map(console):
@@ -148,8 +72,8 @@ def disk_map(console):
 
 
 def run_one(minivmm, kernel, initramfs, images, failures):
-    proc, con, master, slave, before, log = start_vm(minivmm, kernel, initramfs, images)
-    t0 = time.monotonic()
+    vm = start_vm(minivmm, kernel, initramfs, images)
+    con, t0 = vm.console, time.monotonic()
     con.read_until(rb"minivmm initramfs", 300)
     con.read_until(PROMPT, 60)
     print(f"\nrun 1: shell prompt {time.monotonic() - t0:.1f}s after start")
@@ -163,7 +87,7 @@ def run_one(minivmm, kernel, initramfs, images, failures):
         want = "write back" if mode in WRITE_BACK else "write through"
         if cache != want:
             failures.append(f"{mode}: guest sees write_cache {cache!r}, want {want!r}")
-    flags = open_image_flags(proc.pid, images)
+    flags = open_image_flags(vm.proc.pid, images)
     for mode, path in zip(MODES, images):
         direct = any(f & O_DIRECT for f in flags.get(path, set()))
         if direct != (mode in ("none", "directsync")):
@@ -173,8 +97,8 @@ def run_one(minivmm, kernel, initramfs, images, failures):
             con.run(f"yes minivmm-{mode}-write{i} | head -c {CHUNK} > /tmp/p")
             con.run(f"dd if=/tmp/p of=/dev/{dev} bs=4096 count=4 seek={block} {opts} 2>/dev/null"
                     + (f"; {after}" if after else ""))
-    os.write(master, b"reboot -f\r")
-    text = finish(proc, master, slave, before, log, "run 1 (reboot -f)", failures)
+    vm.type(b"reboot -f\r")
+    text = vm.finish("run 1 (reboot -f)", failures)
     check_images(images, failures)
     check_stats(text, failures)
 
@@ -199,7 +123,8 @@ def check_stats(text, failures):
 
 
 def run_two(minivmm, kernel, initramfs, images, failures):
-    proc, con, master, slave, before, log = start_vm(minivmm, kernel, initramfs, images)
+    vm = start_vm(minivmm, kernel, initramfs, images)
+    con = vm.console
     con.read_until(rb"minivmm initramfs", 300)
     con.read_until(PROMPT, 60)
     devices, _ = disk_map(con)
@@ -208,8 +133,8 @@ def run_two(minivmm, kernel, initramfs, images, failures):
         got = con.run(f"dd if=/dev/{dev} bs=4096 count=1 2>/dev/null | head -n 1")
         if got != "minivmm-directsync-write0":
             failures.append(f"run 2: directsync disk starts with {got!r}, want run 1's pattern")
-    os.write(master, b"\x03")  # ISIG on the terminal: SIGINT to minivmm
-    finish(proc, master, slave, before, log, "run 2 (Ctrl-C)", failures)
+    vm.type(b"\x03")  # ISIG on the terminal: SIGINT to minivmm
+    vm.finish("run 2 (Ctrl-C)", failures)
 
 
 def main():
@@ -231,10 +156,7 @@ def main():
             run_two(minivmm, kernel, initramfs, images, failures)
         except (TimeoutError, EOFError, AssertionError) as e:
             failures.append(str(e))
-    for f in failures:
-        print("FAIL:", f)
-    print("PASS" if not failures else f"{len(failures)} failure(s)")
-    return 1 if failures else 0
+    return verdict(failures)
 
 
 if __name__ == "__main__":
