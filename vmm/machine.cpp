@@ -97,12 +97,12 @@ BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskC
   } catch (const Error& e) {
     throw ImageError("disk " + std::to_string(index) + ": " + e.what());
   }
-  virtio::blk::VirtioBlkConfig cfg;
-  cfg.serial = d.serial;
-  cfg.num_queues = d.queues;
+  virtio::blk::VirtioBlkOptions blk;
+  blk.id = d.id;
+  blk.num_queues = d.queues;
   BlockDevice dev;
   dev.disk = disk.get();
-  dev.transport = virtio::blk::make_virtio_blk(vm.memory(), std::move(disk), cfg, loop);
+  dev.transport = virtio::blk::make_virtio_blk_mmio(vm.memory(), std::move(disk), blk, loop);
   dev.slot = virtio_mmio_slot(index, disk_count);
   for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
     vm.add_ioeventfd(dev.slot.base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)

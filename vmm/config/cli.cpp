@@ -39,8 +39,10 @@ the TOML config file (see configs/default.toml and README.md).
                             (above 3 GiB it continues at 4 GiB)      [machine.memory_mib]
       --vcpus N             number of vCPUs, 1..min(254, KVM_CAP_MAX_VCPUS) [machine.vcpus]
       --disk SPEC           add a disk (repeatable; about 56, as many as the kernel
-                            command line holds): PATH[,cache=MODE][,ro][,serial=S][,queues=N]
-                            [,write_log=FILE] (power-loss simulation log)
+                            command line holds): PATH[,KEY=VALUE]... with the keys of a
+                            [[disk]] table: cache=MODE, read_only=true|false (or ro),
+                            serial=ID (virtio-blk ID, up to 20 bytes), queues=N (1..64),
+                            io_engine=auto|io_uring|sync, write_log=FILE (power-loss log)
                             MODE: writeback (default), none, writethrough, directsync, unsafe
       --serial-log FILE     guest console to FILE instead of stdout  [serial.log_file]
       --no-stdin            do not feed the terminal to the guest    [serial.stdin]
@@ -110,40 +112,12 @@ CliOptions parse_cli(int argc, char** argv) {
 }
 
 DiskConfig parse_disk_flag(const std::string& spec) {
-  std::istringstream in(spec);
-  std::string part;
-  DiskConfig d;
-  bool first = true;
-  while (std::getline(in, part, ',')) {
-    if (first) {
-      d.path = expand_path(part);
-      first = false;
-      continue;
-    }
-    if (part == "ro") d.read_only = true;
-    else if (part.rfind("cache=", 0) == 0) {
-      auto mode = storage::parse_cache_mode(part.substr(6));
-      if (!mode) {
-        throw UsageError(
-            "--disk " + spec + ": cache '" + part.substr(6) +
-            "' is not a cache mode; allowed: " + std::string(storage::allowed_cache_modes()));
-      }
-      d.cache = *mode;
-    } else if (part.rfind("serial=", 0) == 0) {
-      d.serial = part.substr(7);
-      if (d.serial.size() > 20)
-        throw UsageError("--disk " + spec + ": serial longer than 20 bytes");
-    } else if (part.rfind("queues=", 0) == 0) {
-      d.queues = parse_number<uint32_t>("--disk queues", part.substr(7), 1, 16);
-    } else if (part.rfind("write_log=", 0) == 0) {
-      d.write_log = expand_path(part.substr(10));
-      if (d.write_log.empty()) throw UsageError("--disk " + spec + ": write_log needs a path");
-    } else {
-      throw UsageError("--disk " + spec + ": unknown option '" + part + "'");
-    }
+  try {
+    return parse_disk_config(split_disk_flag(spec), DiskSource::kFlag, expand_path);
+  } catch (const DiskOptionError& e) {
+    if (e.key().empty()) throw UsageError("--disk " + spec + ": " + e.what());
+    throw UsageError("--disk " + spec + ": key '" + e.key() + "' " + e.what());
   }
-  if (d.path.empty()) throw UsageError("--disk needs a path");
-  return d;
 }
 
 VmConfig build_config(const CliOptions& cli) {

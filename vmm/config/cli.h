@@ -25,7 +25,7 @@ struct CliOptions {
   std::optional<PvmWorkarounds> pvm;
   bool no_stdin = false;
   bool no_seccomp = false;
-  std::vector<std::string> disks;  // PATH[,cache=MODE][,ro][,serial=S][,queues=N]
+  std::vector<std::string> disks;  // PATH[,key=value]... (vmm/config/disk_config.h)
 };
 
 CliOptions parse_cli(int argc, char** argv);  // throws UsageError

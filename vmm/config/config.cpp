@@ -158,36 +158,31 @@ void parse_debug(const toml::table& t, VmConfig& c, const std::string& src,
   r.reject_unknown();
 }
 
+// A [[disk]] table: its keys as DiskOptions for parse_disk_config (the same
+// parser as --disk), its errors prefixed with the file, line and disk[N].
 DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src,
                       const std::string& dir) {
-  TableReader r(t, "disk[" + std::to_string(index) + "].", src);
-  DiskConfig d;
-  auto path = r.get<std::string>("path", "a string");
-  if (!path || path->empty()) {
+  std::vector<DiskOption> options;
+  for (const auto& [k, node] : t) {
+    DiskOption o{std::string(k.str()), {}, static_cast<int>(node.source().begin.line)};
+    if (const auto* s = node.as_string()) o.value = s->get();
+    else if (const auto* i = node.as_integer()) o.value = i->get();
+    else if (const auto* b = node.as_boolean()) o.value = b->get();
+    options.push_back(std::move(o));
+  }
+  const std::string name = "disk[" + std::to_string(index) + "]";
+  try {
+    return parse_disk_config(options, DiskSource::kToml,
+                             [&dir](const std::string& p) { return resolve(p, dir); });
+  } catch (const DiskOptionError& e) {
     std::ostringstream s;
-    s << src << ":" << t.source().begin.line << ": disk[" << index << "] needs a 'path'";
+    if (e.key().empty()) {
+      s << src << ":" << t.source().begin.line << ": " << name << " " << e.what();
+    } else {
+      s << src << ":" << e.line() << ": key '" << name << "." << e.key() << "' " << e.what();
+    }
     throw ConfigError(s.str());
   }
-  d.path = resolve(*path, dir);
-  const std::string cache = r.get_string("cache", "writeback");
-  auto mode = storage::parse_cache_mode(cache);
-  if (!mode) {
-    r.bad_value("cache", "= \"" + cache + "\" is not a cache mode; allowed: " +
-                             std::string(storage::allowed_cache_modes()));
-  }
-  d.cache = *mode;
-  d.read_only = r.get_bool("read_only", false);
-  d.serial = r.get_string("serial", "");
-  if (d.serial.size() > 20) r.bad_value("serial", "is longer than 20 bytes (virtio-blk ID size)");
-  d.queues = static_cast<uint32_t>(r.get_uint("queues", 1, 1, 16));
-  const std::string engine = r.get_string("io_engine", "auto");
-  if (engine == "auto") d.io_engine = storage::IoEngineKind::Auto;
-  else if (engine == "io_uring") d.io_engine = storage::IoEngineKind::IoUring;
-  else if (engine == "sync") d.io_engine = storage::IoEngineKind::Sync;
-  else r.bad_value("io_engine", "= \"" + engine + "\" must be one of: auto, io_uring, sync");
-  d.write_log = resolve(r.get_string("write_log", ""), dir);
-  r.reject_unknown();
-  return d;
 }
 
 }  // namespace

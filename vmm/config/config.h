@@ -10,6 +10,7 @@
 
 #include "common/error.h"
 #include "storage/disk.h"
+#include "vmm/config/disk_config.h"
 #include "vmm/kvm/pvm_quirks.h"
 
 namespace minivmm {
@@ -27,16 +28,6 @@ inline constexpr uint64_t kMaxMemoryMib = (1ull << 52) >> 20;
 // machine.vcpus: the MP table's 8-bit APIC ids (mptable.h kMpMaxCpus); what
 // KVM allows (KVM_CAP_MAX_VCPUS) is checked at start.
 inline constexpr uint32_t kMaxVcpus = 254;
-
-struct DiskConfig {
-  std::string path;
-  storage::CacheMode cache = storage::CacheMode::Writeback;
-  bool read_only = false;
-  std::string serial;  // virtio-blk GET_ID string, at most 20 bytes
-  uint32_t queues = 1;
-  storage::IoEngineKind io_engine = storage::IoEngineKind::Auto;
-  std::string write_log;  // power-loss simulation log (storage/write_log.h); empty = off
-};
 
 struct VmConfig {
   // [machine]

@@ -30,7 +30,7 @@ TEST(Cli, FlagsOverrideDefaults) {
   EXPECT_EQ(c.disks[0].path, "/a.img");
   EXPECT_EQ(c.disks[0].cache, storage::CacheMode::Directsync);
   EXPECT_TRUE(c.disks[0].read_only);
-  EXPECT_EQ(c.disks[0].serial, "s1");
+  EXPECT_EQ(c.disks[0].id, "s1");
   EXPECT_EQ(c.disks[0].queues, 2u);
 }
 
