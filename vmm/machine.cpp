@@ -302,7 +302,7 @@ std::vector<std::unique_ptr<Vcpu>> create_vcpus(const KvmSystem& kvm, const Vm& 
                                                 const VmConfig& config,
                                                 const std::vector<kvm_cpuid_entry2>& cpuid,
                                                 bool pvm, uint64_t entry) {
-  install_vcpu_kick_handler();
+  install_vcpu_interrupt_handler();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
     vcpus.push_back(
@@ -371,7 +371,7 @@ void filter_main_thread(RunState& state, bool sandbox) {
 void stop_vcpus_and_drain_disks(std::vector<std::unique_ptr<Vcpu>>& vcpus,
                                 std::vector<std::jthread>& threads, virtio::EventLoop& loop,
                                 std::vector<BlockDevice>& disks) {
-  for (auto& v : vcpus) v->kick();
+  for (auto& v : vcpus) v->interrupt_run();
   for (auto& t : threads) t.join();
   for (auto& v : vcpus) spdlog::debug("{}", v->describe());
   for (auto& d : disks) d.transport->quiesce();

@@ -42,7 +42,7 @@ struct Policy {
 // Every thread: glibc's malloc (brk, mmap and friends), std::mutex and
 // condition variables (futex), spdlog's timestamps and log lines to stderr
 // (clock_gettime when the vDSO falls back, write), eventfd signals (write),
-// the vCPU kick signal's handler (rt_sigreturn), thread exit (madvise of
+// the vCPU interrupt signal's handler (rt_sigreturn), thread exit (madvise of
 // the stack, exit) and process exit. abort() (raise: tgkill, rt_sigaction)
 // stays possible so a failed assertion still reports itself.
 void add_common(Policy& p) {
@@ -91,7 +91,7 @@ Policy policy_for(ThreadKind kind) {
       p.conditional.push_back({"ioctl", 1, {KVM_IRQ_LINE}});
       break;
     case ThreadKind::kControl:
-      // Waits (poll, the signalfd), kicks vCPUs (tgkill with the kick
+      // Waits (poll, the signalfd), interrupts vCPUs (tgkill with the interrupt
       // signal), reads vCPU state for the exit diagnostics, restores the
       // terminal (TCSETS*), tears down (close, munmap; io_uring_enter while
       // the io_uring engine's destructor reaps what is left in the ring).

@@ -19,7 +19,7 @@ struct MappingGuard {
 
 }  // namespace
 
-GuestRam::GuestRam(uint64_t size) : size_(size) {
+GuestRamMapping::GuestRamMapping(uint64_t size) : size_(size) {
   const uint64_t span = mapping_size();
   // Reserve the whole span inaccessible, then open up the RAM ranges: the
   // hole stays PROT_NONE, and under vm.overcommit_memory=2 only the RAM is
@@ -54,11 +54,11 @@ GuestRam::GuestRam(uint64_t size) : size_(size) {
   data_ = base;
 }
 
-GuestRam::~GuestRam() {
+GuestRamMapping::~GuestRamMapping() {
   if (data_) munmap(data_, mapping_size());
 }
 
-GuestMemory GuestRam::view() const {
+GuestMemory GuestRamMapping::view() const {
   const uint64_t hole_start = layout::high_ram_size(size_) ? layout::kMmioHoleStart : 0;
   const uint64_t hole_end = layout::high_ram_size(size_) ? layout::kMmioHoleEnd : 0;
   return GuestMemory(data_, 0, mapping_size(), hole_start, hole_end);

@@ -17,13 +17,13 @@
 
 namespace minivmm {
 
-class GuestRam {
+class GuestRamMapping {
  public:
   // `size`: bytes of RAM (not of guest-physical span).
-  explicit GuestRam(uint64_t size);
-  ~GuestRam();
-  GuestRam(const GuestRam&) = delete;
-  GuestRam& operator=(const GuestRam&) = delete;
+  explicit GuestRamMapping(uint64_t size);
+  ~GuestRamMapping();
+  GuestRamMapping(const GuestRamMapping&) = delete;
+  GuestRamMapping& operator=(const GuestRamMapping&) = delete;
 
   // Host address of guest physical address 0.
   uint8_t* data() const { return data_; }

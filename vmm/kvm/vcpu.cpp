@@ -16,7 +16,7 @@
 namespace minivmm {
 namespace {
 
-const int kKickSignal = SIGRTMIN;
+const int kInterruptSignal = SIGRTMIN;
 
 std::string hex_bytes(const std::vector<uint8_t>& bytes) {
   std::ostringstream s;
@@ -50,11 +50,11 @@ constexpr MsrValue kBootMsrs[] = {
 
 }  // namespace
 
-void install_vcpu_kick_handler() {
+void install_vcpu_interrupt_handler() {
   struct sigaction sa {};
   sa.sa_handler = [](int) {};
   sigemptyset(&sa.sa_mask);
-  sigaction(kKickSignal, &sa, nullptr);  // no SA_RESTART: KVM_RUN returns EINTR
+  sigaction(kInterruptSignal, &sa, nullptr);  // no SA_RESTART: KVM_RUN returns EINTR
 }
 
 Vcpu::Vcpu(const KvmSystem& kvm, const Vm& vm, unsigned index,
@@ -140,15 +140,15 @@ void Vcpu::set_lapic_lint() const {
   if (ioctl(fd_.get(), KVM_SET_LAPIC, &lapic) < 0) throw sys_error("KVM_SET_LAPIC");
 }
 
-void Vcpu::kick() {
+void Vcpu::interrupt_run() {
   run_->immediate_exit = 1;
   std::atomic_thread_fence(std::memory_order_seq_cst);
-  if (running_.load()) pthread_kill(thread_.load(), kKickSignal);
+  if (running_.load()) pthread_kill(thread_.load(), kInterruptSignal);
 }
 
 void Vcpu::request_sample() {
   sample_requested_.store(true);
-  if (running_.load()) pthread_kill(thread_.load(), kKickSignal);
+  if (running_.load()) pthread_kill(thread_.load(), kInterruptSignal);
 }
 
 void Vcpu::run(const IoBus& bus, RunState& state) {

@@ -50,7 +50,7 @@ class Vcpu {
   // A fatal exit calls state.request_stop() itself.
   void run(const IoBus& bus, RunState& state);
   // From any thread: makes run() leave KVM_RUN promptly.
-  void kick();
+  void interrupt_run();
   // From any thread: the next interrupted KVM_RUN records the guest RIP.
   void request_sample();
   const std::map<uint64_t, uint64_t>& rip_samples() const { return rip_samples_; }
@@ -84,7 +84,7 @@ class Vcpu {
   ExitHistory history_;  // touched by this vCPU's thread only
 };
 
-// The signal used to kick vCPU threads out of KVM_RUN (a no-op handler).
-void install_vcpu_kick_handler();
+// The signal that interrupts a vCPU thread's KVM_RUN (a no-op handler).
+void install_vcpu_interrupt_handler();
 
 }  // namespace minivmm

@@ -20,7 +20,7 @@ Vm::Vm(const KvmSystem& kvm, uint64_t ram_bytes) {
     throw sys_error("KVM_SET_IDENTITY_MAP_ADDR");
   }
 
-  ram_ = std::make_unique<GuestRam>(ram_bytes);
+  ram_ = std::make_unique<GuestRamMapping>(ram_bytes);
   // One memory slot per RAM range (memory_layout.h): below the MMIO hole,
   // and the rest from 4 GiB up (api.rst, KVM_SET_USER_MEMORY_REGION).
   const layout::RamRanges ranges = ram_->ranges();

@@ -28,7 +28,7 @@ class Vm {
 
  private:
   UniqueFd fd_;
-  std::unique_ptr<GuestRam> ram_;
+  std::unique_ptr<GuestRamMapping> ram_;
 };
 
 }  // namespace minivmm

@@ -132,7 +132,7 @@ TEST_F(SeccompFilterDeathTest, ControlKicksAndRestoresTheTerminal) {
     sa.sa_handler = [](int) {};
     sigaction(SIGRTMIN, &sa, nullptr);
     run_sandboxed(ThreadKind::kControl, [] {
-      if (pthread_kill(pthread_self(), SIGRTMIN) != 0) std::_Exit(3);  // the vCPU kick
+      if (pthread_kill(pthread_self(), SIGRTMIN) != 0) std::_Exit(3);  // the vCPU interrupt signal
       termios t{};
       tcgetattr(STDIN_FILENO, &t);  // ENOTTY is fine: the ioctl was allowed
       pollfd p{STDIN_FILENO, POLLIN, 0};

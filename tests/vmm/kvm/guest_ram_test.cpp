@@ -44,7 +44,7 @@ uint64_t rss_bytes() {
 }
 
 TEST(GuestRamTest, SmallRamIsOneRangeWithoutHole) {
-  GuestRam ram(64 * kMiB);
+  GuestRamMapping ram(64 * kMiB);
   EXPECT_EQ(ram.mapping_size(), 64 * kMiB);
   ASSERT_EQ(ram.ranges().count, 1u);
   EXPECT_EQ(ram.view().size(), 64 * kMiB);
@@ -53,7 +53,7 @@ TEST(GuestRamTest, SmallRamIsOneRangeWithoutHole) {
 }
 
 TEST(GuestRamTest, RamAboveThreeGiBContinuesAtFourGiB) {
-  GuestRam ram(5 * kGiB);
+  GuestRamMapping ram(5 * kGiB);
   EXPECT_EQ(ram.size(), 5 * kGiB);
   EXPECT_EQ(ram.mapping_size(), 6 * kGiB) << "3 GiB low, the 1 GiB hole, 2 GiB high";
   const layout::RamRanges r = ram.ranges();
@@ -81,7 +81,7 @@ TEST(GuestRamTest, RamAboveThreeGiBContinuesAtFourGiB) {
 }
 
 TEST(GuestRamTest, HoleIsReservedInaccessibleAndRamReadWrite) {
-  GuestRam ram(4 * kGiB);
+  GuestRamMapping ram(4 * kGiB);
   EXPECT_EQ(protection_at(ram.data()), "rw-p");
   EXPECT_EQ(protection_at(ram.data() + 3 * kGiB), "---p");
   EXPECT_EQ(protection_at(ram.data() + 4 * kGiB - 1), "---p");
@@ -91,7 +91,7 @@ TEST(GuestRamTest, HoleIsReservedInaccessibleAndRamReadWrite) {
 
 TEST(GuestRamTest, SixteenGiBThatTouchesHundredMiBCostsAboutHundredMiB) {
   const uint64_t before = rss_bytes();
-  GuestRam ram(16 * kGiB);
+  GuestRamMapping ram(16 * kGiB);
   // 50 MiB at the bottom and 50 MiB at the very top of RAM.
   std::memset(ram.data() + 16 * kMiB, 0xa5, 50 * kMiB);
   std::memset(ram.data() + ram.mapping_size() - 50 * kMiB, 0x5a, 50 * kMiB);

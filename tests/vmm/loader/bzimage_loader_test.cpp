@@ -57,7 +57,7 @@ class BzImageLoaderTest : public ::testing::Test {
   BzImageLoaderTest() : ram_(kRamSize) {}
   void expect_load_error(const std::vector<uint8_t>& image, const std::string& needle,
                          uint64_t ram_size = kRamSize) {
-    GuestRam ram(ram_size);
+    GuestRamMapping ram(ram_size);
     try {
       load_bzimage(ram.view(), image, "bzImage");
       ADD_FAILURE() << "expected an Error containing \"" << needle << "\"";
@@ -67,7 +67,7 @@ class BzImageLoaderTest : public ::testing::Test {
       EXPECT_NE(msg.find("bzImage"), std::string::npos) << "message lacks the name: " << msg;
     }
   }
-  GuestRam ram_;
+  GuestRamMapping ram_;
 };
 
 TEST_F(BzImageLoaderTest, CopiesProtectedModeCodeToOneMiB) {
@@ -188,7 +188,7 @@ TEST(BzImageRealKernelTest, LoadsBuiltBzImage) {
   if (image.empty()) {
     GTEST_SKIP() << "no guest bzImage at " << path << " (build it with scripts/build-guest.sh)";
   }
-  GuestRam ram(512ULL << 20);
+  GuestRamMapping ram(512ULL << 20);
   const BzImageLoadResult r = load_bzimage(ram.view(), image, path);
   EXPECT_EQ(r.entry, 0x100200u);
   EXPECT_GE(r.header.version, 0x020f) << "6.1 speaks boot protocol 2.15";

@@ -110,7 +110,7 @@ class ElfLoaderTest : public ::testing::Test {
   void expect_load_error(const std::vector<uint8_t>& image, const std::string& needle) {
     expect_error([&] { load_elf_kernel(ram_.view(), image, "kernel.elf"); }, needle);
   }
-  GuestRam ram_;
+  GuestRamMapping ram_;
 };
 
 TEST_F(ElfLoaderTest, LoadsSegmentsAtPhysicalAddressesAndZeroFillsBss) {
@@ -250,7 +250,7 @@ TEST_F(ElfLoaderTest, FailedLoadLeavesGuestMemoryUntouched) {
 
 TEST(ElfLoaderHoleTest, RejectsSegmentOverlappingMmioHole) {
   // 5 GiB of address space, untouched pages cost nothing (MAP_NORESERVE).
-  GuestRam ram(5ULL << 30);
+  GuestRamMapping ram(5ULL << 30);
   auto image = make_elf({{PT_LOAD, layout::kMmioHoleStart - 0x1000, 0, pattern(16, 0), 0x2000}},
                         layout::kMmioHoleStart - 0x1000);
   expect_error([&] { load_elf_kernel(ram.view(), image, "kernel.elf"); }, "MMIO hole");
@@ -268,7 +268,7 @@ TEST(ElfLoaderRealKernelTest, LoadsBuiltVmlinux) {
     GTEST_SKIP() << "no guest kernel at " << path << " (build it with scripts/build-guest.sh)";
   }
 
-  GuestRam ram(512ULL << 20);
+  GuestRamMapping ram(512ULL << 20);
   const ElfLoadResult r = load_elf_kernel(ram.view(), image, path);
   EXPECT_GE(r.kernel_start, layout::kHighMemStart);
   EXPECT_GE(r.entry, r.kernel_start);

@@ -66,7 +66,7 @@ TEST(InitrdTest, RejectsKernelEndAboveTheLimitAndEmptyInitrd) {
 }
 
 TEST(InitrdTest, LoadCopiesTheBytesWherePlaced) {
-  GuestRam ram(32 * kMiB);
+  GuestRamMapping ram(32 * kMiB);
   std::vector<uint8_t> initrd(0x2345);
   for (size_t i = 0; i < initrd.size(); ++i) initrd[i] = static_cast<uint8_t>(i * 31);
   const InitrdPlacement p = load_initrd(ram.view(), initrd, 0x1100000, kDefaultInitrdAddrMax, "i");

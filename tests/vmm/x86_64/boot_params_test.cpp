@@ -187,7 +187,7 @@ TEST(BootParamsTest, RejectsNulInCommandLine) {
 }
 
 TEST(BootParamsTest, WritesZeroPageAndClearedCommandLineBuffer) {
-  GuestRam ram(64 * kMiB);
+  GuestRamMapping ram(64 * kMiB);
   std::memset(ram.data() + layout::kCmdlineAddr, 'x', layout::kCmdlineMax + 16);
   BootParamsConfig config;
   config.ram_size = ram.size();
@@ -203,14 +203,14 @@ TEST(BootParamsTest, WritesZeroPageAndClearedCommandLineBuffer) {
 }
 
 TEST(BootParamsTest, WriteRefusesMemoryWithoutRoomForTheCommandLine) {
-  GuestRam ram(layout::kCmdlineAddr + 0x10);
+  GuestRamMapping ram(layout::kCmdlineAddr + 0x10);
   BootParamsConfig config;
   config.ram_size = 64 * kMiB;
   EXPECT_THROW(write_boot_params(ram.view(), config), Error);
 }
 
 TEST(BootParamsTest, RngSeedIsLinkedAsSetupData) {
-  GuestRam ram(64 * kMiB);
+  GuestRamMapping ram(64 * kMiB);
   BootParamsConfig config;
   config.ram_size = ram.size();
   config.cmdline = "console=ttyS0";

@@ -30,7 +30,7 @@ std::optional<uint64_t> translate(const GuestMemory& mem, uint64_t cr3, uint64_t
 }
 
 TEST(LongModeSetupTest, PageTablesIdentityMapTheFirstFourGiB) {
-  GuestRam ram(16 << 20);
+  GuestRamMapping ram(16 << 20);
   std::memset(ram.data() + layout::kPml4Addr, 0xff, 0x7000);  // stale garbage
   write_identity_page_tables(ram.view());
   const GuestMemory mem = ram.view();
@@ -46,7 +46,7 @@ TEST(LongModeSetupTest, PageTablesIdentityMapTheFirstFourGiB) {
 }
 
 TEST(LongModeSetupTest, GdtInMemoryHoldsFlatBootSegments) {
-  GuestRam ram(16 << 20);
+  GuestRamMapping ram(16 << 20);
   write_long_mode_tables(ram.view());
   for (size_t i = 0; i < kBootGdt.size(); ++i) {
     EXPECT_EQ(*ram.view().read<uint64_t>(layout::kGdtAddr + i * 8), kBootGdt[i]);
@@ -115,7 +115,7 @@ TEST(LongModeSetupTest, RegsPointAtEntryAndZeroPageWithInterruptsOff) {
 }
 
 TEST(LongModeSetupTest, RefusesMemoryThatDoesNotCoverThePageTables) {
-  GuestRam ram(layout::kPml4Addr + 0x1000);
+  GuestRamMapping ram(layout::kPml4Addr + 0x1000);
   EXPECT_THROW(write_identity_page_tables(ram.view()), Error);
 }
 

@@ -38,7 +38,7 @@ struct ParsedMpTable {
   std::vector<uint8_t> entry_types;  // in table order
 };
 
-ParsedMpTable parse(const GuestRam& ram, uint64_t scan_start, uint64_t scan_len) {
+ParsedMpTable parse(const GuestRamMapping& ram, uint64_t scan_start, uint64_t scan_len) {
   std::optional<MpFloatingPointer> mpf;
   for (uint64_t a = scan_start; a + 16 <= scan_start + scan_len; a += 16) {
     if (std::memcmp(ram.data() + a, "_MP_", 4) == 0 && byte_sum(ram.data() + a, 16) == 0) {
@@ -97,7 +97,7 @@ class MpTableTest : public ::testing::TestWithParam<uint32_t> {};
 
 TEST_P(MpTableTest, DescribesCpusIsaBusIoApicAndInterrupts) {
   const uint32_t n = GetParam();
-  GuestRam ram(16 << 20);
+  GuestRamMapping ram(16 << 20);
   write_mptable(ram.view(), n);
   // Linux scans the last KiB of base memory (mpparse.c: 639 * 0x400).
   const ParsedMpTable t = parse(ram, 639 * 0x400, 0x400);
@@ -147,7 +147,7 @@ TEST(MpTableLimitsTest, RejectsZeroAndTooManyCpus) {
 }
 
 TEST(MpTableLimitsTest, RefusesMemoryThatDoesNotCoverTheTable) {
-  GuestRam ram(layout::kMpTableAddr + 0x20);
+  GuestRamMapping ram(layout::kMpTableAddr + 0x20);
   EXPECT_THROW(write_mptable(ram.view(), 2), Error);
 }
 
