@@ -14,8 +14,8 @@
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
 #include "storage/io_engine.h"
-#include "storage/recording_engine.h"
 #include "test_image.h"
+#include "tests/storage/recording_engine.h"
 
 namespace minivmm::storage {
 namespace {

@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "storage/disk.h"
-#include "storage/recording_engine.h"
+#include "tests/storage/recording_engine.h"
 
 namespace minivmm::storage::test {
 

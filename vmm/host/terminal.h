@@ -15,7 +15,6 @@ class RawTerminal {
   ~RawTerminal();
   RawTerminal(const RawTerminal&) = delete;
   RawTerminal& operator=(const RawTerminal&) = delete;
-  bool active() const { return active_; }
 
  private:
   int fd_;

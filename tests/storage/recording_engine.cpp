@@ -1,4 +1,4 @@
-#include "storage/recording_engine.h"
+#include "tests/storage/recording_engine.h"
 
 #include <algorithm>
 
