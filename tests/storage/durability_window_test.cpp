@@ -366,8 +366,8 @@ TEST_P(WindowRealEngines, AfterAFlush) {
   DiskOptions o;
   o.path = path;
   o.cache = GetParam().mode;
-  auto record = std::make_shared<IoRecord>();
-  auto disk = test::open_recorded(o, GetParam().engine, record);
+  auto trace = std::make_shared<IoTrace>();
+  auto disk = test::open_traced(o, GetParam().engine, trace);
   AlignedBuffer buf(kBlock, 4096);
   for (uint64_t n = 0; n < 3; ++n)
     ASSERT_EQ(test::run_write(*disk, n * kBlock, buf.data(), kBlock), 0);

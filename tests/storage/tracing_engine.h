@@ -14,7 +14,7 @@
 
 namespace minivmm::storage {
 
-struct RecordedEvent {
+struct TracedEvent {
   enum class Type { Issued, Completed };
   Type type = Type::Issued;
   uint64_t seq = 0;  // position in the log
@@ -29,13 +29,13 @@ struct RecordedEvent {
 };
 
 // The log, shared between the engine (inside a Disk) and whoever inspects it.
-class IoRecord {
+class IoTrace {
  public:
-  explicit IoRecord(bool keep_write_data = false) : keep_write_data_(keep_write_data) {}
+  explicit IoTrace(bool keep_write_data = false) : keep_write_data_(keep_write_data) {}
 
-  const std::vector<RecordedEvent>& events() const { return events_; }
+  const std::vector<TracedEvent>& events() const { return events_; }
   bool keep_write_data() const { return keep_write_data_; }
-  void append(RecordedEvent event);
+  void append(TracedEvent event);
   void clear() { events_.clear(); }
 
   // Issued operations of `kind`; with `dsync`, only those whose flag matches.
@@ -44,12 +44,12 @@ class IoRecord {
 
  private:
   bool keep_write_data_;
-  std::vector<RecordedEvent> events_;
+  std::vector<TracedEvent> events_;
 };
 
-class RecordingEngine final : public IoEngine {
+class TracingEngine final : public IoEngine {
  public:
-  RecordingEngine(std::unique_ptr<IoEngine> inner, std::shared_ptr<IoRecord> record);
+  TracingEngine(std::unique_ptr<IoEngine> inner, std::shared_ptr<IoTrace> trace);
   std::string_view name() const override { return inner_->name(); }
   void prepare(const IoOp& op) override;
   void kick() override { inner_->kick(); }
@@ -59,7 +59,7 @@ class RecordingEngine final : public IoEngine {
 
  private:
   std::unique_ptr<IoEngine> inner_;
-  std::shared_ptr<IoRecord> record_;
+  std::shared_ptr<IoTrace> trace_;
 };
 
 }  // namespace minivmm::storage
