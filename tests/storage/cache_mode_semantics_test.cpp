@@ -143,8 +143,8 @@ TEST_P(PageCacheDurability, WritethroughLeavesNoDirtyPagesWritebackDoesUntilFlus
 
 INSTANTIATE_TEST_SUITE_P(BothEngines, PageCacheDurability,
                          ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace

@@ -222,7 +222,9 @@ TEST_P(WindowWriteCacheOn, OutOfOrderSyncsKeepTheNewestCover) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, WindowWriteCacheOn,
                          ::testing::Values(CacheMode::Writeback, CacheMode::None),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         [](const auto& test_param) {
+                           return std::string(to_string(test_param.param));
+                         });
 
 class WindowWriteCacheOff : public Window, public ::testing::WithParamInterface<CacheMode> {};
 
@@ -268,7 +270,9 @@ TEST_P(WindowWriteCacheOff, GuestTurningTheCacheOnOpensTheWindow) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, WindowWriteCacheOff,
                          ::testing::Values(CacheMode::Writethrough, CacheMode::Directsync),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         [](const auto& test_param) {
+                           return std::string(to_string(test_param.param));
+                         });
 
 TEST_F(Window, UnsafeIgnoredFlushesNeverShrinkIt) {
   open(CacheMode::Unsafe);

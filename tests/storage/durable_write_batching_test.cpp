@@ -318,8 +318,8 @@ TEST_P(BatchPageCache, WritethroughBatchLeavesNoDirtyPagesWhenItCompletes) {
 
 INSTANTIATE_TEST_SUITE_P(BothEngines, BatchPageCache,
                          ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace

@@ -138,8 +138,8 @@ TEST_P(Engine, TracingLogsIssueAndCompletionInOrderWithWriteData) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Engine, ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace
