@@ -136,14 +136,19 @@ Filter build_filter(ThreadKind kind) {
     const auto nr = resolve(r.name);
     if (!nr) continue;
     for (scmp_datum_t v : r.values) {
-      const scmp_arg_cmp cmp = SCMP_CMP(r.arg, SCMP_CMP_EQ, v);
+      // Spelled out rather than SCMP_CMP(), whose compound literal leaves
+      // datum_b to -Wmissing-field-initializers under clang.
+      const scmp_arg_cmp cmp{.arg = r.arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0};
       add_rule(f.get(), r.name, *nr, 1, &cmp);
     }
   }
   for (const MaskedRule& r : p.masked) {
     const auto nr = resolve(r.name);
     if (!nr) continue;
-    const scmp_arg_cmp cmp = SCMP_CMP(r.arg, SCMP_CMP_MASKED_EQ, r.mask, r.value);
+    const scmp_arg_cmp cmp{.arg = r.arg,
+                           .op = SCMP_CMP_MASKED_EQ,
+                           .datum_a = r.mask,
+                           .datum_b = r.value};
     add_rule(f.get(), r.name, *nr, 1, &cmp);
   }
   return f;
