@@ -60,8 +60,8 @@ class DeviceUnderLoad {
     d.path = o.file;
     d.cache = mode;
     d.engine = o.engine;
-    transport_ = make_virtio_blk(ram_.memory(), storage::Disk::open(d),
-                                 VirtioBlkConfig{"device-bench", 1, kQueueSize}, loop_);
+    transport_ = make_virtio_blk_mmio(ram_.memory(), storage::Disk::open(d),
+                                      VirtioBlkOptions{"device-bench", 1, kQueueSize}, loop_);
     driver_ = std::make_unique<VirtioDriverHarness>(*transport_, ram_, transport_->irq_eventfd(),
                                                     loop_, transport_->queue_notify_eventfds());
     if (!driver_->negotiate(driver_->device_features())) throw Error("features refused");

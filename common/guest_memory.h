@@ -26,7 +26,6 @@ class GuestMemory {
 
   uint64_t base() const { return base_; }
   uint64_t size() const { return size_; }
-  uint8_t* host_base() const { return host_; }
 
   // Host pointer for [gpa, gpa+len), or nullptr when any byte is outside RAM.
   uint8_t* translate(uint64_t gpa, uint64_t len) const {
@@ -35,11 +34,6 @@ class GuestMemory {
     if (off > size_ || len > size_ - off) return nullptr;
     if (gpa < hole_end_ && gpa + len > hole_start_) return nullptr;
     return host_ + off;
-  }
-
-  std::span<uint8_t> span(uint64_t gpa, uint64_t len) const {
-    uint8_t* p = translate(gpa, len);
-    return p ? std::span<uint8_t>(p, len) : std::span<uint8_t>();
   }
 
   // Copy-out of a plain value; nullopt when out of range.

@@ -66,7 +66,7 @@ void ImageDisk::publish() {
   published_ = stats_;
 }
 
-void ImageDisk::note_at_risk_ack(const Pending& p) {
+void ImageDisk::note_at_risk_ack(const PendingRequest& p) {
   if (!p.at_risk_on_ack) return;
   acked_.bytes += p.length;
   ++acked_.requests;
@@ -131,7 +131,7 @@ ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) co
 uint64_t ImageDisk::take_slot() {
   if (free_slots_.empty()) {
     free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
-    slots_.push_back(std::make_unique<Pending>());
+    slots_.push_back(std::make_unique<PendingRequest>());
     slot_live_.push_back(false);
   }
   const uint32_t slot = free_slots_.back();
@@ -141,13 +141,13 @@ uint64_t ImageDisk::take_slot() {
   return uint64_t{slot} + 1;
 }
 
-ImageDisk::Pending* ImageDisk::find(uint64_t id) {
+ImageDisk::PendingRequest* ImageDisk::find(uint64_t id) {
   if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
   return slots_[id - 1].get();
 }
 
 void ImageDisk::release(uint64_t id) {
-  Pending& p = *slots_[id - 1];
+  PendingRequest& p = *slots_[id - 1];
   // Back to a fresh state, keeping the object (and no guest pointers).
   p.request.iov.clear();
   p.request.done = nullptr;
@@ -175,7 +175,7 @@ bool ImageDisk::needs_bounce(const DiskRequest& request) const {
   });
 }
 
-void ImageDisk::set_up_bounce(Pending& p) {
+void ImageDisk::set_up_bounce(PendingRequest& p) {
   // One chunk, reused for the whole transfer (issue 9, finding 1): memory
   // per request is bounded whatever length the guest describes.
   const size_t align = std::max<size_t>({4096, image_.logical_block_size, image_.memory_alignment});
@@ -185,7 +185,7 @@ void ImageDisk::set_up_bounce(Pending& p) {
   stats_.bounce_bytes_peak = std::max(stats_.bounce_bytes_peak, bounce_bytes_);
 }
 
-uint64_t ImageDisk::transfer_length(const Pending& p) const {
+uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
   return p.bounce.data() ? std::min<uint64_t>(p.bounce.size(), p.length - p.bounced) : p.length;
 }
 
@@ -202,7 +202,7 @@ void ImageDisk::submit(DiskRequest request) {
   } publish_on_exit{this};
   const auto received = std::chrono::steady_clock::now();
   if (request.op == DiskRequest::Op::Flush) ++stats_.flush_requests;
-  const RequestLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
+  const ImageLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
   int err = check_request(request, limits);
   if (err == 0 && !engine_failure_.empty()) err = -EIO;
   if (err == 0 && refused_by_sticky_error(request)) err = sticky_sync_error_;
@@ -216,7 +216,7 @@ void ImageDisk::submit(DiskRequest request) {
   bool moved = false;  // `request` now lives in the slot
   try {
     id = take_slot();
-    Pending& ref = *slots_[id - 1];
+    PendingRequest& ref = *slots_[id - 1];
     ref.steps = plan(request, length);
     ref.length = length;
     ref.request = std::move(request);
@@ -323,7 +323,7 @@ void ImageDisk::issue_staged_writes() {
   std::vector<uint64_t> staged;
   staged.swap(staged_writes_);  // issue() may fail the engine, which clears it
   for (const uint64_t id : staged) {
-    Pending* p = find(id);
+    PendingRequest* p = find(id);
     if (!p) continue;
     p->durability = batch ? Durability::BatchSync : Durability::Dsync;
     ++durable_in_host_;
@@ -339,7 +339,7 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   if (sticky_sync_error_ != 0) {
     // A sync after a failed one proves nothing: fail the writes it would cover.
     for (const uint64_t id : awaiting_sync_) {
-      if (Pending* p = find(id)) {
+      if (PendingRequest* p = find(id)) {
         finished.emplace_back(std::move(p->request.done), sticky_sync_error_);
         release(id);
       }
@@ -368,7 +368,7 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
     note_sync_done(batch_sync_covers_);
   }
   for (const uint64_t id : covered_by_sync_) {
-    Pending* p = find(id);
+    PendingRequest* p = find(id);
     if (!p) continue;
     if (status == 0) ++stats_.batched_durable_writes;
     // A failed sync leaves the writes' durability unknown: they fail too.
@@ -378,7 +378,7 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
   covered_by_sync_.clear();
 }
 
-void ImageDisk::count_step(const Pending& p, Step step, int64_t host_result) {
+void ImageDisk::count_step(const PendingRequest& p, Step step, int64_t host_result) {
   if (host_result < 0) return;
   switch (step) {
     case Step::Transfer:
@@ -397,7 +397,7 @@ void ImageDisk::count_step(const Pending& p, Step step, int64_t host_result) {
   }
 }
 
-void ImageDisk::issue(uint64_t id, Pending& p) {
+void ImageDisk::issue(uint64_t id, PendingRequest& p) {
   IoOp op;
   op.fd = image_.fd.get();
   op.tag = id;
@@ -439,9 +439,9 @@ void ImageDisk::issue(uint64_t id, Pending& p) {
 }
 
 void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
-  Pending* found = find(id);
+  PendingRequest* found = find(id);
   if (!found) return;
-  Pending& p = *found;
+  PendingRequest& p = *found;
   const Step step = p.steps.front();
   if (step == Step::Transfer && p.bounce.data() && result >= 0 &&
       static_cast<uint64_t>(result) == transfer_length(p)) {

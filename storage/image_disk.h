@@ -88,7 +88,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     uint64_t bytes = 0;
     uint64_t requests = 0;
   };
-  struct Pending {
+  struct PendingRequest {
     DiskRequest request;
     uint64_t length = 0;
     Steps steps;
@@ -109,12 +109,12 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   // Request slots are reused (id = slot + 1, 0 is the batch sync's tag):
   // no allocation or hash node per request once the pool has grown.
   uint64_t take_slot();
-  Pending* find(uint64_t id);
+  PendingRequest* find(uint64_t id);
   void release(uint64_t id);
   bool needs_bounce(const DiskRequest& request) const;
-  void set_up_bounce(Pending& p);
-  uint64_t transfer_length(const Pending& p) const;
-  void issue(uint64_t id, Pending& p);
+  void set_up_bounce(PendingRequest& p);
+  uint64_t transfer_length(const PendingRequest& p) const;
+  void issue(uint64_t id, PendingRequest& p);
   // engine_->prepare, where a throw fails the engine (see fail_engine).
   bool prepare(const IoOp& op);
   // The engine's state is unknown after it threw (allocation failure,
@@ -131,14 +131,14 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   void note_sync_failure(int64_t result);
   bool refused_by_sticky_error(const DiskRequest& request) const;
   void advance(uint64_t id, int64_t result, Finished& finished);
-  void count_step(const Pending& p, Step step, int64_t host_result);
+  void count_step(const PendingRequest& p, Step step, int64_t host_result);
   void issue_staged_writes();
   void start_batch_sync_if_due(Finished& finished);
   void finish_batch_sync(int64_t result, Finished& finished);
   // The durability window: an acknowledgement that was not durable joins
   // it; a successful fdatasync removes every acknowledgement it covers (those
   // counted when it was issued).
-  void note_at_risk_ack(const Pending& p);
+  void note_at_risk_ack(const PendingRequest& p);
   void note_sync_done(const Window& covered);
   void publish();
 
@@ -147,7 +147,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   CacheMode mode_;
   bool read_only_;
   bool write_cache_;
-  std::vector<std::unique_ptr<Pending>> slots_;  // by id - 1; null = never used
+  std::vector<std::unique_ptr<PendingRequest>> slots_;  // by id - 1; null = never used
   std::vector<bool> slot_live_;
   std::vector<uint32_t> free_slots_;
   size_t live_requests_ = 0;

@@ -22,7 +22,7 @@ uint64_t request_length(const DiskRequest& request, bool& overflow) {
   return 0;
 }
 
-int check_request(const DiskRequest& request, const RequestLimits& limits) {
+int check_request(const DiskRequest& request, const ImageLimits& limits) {
   const bool modifies = request.op == DiskRequest::Op::Write ||
                         request.op == DiskRequest::Op::Discard ||
                         request.op == DiskRequest::Op::WriteZeroes;

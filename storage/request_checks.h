@@ -8,7 +8,7 @@
 
 namespace minivmm::storage {
 
-struct RequestLimits {
+struct ImageLimits {
   uint64_t size_bytes = 0;
   uint32_t block_size = 512;  // offsets and lengths must be multiples
   bool read_only = false;
@@ -20,6 +20,6 @@ uint64_t request_length(const DiskRequest& request, bool& overflow);
 
 // 0 when the request may go ahead, else -EROFS (modifying a read-only disk)
 // or -EINVAL (misaligned, or any byte outside [0, size_bytes)).
-int check_request(const DiskRequest& request, const RequestLimits& limits);
+int check_request(const DiskRequest& request, const ImageLimits& limits);
 
 }  // namespace minivmm::storage

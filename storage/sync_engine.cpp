@@ -44,8 +44,8 @@ int64_t retry_call(Call call) {
   }
 }
 
-}  // namespace
-
+// Runs one operation to completion with plain system calls. Returns bytes,
+// 0 or -errno.
 int64_t run_io_op_inline(const IoOp& op) {
   switch (op.kind) {
     case IoOp::Kind::Read:
@@ -60,6 +60,8 @@ int64_t run_io_op_inline(const IoOp& op) {
   }
   return -EINVAL;
 }
+
+}  // namespace
 
 SyncEngine::SyncEngine() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!event_fd_) throw sys_error("eventfd for the sync I/O engine");

@@ -44,8 +44,4 @@ class SyncEngine final : public IoEngine {
   UniqueFd event_fd_;
 };
 
-// Runs one operation to completion with plain system calls (shared with the
-// io_uring engine's nothing-to-submit paths). Returns bytes, 0 or -errno.
-int64_t run_io_op_inline(const IoOp& op);
-
 }  // namespace minivmm::storage

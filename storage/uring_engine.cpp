@@ -72,20 +72,20 @@ void UringEngine::prepare(const IoOp& op) {
   }
   if (free_slots_.empty()) {
     free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
-    slots_.push_back(std::make_unique<Pending>());
+    slots_.push_back(std::make_unique<InFlightOp>());
     slot_live_.push_back(false);
   }
   const uint32_t slot = free_slots_.back();
   free_slots_.pop_back();
   slot_live_[slot] = true;
-  Pending& p = *slots_[slot];
+  InFlightOp& p = *slots_[slot];
   p.op = op;
   p.op.iov = {};  // the cursor owns the live copy
   p.cursor = IovCursor(op.iov, op.offset);
   to_submit_.push_back(uint64_t{slot} + 1);
 }
 
-UringEngine::Pending* UringEngine::find(uint64_t id) {
+UringEngine::InFlightOp* UringEngine::find(uint64_t id) {
   if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
   return slots_[id - 1].get();
 }
@@ -95,7 +95,7 @@ void UringEngine::release(uint64_t id) {
   free_slots_.push_back(static_cast<uint32_t>(id - 1));
 }
 
-void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p) {
+void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) {
   const IoOp& op = p.op;
   switch (op.kind) {
     case IoOp::Kind::Read:
@@ -145,9 +145,9 @@ void UringEngine::kick() {
 }
 
 void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out) {
-  Pending* found = find(id);
+  InFlightOp* found = find(id);
   if (!found) return;
-  Pending& p = *found;
+  InFlightOp& p = *found;
   if (res == -EAGAIN || res == -EINTR) {
     to_submit_.push_back(id);
     return;

@@ -32,23 +32,23 @@ class UringEngine final : public IoEngine {
   void wait() override;
 
  private:
-  struct Pending {
+  struct InFlightOp {
     IoOp op;
     IovCursor cursor;  // Read/Write progress, for resubmitting short transfers
   };
-  void fill_sqe(io_uring_sqe* sqe, uint64_t id, const Pending& p);
+  void fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p);
   void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
   void signal_event_fd();
   // Operation records are reused (id = slot + 1): no allocation or hash
   // node per operation once the pool has grown.
-  Pending* find(uint64_t id);
+  InFlightOp* find(uint64_t id);
   void release(uint64_t id);
 
   io_uring ring_{};
   UniqueFd event_fd_;
   unsigned queue_depth_;
   unsigned in_ring_ = 0;
-  std::vector<std::unique_ptr<Pending>> slots_;  // by id - 1
+  std::vector<std::unique_ptr<InFlightOp>> slots_;  // by id - 1
   std::vector<bool> slot_live_;
   std::vector<uint32_t> free_slots_;
   std::deque<uint64_t> to_submit_;       // prepared, or to resubmit

@@ -21,38 +21,34 @@
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
-#include "vmm/boot_params.h"
-#include "vmm/bzimage_loader.h"
-#include "vmm/console_output.h"
-#include "vmm/elf_loader.h"
 #include "vmm/exit_codes.h"
-#include "vmm/initrd.h"
-#include "vmm/io_bus.h"
-#include "vmm/kvm_system.h"
-#include "vmm/long_mode_setup.h"
-#include "vmm/mapped_file.h"
-#include "vmm/memory_layout.h"
-#include "vmm/mptable.h"
-#include "vmm/ram_limits.h"
-#include "vmm/rip_profile.h"
+#include "vmm/host/console_output.h"
+#include "vmm/host/rip_profile.h"
+#include "vmm/host/seccomp_filter.h"
+#include "vmm/host/seccomp_violation.h"
+#include "vmm/host/stop_signals.h"
+#include "vmm/host/terminal.h"
+#include "vmm/kvm/io_bus.h"
+#include "vmm/kvm/kvm_system.h"
+#include "vmm/kvm/pvm_quirks.h"
+#include "vmm/kvm/ram_limits.h"
+#include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/vm.h"
+#include "vmm/loader/bzimage_loader.h"
+#include "vmm/loader/elf_loader.h"
+#include "vmm/loader/initrd.h"
+#include "vmm/loader/mapped_file.h"
 #include "vmm/run_state.h"
-#include "vmm/seccomp_filter.h"
-#include "vmm/seccomp_violation.h"
-#include "vmm/stop_signals.h"
-#include "vmm/terminal.h"
-#include "vmm/vcpu.h"
-#include "vmm/virtio_mmio_slots.h"
-#include "vmm/vm.h"
+#include "vmm/x86_64/boot_params.h"
+#include "vmm/x86_64/long_mode_setup.h"
+#include "vmm/x86_64/memory_layout.h"
+#include "vmm/x86_64/mptable.h"
+#include "vmm/x86_64/virtio_mmio_slots.h"
 
 namespace minivmm {
 namespace {
 
 using Clock = std::chrono::steady_clock;
-
-// Flags a Linux 6.1 guest needs on PVM (docs/nested-kvm.md): avoid
-// instructions KVM's emulator cannot execute.
-constexpr const char* kPvmGuestFlags[] = {"noxsave",
-                                          "clearcpuid=smap,popcnt,fsgsbase,rdpid,pku,umip,cx16"};
 
 struct LoadedKernel {
   uint64_t entry = 0;
@@ -101,12 +97,12 @@ BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskC
   } catch (const Error& e) {
     throw ImageError("disk " + std::to_string(index) + ": " + e.what());
   }
-  virtio::blk::VirtioBlkConfig cfg;
-  cfg.serial = d.serial;
-  cfg.num_queues = d.queues;
+  virtio::blk::VirtioBlkOptions blk;
+  blk.id = d.id;
+  blk.num_queues = d.queues;
   BlockDevice dev;
   dev.disk = disk.get();
-  dev.transport = virtio::blk::make_virtio_blk(vm.memory(), std::move(disk), cfg, loop);
+  dev.transport = virtio::blk::make_virtio_blk_mmio(vm.memory(), std::move(disk), blk, loop);
   dev.slot = virtio_mmio_slot(index, disk_count);
   for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
     vm.add_ioeventfd(dev.slot.base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
@@ -200,98 +196,93 @@ void log_disk_stats(virtio::EventLoop& loop, const std::vector<BlockDevice>& dis
   }
 }
 
-}  // namespace
-
-std::string build_kernel_cmdline(const std::string& configured, bool pvm,
-                                 const std::vector<std::string>& virtio_devices) {
-  std::string cmdline = configured;
-  auto append = [&](const std::string& word) {
-    if (!cmdline.empty()) cmdline += ' ';
-    cmdline += word;
-  };
-  if (pvm) {
-    for (const char* flag : kPvmGuestFlags) {
-      const std::string f(flag);
-      const std::string key = f.substr(0, f.find('='));
-      if (cmdline.find(key) == std::string::npos) append(f);
-    }
+// Milliseconds since the process started, for the set-up timing log lines.
+class StartClock {
+ public:
+  explicit StartClock(Clock::time_point started) : started_(started) {}
+  double ms() const {
+    return std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
   }
-  for (const auto& dev : virtio_devices) append("virtio_mmio.device=" + dev);
-  return cmdline;
+
+ private:
+  Clock::time_point started_;
+};
+
+// Opens /dev/kvm, checks what the VM needs and decides on the PVM
+// workarounds (pvm_quirks.h).
+KvmSystem open_kvm(const VmConfig& config, bool& pvm) {
+  KvmSystem kvm = KvmSystem::open(config.kvm_device);
+  kvm.require_capabilities(config.vcpus);
+  pvm = pvm_workarounds_active(config.pvm_workarounds);
+  if (pvm) spdlog::info("PVM host: adding guest flags and int3 emulation");
+  return kvm;
 }
 
-int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started) {
-  const auto t0 = started;
-  auto ms_since_start = [&] {
-    return std::chrono::duration<double, std::milli>(Clock::now() - t0).count();
-  };
-
-  const bool sandbox = config.seccomp;
-  if (sandbox) install_seccomp_violation_handler();
-  RunState state;
-  // Before any other thread starts, so every thread inherits the blocked
-  // mask and SIGINT/SIGTERM reach only the watcher (stop_signals.h).
-  const StopSignals stop_signals(state, [sandbox] {
-    if (sandbox) install_seccomp_filter(ThreadKind::kControl);
-  });
-  const KvmSystem kvm = KvmSystem::open(config.kvm_device);
-  kvm.require_capabilities(config.vcpus);
-  const bool pvm = config.pvm_workarounds == PvmWorkarounds::On ||
-                   (config.pvm_workarounds == PvmWorkarounds::Auto && host_is_pvm());
-  if (pvm) spdlog::info("PVM host: adding guest flags and int3 emulation");
-
-  const auto cpuid = kvm.supported_cpuid();
+// The VM and its RAM, once the RAM size is known to fit this host.
+Vm create_vm(const KvmSystem& kvm, const VmConfig& config,
+             const std::vector<kvm_cpuid_entry2>& cpuid) {
   const uint64_t ram_bytes = config.memory_mib << 20;
   check_ram_size(ram_bytes, cpuid);
+  return Vm(kvm, ram_bytes);
+}
 
-  Vm vm(kvm, ram_bytes);
-  const GuestMemory mem = vm.memory();
-  spdlog::debug("VM created: {:.2f} ms", ms_since_start());
+// Loads the initrd above the kernel and records where it went in `boot`.
+void load_initrd_file(const GuestMemory& mem, const VmConfig& config, const LoadedKernel& kernel,
+                      BootParamsConfig& boot) {
+  if (config.initrd.empty()) return;
+  const uint64_t max = kernel.header ? kernel.header->initrd_addr_max : kDefaultInitrdAddrMax;
+  try {
+    const MappedFile initrd(config.initrd, "initrd");
+    const InitrdPlacement p = load_initrd(mem, initrd.bytes(), kernel.end, max, config.initrd);
+    boot.initrd_addr = p.addr;
+    boot.initrd_size = p.size;
+  } catch (const Error& e) {
+    throw ImageError(e.what());
+  }
+}
 
-  // Kernel, initrd and boot structures.
-  const LoadedKernel kernel = load_kernel(mem, config.kernel);
-  spdlog::debug("kernel loaded: {:.2f} ms", ms_since_start());
-  check_disk_count(config, pvm, kernel.header);
-  BootParamsConfig boot;
-  boot.ram_size = ram_bytes;
-  boot.kernel_header = kernel.header;
-  if (!config.initrd.empty()) {
-    const uint64_t max = kernel.header ? kernel.header->initrd_addr_max : kDefaultInitrdAddrMax;
-    try {
-      const MappedFile initrd(config.initrd, "initrd");
-      const InitrdPlacement p = load_initrd(mem, initrd.bytes(), kernel.end, max, config.initrd);
-      boot.initrd_addr = p.addr;
-      boot.initrd_size = p.size;
-    } catch (const Error& e) {
-      throw ImageError(e.what());
-    }
+// The port I/O devices: the UART on COM1 with its console output, the exit
+// device and the i8042 reset line, registered on `bus`.
+struct LegacyDevices {
+  LegacyDevices(const VmConfig& config, const Vm& vm, RunState& state, IoBus& bus)
+      : console(config.serial_log,
+                [&state] {
+                  state.request_stop(exit_code::kOk, "the console's reader went away (EPIPE)");
+                }),
+        uart([&vm](bool level) { vm.set_irq_line(Uart8250::kCom1Irq, level); },
+             [this](uint8_t b) { console.put(b); }),
+        exit_port([&state](uint32_t v) {
+          state.request_stop(static_cast<int>(v & 0xff),
+                             "guest reported status " + std::to_string(v));
+        }),
+        i8042([&state] { state.request_stop(exit_code::kOk, "guest reset (i8042)"); }) {
+    bus.add_pio(Uart8250::kCom1Port, 8, &uart);
+    bus.add_pio(ExitPort::kPort, ExitPort::kSize, &exit_port);
+    bus.add_pio(I8042::kDataPort, I8042::kSize, &i8042);
   }
 
-  // Devices.
-  IoBus bus;
-  ConsoleOutput console(config.serial_log, [&state] {
-    state.request_stop(exit_code::kOk, "the console's reader went away (EPIPE)");
-  });
-  Uart8250 uart([&vm](bool level) { vm.set_irq_line(Uart8250::kCom1Irq, level); },
-                [&console](uint8_t b) { console.put(b); });
-  bus.add_pio(Uart8250::kCom1Port, 8, &uart);
-  ExitPort exit_port([&state](uint32_t v) {
-    state.request_stop(static_cast<int>(v & 0xff), "guest reported status " + std::to_string(v));
-  });
-  bus.add_pio(ExitPort::kPort, ExitPort::kSize, &exit_port);
-  I8042 i8042([&state] { state.request_stop(exit_code::kOk, "guest reset (i8042)"); });
-  bus.add_pio(I8042::kDataPort, I8042::kSize, &i8042);
+  ConsoleOutput console;
+  Uart8250 uart;
+  ExitPort exit_port;
+  I8042 i8042;
+};
 
-  virtio::EventLoop device_loop("minivmm-io");
+// One virtio-blk device per configured disk, each on its virtio-mmio slot
+// of `bus`; adds each slot's virtio_mmio.device= entry to `mmio_args`.
+std::vector<BlockDevice> attach_disks(const VmConfig& config, const Vm& vm, virtio::EventLoop& loop,
+                                      IoBus& bus, std::vector<std::string>& mmio_args) {
   std::vector<BlockDevice> disks;
-  std::vector<std::string> mmio_args;
   for (size_t i = 0; i < config.disks.size(); ++i) {
-    disks.push_back(make_block_device(vm, device_loop, config.disks[i], i, config.disks.size()));
+    disks.push_back(make_block_device(vm, loop, config.disks[i], i, config.disks.size()));
     bus.add_mmio(disks.back().slot.base, layout::kVirtioMmioStride, disks.back().transport.get());
     mmio_args.push_back(virtio_mmio_device_param(disks.back().slot));
   }
+  return disks;
+}
 
-  boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
+// The zero page (command line, RNG seed, initrd), the MP table and the
+// long-mode page tables.
+void write_boot_tables(const GuestMemory& mem, const VmConfig& config, BootParamsConfig& boot) {
   boot.rng_seed.resize(32);
   if (getrandom(boot.rng_seed.data(), boot.rng_seed.size(), 0) != 32) {
     throw sys_error("getrandom for the guest RNG seed");
@@ -303,13 +294,15 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
     throw ImageError(e.what());
   }
   write_long_mode_tables(mem);
-  spdlog::info("kernel {} entry 0x{:x}, {} MiB RAM, {} vCPU(s), cmdline: {}", config.kernel,
-               kernel.entry, config.memory_mib, config.vcpus, boot.cmdline);
+}
 
-  // vCPUs: the boot CPU enters the kernel in 64-bit mode; the others wait
-  // for the INIT/SIPI Linux sends them (in-kernel LAPIC).
-  spdlog::debug("devices and boot tables ready: {:.2f} ms", ms_since_start());
-  install_vcpu_kick_handler();
+// The vCPUs: the boot CPU enters the kernel in 64-bit mode; the others wait
+// for the INIT/SIPI Linux sends them (in-kernel LAPIC).
+std::vector<std::unique_ptr<Vcpu>> create_vcpus(const KvmSystem& kvm, const Vm& vm,
+                                                const VmConfig& config,
+                                                const std::vector<kvm_cpuid_entry2>& cpuid,
+                                                bool pvm, uint64_t entry) {
+  install_vcpu_interrupt_handler();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
     vcpus.push_back(
@@ -319,31 +312,33 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   kvm_sregs sregs = vcpus[0]->sregs();
   set_long_mode_sregs(sregs);
   vcpus[0]->set_sregs(sregs);
-  vcpus[0]->set_regs(long_mode_boot_regs(kernel.entry));
+  vcpus[0]->set_regs(long_mode_boot_regs(entry));
+  return vcpus;
+}
 
-  spdlog::debug("vCPUs created: {:.2f} ms", ms_since_start());
-  // Set-up is over: from here on every thread runs under its seccomp filter.
-  const std::string system_map_text =
-      config.rip_sample_ms ? read_system_map(config.system_map) : std::string();
-  device_loop.run_sync([sandbox] { enter_thread(ThreadKind::kIoLoop, "minivmm-io", sandbox); });
-  std::optional<RawTerminal> raw_terminal;
-  std::jthread stdin_thread;
-  if (config.serial_stdin) {
-    raw_terminal.emplace(STDIN_FILENO);  // raw mode only when stdin is a terminal
-    stdin_thread = std::jthread([&uart, &state, sandbox] {
-      try {
-        enter_thread(ThreadKind::kConsole, "minivmm-console", sandbox);
-        pump_stdin(uart, state.stop_fd());
-      } catch (const std::exception& e) {
-        spdlog::error("console input: {}", e.what());
-        state.request_stop(exit_code::kInternal, e.what());
-      }
-    });
-  }
+// With `serial.stdin`: the terminal in raw mode (when it is one) and the
+// console thread feeding it to the UART.
+void start_console_input(const VmConfig& config, Uart8250& uart, RunState& state,
+                         std::optional<RawTerminal>& raw_terminal, std::jthread& stdin_thread) {
+  if (!config.serial_stdin) return;
+  raw_terminal.emplace(STDIN_FILENO);  // raw mode only when stdin is a terminal
+  const bool sandbox = config.seccomp;
+  stdin_thread = std::jthread([&uart, &state, sandbox] {
+    try {
+      enter_thread(ThreadKind::kConsole, "minivmm-console", sandbox);
+      pump_stdin(uart, state.stop_fd());
+    } catch (const std::exception& e) {
+      spdlog::error("console input: {}", e.what());
+      state.request_stop(exit_code::kInternal, e.what());
+    }
+  });
+}
 
-  spdlog::info("first KVM_RUN {:.2f} ms after start", ms_since_start());
+// One thread per vCPU, each under its seccomp filter, running KVM_RUN.
+std::vector<std::jthread> start_vcpus(const std::vector<std::unique_ptr<Vcpu>>& vcpus,
+                                      const IoBus& bus, RunState& state, bool sandbox) {
   std::vector<std::jthread> threads;
-  for (auto& v : vcpus) {
+  for (const auto& v : vcpus) {
     threads.emplace_back([&bus, &state, sandbox, vcpu = v.get()] {
       try {
         enter_thread(ThreadKind::kVcpu, "minivmm-vcpu" + std::to_string(vcpu->index()), sandbox);
@@ -354,34 +349,117 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
       }
     });
   }
-  // Last: a thread inherits its creator's filter, so the main thread's own
-  // comes after it has started every other thread.
-  // A failure stops the running vCPUs through the normal teardown.
-  if (sandbox) {
-    try {
-      install_seccomp_filter(ThreadKind::kControl);
-      spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
-    } catch (const std::exception& e) {
-      spdlog::error("{}", e.what());
-      state.request_stop(exit_code::kInternal, e.what());
-    }
-  }
-  wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
+  return threads;
+}
 
-  for (auto& v : vcpus) v->kick();
+// Last: a thread inherits its creator's filter, so the main thread's own
+// comes after it has started every other thread.
+// A failure stops the running vCPUs through the normal teardown.
+void filter_main_thread(RunState& state, bool sandbox) {
+  if (!sandbox) return;
+  try {
+    install_seccomp_filter(ThreadKind::kControl);
+    spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
+  } catch (const std::exception& e) {
+    spdlog::error("{}", e.what());
+    state.request_stop(exit_code::kInternal, e.what());
+  }
+}
+
+// Stops the vCPUs and joins their threads; requests the guest already
+// submitted finish before the disks close, then each disk's stats line.
+void stop_vcpus_and_drain_disks(std::vector<std::unique_ptr<Vcpu>>& vcpus,
+                                std::vector<std::jthread>& threads, virtio::EventLoop& loop,
+                                std::vector<BlockDevice>& disks) {
+  for (auto& v : vcpus) v->interrupt_run();
   for (auto& t : threads) t.join();
   for (auto& v : vcpus) spdlog::debug("{}", v->describe());
-  // Requests the guest already submitted finish before the disks close.
   for (auto& d : disks) d.transport->quiesce();
-  log_disk_stats(device_loop, disks);
-  console.flush();
-  raw_terminal.reset();
+  log_disk_stats(loop, disks);
+}
 
+// The RIP profile (when sampled) and how often int3 was emulated.
+void report_vcpus(const VmConfig& config, const std::vector<std::unique_ptr<Vcpu>>& vcpus,
+                  const std::string& system_map_text) {
   if (config.rip_sample_ms) print_rip_profile(vcpus[0]->rip_samples(), system_map_text);
   uint64_t int3 = 0;
-  for (auto& v : vcpus) int3 += v->int3_injections();
+  for (const auto& v : vcpus) int3 += v->int3_injections();
   if (int3) spdlog::info("int3 emulated {} time(s)", int3);
-  spdlog::info("guest stopped after {:.0f} ms: {} (exit code {})", ms_since_start(), state.reason(),
+}
+
+}  // namespace
+
+std::string build_kernel_cmdline(const std::string& configured, bool pvm,
+                                 const std::vector<std::string>& virtio_devices) {
+  std::string cmdline = configured;
+  auto append = [&](const std::string& word) {
+    if (!cmdline.empty()) cmdline += ' ';
+    cmdline += word;
+  };
+  if (pvm) append_pvm_guest_flags(cmdline);
+  for (const auto& dev : virtio_devices) append("virtio_mmio.device=" + dev);
+  return cmdline;
+}
+
+int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started) {
+  const StartClock clock(started);
+  const bool sandbox = config.seccomp;
+  if (sandbox) install_seccomp_violation_handler();
+  RunState state;
+  // Before any other thread starts, so every thread inherits the blocked
+  // mask and SIGINT/SIGTERM reach only the watcher (stop_signals.h).
+  const StopSignals stop_signals(state, [sandbox] {
+    if (sandbox) install_seccomp_filter(ThreadKind::kControl);
+  });
+
+  bool pvm = false;
+  const KvmSystem kvm = open_kvm(config, pvm);
+  const auto cpuid = kvm.supported_cpuid();
+  const Vm vm = create_vm(kvm, config, cpuid);
+  const GuestMemory mem = vm.memory();
+  spdlog::debug("VM created: {:.2f} ms", clock.ms());
+
+  const LoadedKernel kernel = load_kernel(mem, config.kernel);
+  spdlog::debug("kernel loaded: {:.2f} ms", clock.ms());
+  check_disk_count(config, pvm, kernel.header);
+  BootParamsConfig boot;
+  boot.ram_size = config.memory_mib << 20;
+  boot.kernel_header = kernel.header;
+  load_initrd_file(mem, config, kernel, boot);
+
+  IoBus bus;
+  LegacyDevices legacy(config, vm, state, bus);
+  virtio::EventLoop device_loop("minivmm-io");
+  std::vector<std::string> mmio_args;
+  std::vector<BlockDevice> disks = attach_disks(config, vm, device_loop, bus, mmio_args);
+
+  boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
+  write_boot_tables(mem, config, boot);
+  spdlog::info("kernel {} entry 0x{:x}, {} MiB RAM, {} vCPU(s), cmdline: {}", config.kernel,
+               kernel.entry, config.memory_mib, config.vcpus, boot.cmdline);
+  spdlog::debug("devices and boot tables ready: {:.2f} ms", clock.ms());
+
+  std::vector<std::unique_ptr<Vcpu>> vcpus =
+      create_vcpus(kvm, vm, config, cpuid, pvm, kernel.entry);
+  spdlog::debug("vCPUs created: {:.2f} ms", clock.ms());
+
+  // Set-up is over: from here on every thread runs under its seccomp filter.
+  const std::string system_map_text =
+      config.rip_sample_ms ? read_system_map(config.system_map) : std::string();
+  device_loop.run_sync([sandbox] { enter_thread(ThreadKind::kIoLoop, "minivmm-io", sandbox); });
+  std::optional<RawTerminal> raw_terminal;
+  std::jthread stdin_thread;
+  start_console_input(config, legacy.uart, state, raw_terminal, stdin_thread);
+  spdlog::info("first KVM_RUN {:.2f} ms after start", clock.ms());
+  std::vector<std::jthread> threads = start_vcpus(vcpus, bus, state, sandbox);
+  filter_main_thread(state, sandbox);
+  wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
+
+  stop_vcpus_and_drain_disks(vcpus, threads, device_loop, disks);
+  legacy.console.flush();
+  raw_terminal.reset();
+  report_vcpus(config, vcpus, system_map_text);
+  spdlog::info("guest stopped after {:.0f} ms: {} (exit code {})", clock.ms(), state.reason(),
                state.exit_code());
   return state.exit_code();
 }

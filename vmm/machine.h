@@ -9,7 +9,7 @@
 #include <vector>
 
 #include "common/error.h"
-#include "vmm/config.h"
+#include "vmm/config/config.h"
 
 namespace minivmm {
 

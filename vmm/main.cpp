@@ -9,9 +9,9 @@
 #include <csignal>
 #include <iostream>
 
-#include "vmm/cli.h"
+#include "vmm/config/cli.h"
 #include "vmm/exit_codes.h"
-#include "vmm/kvm_system.h"
+#include "vmm/kvm/kvm_system.h"
 #include "vmm/machine.h"
 
 namespace {

@@ -22,11 +22,6 @@ class RateLimitedLog {
     spdlog::warn("{}: {}", device_, fmt::format(fmt, std::forward<Args>(args)...));
   }
 
-  uint64_t suppressed() const {
-    std::lock_guard lock(mutex_);
-    return suppressed_total_;
-  }
-
  private:
   bool admit() {
     std::lock_guard lock(mutex_);
@@ -44,7 +39,6 @@ class RateLimitedLog {
       return true;
     }
     ++suppressed_in_window_;
-    ++suppressed_total_;
     return false;
   }
 
@@ -54,7 +48,6 @@ class RateLimitedLog {
   std::chrono::steady_clock::time_point window_start_{};
   uint32_t in_window_ = 0;
   uint64_t suppressed_in_window_ = 0;
-  uint64_t suppressed_total_ = 0;
 };
 
 }  // namespace minivmm::virtio

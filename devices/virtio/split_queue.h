@@ -60,9 +60,6 @@ class SplitQueue {
   bool broken() const { return !broken_reason_.empty(); }
   const std::string& broken_reason() const { return broken_reason_; }
 
-  uint16_t last_avail_idx() const { return last_avail_; }
-  uint16_t used_idx() const { return used_idx_; }
-
  private:
   uint16_t load_avail_idx() const;
   void publish_avail_event();

@@ -39,8 +39,8 @@ VirtioMmioTransport::VirtioMmioTransport(GuestMemory mem, std::unique_ptr<Virtio
     const int raw = fd.get();
     notify_fds_.push_back(std::move(fd));
     notify_handles_.push_back(loop_.add(raw, [this, i, raw] {
-      uint64_t count = 0;
-      if (::read(raw, &count, sizeof(count)) != sizeof(count)) return;
+      uint64_t notifies = 0;
+      if (::read(raw, &notifies, sizeof(notifies)) != sizeof(notifies)) return;
       on_queue_notify(i);
     }));
   }

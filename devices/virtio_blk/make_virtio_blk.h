@@ -1,4 +1,5 @@
-// The one call the VMM needs: a virtio-mmio virtio-blk device over `disk`.
+// The one call the VMM needs: a virtio-blk device over `disk`, behind its
+// virtio-mmio transport (what is returned is the transport).
 #pragma once
 
 #include <memory>
@@ -6,16 +7,26 @@
 #include "common/guest_memory.h"
 #include "devices/virtio/event_loop.h"
 #include "devices/virtio/virtio_mmio_transport.h"
-#include "devices/virtio_blk/virtio_blk_config.h"
+#include "devices/virtio_blk/virtio_blk_options.h"
 #include "storage/disk.h"
 
 namespace minivmm::virtio::blk {
 
-// `loop` must outlive the returned transport. Throws minivmm::Error for an
-// invalid `config` (serial > 20 bytes, num_queues not 1..64, queue_size not
-// a power of two in 4..1024).
-std::unique_ptr<VirtioMmioTransport> make_virtio_blk(GuestMemory mem,
-                                                     std::unique_ptr<storage::Disk> disk,
-                                                     VirtioBlkConfig config, EventLoop& loop);
+// `loop` must outlive the returned transport. Throws minivmm::Error for
+// invalid `options` (ID > kMaxIdBytes, num_queues not 1..kMaxQueues,
+// queue_size not a power of two in kMinQueueSize..kMaxBlkQueueSize).
+std::unique_ptr<VirtioMmioTransport> make_virtio_blk_mmio(GuestMemory mem,
+                                                          std::unique_ptr<storage::Disk> disk,
+                                                          VirtioBlkOptions options,
+                                                          EventLoop& loop);
+
+// The old name, kept only for tests/fuzz/virtio_blk_device_fuzz.cpp until it
+// calls make_virtio_blk_mmio; remove it then.
+inline std::unique_ptr<VirtioMmioTransport> make_virtio_blk(GuestMemory mem,
+                                                            std::unique_ptr<storage::Disk> disk,
+                                                            VirtioBlkOptions options,
+                                                            EventLoop& loop) {
+  return make_virtio_blk_mmio(mem, std::move(disk), std::move(options), loop);
+}
 
 }  // namespace minivmm::virtio::blk

@@ -13,17 +13,14 @@ namespace minivmm::virtio::blk {
 
 namespace {
 
-constexpr uint32_t kMaxQueues = 64;
-constexpr uint16_t kMinQueueSize = 4;              // room for header + data + status
-constexpr uint16_t kMaxQueueSizeBlk = 1024;        // a chain's buffers fit one IOV_MAX iovec
 constexpr uint32_t kSizeMax = 1u << 20;            // largest single segment we advertise
 constexpr uint32_t kMaxDiscardSectors = 1u << 22;  // 2 GiB per request
 constexpr uint32_t kMaxWriteZeroesSectors = 1u << 22;
 
-void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
+void validate(const storage::Disk* disk, const VirtioBlkOptions& c) {
   if (!disk) throw Error("virtio-blk: no disk");
-  if (c.serial.size() > kIdBytes) {
-    throw Error("virtio-blk: serial '" + c.serial + "' is longer than " + std::to_string(kIdBytes) +
+  if (c.id.size() > kMaxIdBytes) {
+    throw Error("virtio-blk: ID '" + c.id + "' is longer than " + std::to_string(kMaxIdBytes) +
                 " bytes");
   }
   if (c.num_queues == 0 || c.num_queues > kMaxQueues) {
@@ -31,10 +28,10 @@ void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
                 " not in 1.." + std::to_string(kMaxQueues));
   }
   if (!std::has_single_bit(c.queue_size) || c.queue_size < kMinQueueSize ||
-      c.queue_size > kMaxQueueSizeBlk) {
+      c.queue_size > kMaxBlkQueueSize) {
     throw Error(log_name(c, disk->path()) + ": queue_size " + std::to_string(c.queue_size) +
                 " is not a power of two in " + std::to_string(kMinQueueSize) + ".." +
-                std::to_string(kMaxQueueSizeBlk));
+                std::to_string(kMaxBlkQueueSize));
   }
   if (disk->logical_block_size() < kSectorSize || disk->logical_block_size() % kSectorSize) {
     throw Error(log_name(c, disk->path()) + ": logical block size " +
@@ -42,7 +39,7 @@ void validate(const storage::Disk* disk, const VirtioBlkConfig& c) {
   }
 }
 
-uint64_t offered_features(const storage::Disk& disk, const VirtioBlkConfig& c) {
+uint64_t offered_features(const storage::Disk& disk, const VirtioBlkOptions& c) {
   uint64_t f = feature_bit(kFeatureVersion1) | feature_bit(kFeatureRingIndirectDesc) |
                feature_bit(kFeatureRingEventIdx) | feature_bit(kFeatureSizeMax) |
                feature_bit(kFeatureSegMax) | feature_bit(kFeatureBlkSize);
@@ -70,13 +67,13 @@ storage::DiskRequest::Op disk_op(BlkRequest::Kind kind) {
 
 }  // namespace
 
-VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config, EventLoop& loop)
+VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions options, EventLoop& loop)
     : disk_(std::move(disk)),
-      config_(std::move(config)),
+      options_(std::move(options)),
       loop_(loop),
-      log_(log_name(config_, disk_ ? disk_->path() : std::string())) {
-  validate(disk_.get(), config_);
-  offered_features_ = offered_features(*disk_, config_);
+      log_(log_name(options_, disk_ ? disk_->path() : std::string())) {
+  validate(disk_.get(), options_);
+  offered_features_ = offered_features(*disk_, options_);
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
   completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
 }
@@ -92,10 +89,10 @@ ConfigSpace VirtioBlk::config_space() const {
   ConfigSpace c;
   c.capacity = disk_->size_bytes() / kSectorSize;
   c.size_max = kSizeMax;
-  c.seg_max = config_.queue_size - 2;  // header and status take two descriptors
+  c.seg_max = options_.queue_size - 2;  // header and status take two descriptors
   c.blk_size = disk_->logical_block_size();
   c.writeback = disk_->write_cache_enabled() ? 1 : 0;
-  c.num_queues = static_cast<uint16_t>(config_.num_queues);
+  c.num_queues = static_cast<uint16_t>(options_.num_queues);
   c.max_discard_sectors = kMaxDiscardSectors;
   c.max_discard_seg = 1;
   c.discard_sector_alignment = disk_->logical_block_size() / kSectorSize;
@@ -218,7 +215,7 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
       for (const iovec& v : r.data) {
         auto* dst = static_cast<uint8_t*>(v.iov_base);
         for (size_t i = 0; i < v.iov_len; ++i, ++copied) {
-          dst[i] = copied < config_.serial.size() ? config_.serial[copied] : 0;
+          dst[i] = copied < options_.id.size() ? options_.id[copied] : 0;
         }
       }
       complete(queue, head, r.status, kStatusOk, r.used_len);

@@ -16,24 +16,24 @@
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"
-#include "devices/virtio_blk/virtio_blk_config.h"
 #include "devices/virtio_blk/virtio_blk_config_space.h"
+#include "devices/virtio_blk/virtio_blk_options.h"
 #include "storage/disk.h"
 
 namespace minivmm::virtio::blk {
 
 class VirtioBlk : public VirtioDevice {
  public:
-  // Throws minivmm::Error for an invalid `config`.
-  VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkConfig config, EventLoop& loop);
+  // Throws minivmm::Error for invalid `options`.
+  VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions options, EventLoop& loop);
   ~VirtioBlk() override;
   VirtioBlk(const VirtioBlk&) = delete;
   VirtioBlk& operator=(const VirtioBlk&) = delete;
 
   uint32_t device_id() const override;
   uint64_t device_features() const override { return offered_features_; }
-  uint16_t queue_count() const override { return static_cast<uint16_t>(config_.num_queues); }
-  uint16_t queue_max_size() const override { return config_.queue_size; }
+  uint16_t queue_count() const override { return static_cast<uint16_t>(options_.num_queues); }
+  uint16_t queue_max_size() const override { return options_.queue_size; }
 
   void read_config(uint64_t offset, std::span<uint8_t> data) override;
   void write_config(uint64_t offset, std::span<const uint8_t> data,
@@ -71,7 +71,7 @@ class VirtioBlk : public VirtioDevice {
   void kick_disk();
 
   std::unique_ptr<storage::Disk> disk_;
-  VirtioBlkConfig config_;
+  VirtioBlkOptions options_;
   EventLoop& loop_;
   uint64_t offered_features_ = 0;
   bool original_write_cache_ = false;             // restored at reset, as QEMU does

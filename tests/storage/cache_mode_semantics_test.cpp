@@ -1,4 +1,4 @@
-// Each mode's durability behaviour, seen at the engine seam (RecordingEngine)
+// Each mode's durability behaviour, seen at the engine seam (TracingEngine)
 // and, for the page-cache modes, in the kernel's own dirty-page accounting.
 #include <fcntl.h>
 #include <sys/syscall.h>
@@ -33,13 +33,13 @@ class CacheModeSemantics : public ::testing::TestWithParam<ModeEngine> {
     DiskOptions o;
     o.path = path_;
     o.cache = GetParam().mode;
-    disk_ = test::open_recorded(o, GetParam().engine, record_);
+    disk_ = test::open_traced(o, GetParam().engine, trace_);
   }
   int write_block(uint64_t offset) { return test::run_write(*disk_, offset, buf_.data(), 4096); }
 
   test::TempDir dir_;
   std::string path_;
-  std::shared_ptr<IoRecord> record_ = std::make_shared<IoRecord>();
+  std::shared_ptr<IoTrace> trace_ = std::make_shared<IoTrace>();
   std::unique_ptr<Disk> disk_;
   AlignedBuffer buf_{4096, 4096};
 };
@@ -53,21 +53,21 @@ TEST_P(CacheModeSemantics, WritesCarryDsyncExactlyWhenTheWriteCacheIsOff) {
   ASSERT_EQ(write_block(8192), 0);
   const bool durable_writes =
       GetParam().mode == CacheMode::Writethrough || GetParam().mode == CacheMode::Directsync;
-  EXPECT_EQ(record_->issued(Kind::Write, true), durable_writes ? 2u : 0u);
-  EXPECT_EQ(record_->issued(Kind::Write, false), durable_writes ? 0u : 2u);
-  EXPECT_EQ(record_->issued(Kind::Fdatasync), 0u);  // no hidden sync per write
+  EXPECT_EQ(trace_->issued(Kind::Write, true), durable_writes ? 2u : 0u);
+  EXPECT_EQ(trace_->issued(Kind::Write, false), durable_writes ? 0u : 2u);
+  EXPECT_EQ(trace_->issued(Kind::Fdatasync), 0u);  // no hidden sync per write
 }
 
 TEST_P(CacheModeSemantics, FlushReachesFdatasyncUnlessUnsafe) {
   ASSERT_EQ(write_block(0), 0);
   ASSERT_EQ(test::run_flush(*disk_), 0);
   if (GetParam().mode == CacheMode::Unsafe) {
-    EXPECT_EQ(record_->issued(Kind::Fdatasync), 0u);
-    EXPECT_EQ(record_->issued(Kind::Noop), 1u);
+    EXPECT_EQ(trace_->issued(Kind::Fdatasync), 0u);
+    EXPECT_EQ(trace_->issued(Kind::Noop), 1u);
   } else {
-    EXPECT_EQ(record_->issued(Kind::Fdatasync), 1u);
+    EXPECT_EQ(trace_->issued(Kind::Fdatasync), 1u);
   }
-  EXPECT_EQ(record_->completed(), 2u);
+  EXPECT_EQ(trace_->completed(), 2u);
 }
 
 TEST_P(CacheModeSemantics, GuestWceToggleSwitchesPerWriteDurability) {
@@ -77,10 +77,10 @@ TEST_P(CacheModeSemantics, GuestWceToggleSwitchesPerWriteDurability) {
   ASSERT_EQ(write_block(0), 0);
   disk_->set_write_cache(traits(mode).write_cache);
   ASSERT_EQ(write_block(4096), 0);
-  const auto& ev = record_->events();
+  const auto& ev = trace_->events();
   std::vector<bool> dsync;
   for (const auto& e : ev) {
-    if (e.type == RecordedEvent::Type::Issued && e.kind == Kind::Write) dsync.push_back(e.dsync);
+    if (e.type == TracedEvent::Type::Issued && e.kind == Kind::Write) dsync.push_back(e.dsync);
   }
   ASSERT_EQ(dsync.size(), 2u);
   if (mode == CacheMode::Unsafe) {
@@ -99,8 +99,8 @@ TEST_P(CacheModeSemantics, WriteZeroesIsDurableWhenTheWriteCacheIsOff) {
   r.offset = 4096;
   r.length = 8192;
   ASSERT_EQ(test::run_request(*disk_, std::move(r)), 0);
-  EXPECT_EQ(record_->issued(Kind::Fallocate), 1u);
-  EXPECT_EQ(record_->issued(Kind::Fdatasync), disk_->write_cache_enabled() ? 0u : 1u);
+  EXPECT_EQ(trace_->issued(Kind::Fallocate), 1u);
+  EXPECT_EQ(trace_->issued(Kind::Fdatasync), disk_->write_cache_enabled() ? 0u : 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(AllModes, CacheModeSemantics,
@@ -143,8 +143,8 @@ TEST_P(PageCacheDurability, WritethroughLeavesNoDirtyPagesWritebackDoesUntilFlus
 
 INSTANTIATE_TEST_SUITE_P(BothEngines, PageCacheDurability,
                          ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace

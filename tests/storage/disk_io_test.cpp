@@ -33,7 +33,7 @@ class DiskIo : public ::testing::TestWithParam<ModeEngine> {
     o.path = path_;
     o.cache = GetParam().mode;
     o.read_only = read_only;
-    return test::open_recorded(o, GetParam().engine, record_);
+    return test::open_traced(o, GetParam().engine, trace_);
   }
   uint64_t allocated_bytes() const {
     struct stat st {};
@@ -43,7 +43,7 @@ class DiskIo : public ::testing::TestWithParam<ModeEngine> {
 
   test::TempDir dir_;
   std::string path_;
-  std::shared_ptr<IoRecord> record_ = std::make_shared<IoRecord>();
+  std::shared_ptr<IoTrace> trace_ = std::make_shared<IoTrace>();
 };
 
 void fill(uint8_t* p, size_t n, uint8_t seed) {
@@ -193,7 +193,7 @@ TEST_P(DiskIo, OutOfBoundsAndMisalignedRequestsFailBeforeAnySyscall) {
   d.offset = kImageSize - 4096;
   d.length = 8192;
   EXPECT_EQ(test::run_request(*disk, std::move(d)), -EINVAL);
-  EXPECT_TRUE(record_->events().empty());
+  EXPECT_TRUE(trace_->events().empty());
   EXPECT_EQ(disk->in_flight(), 0u);
   struct stat st {};
   ASSERT_EQ(::stat(path_.c_str(), &st), 0);
@@ -205,7 +205,7 @@ TEST_P(DiskIo, ReadOnlyDiskReadsButRefusesModificationsWithErofs) {
   AlignedBuffer buf(4096, 4096);
   ASSERT_EQ(test::run_read(*disk, 4096, buf.data(), 4096), 0);
   EXPECT_EQ(0, std::memcmp(buf.data(), test::read_file(path_, 4096, 4096).data(), 4096));
-  record_->clear();
+  trace_->clear();
   EXPECT_EQ(test::run_write(*disk, 0, buf.data(), 4096), -EROFS);
   DiskRequest z;
   z.op = DiskRequest::Op::WriteZeroes;
@@ -216,8 +216,8 @@ TEST_P(DiskIo, ReadOnlyDiskReadsButRefusesModificationsWithErofs) {
   d.length = 4096;
   EXPECT_EQ(test::run_request(*disk, std::move(d)), -EROFS);
   EXPECT_EQ(test::run_flush(*disk), 0);
-  EXPECT_EQ(record_->issued(IoOp::Kind::Write), 0u);
-  EXPECT_EQ(record_->issued(IoOp::Kind::Fallocate), 0u);
+  EXPECT_EQ(trace_->issued(IoOp::Kind::Write), 0u);
+  EXPECT_EQ(trace_->issued(IoOp::Kind::Fallocate), 0u);
   EXPECT_EQ(test::read_file(path_, 0, 1)[0], test::pattern_byte(0));
 }
 

@@ -1,5 +1,5 @@
 // Disk::stats(): each counter, per mode and engine, checked against what the
-// recording engine saw reach the host.
+// tracing engine saw reach the host.
 #include <gtest/gtest.h>
 
 #include <memory>
@@ -23,7 +23,7 @@ class DiskStatsPerMode : public ::testing::TestWithParam<ModeEngine> {
     DiskOptions o;
     o.path = path_;
     o.cache = GetParam().mode;
-    disk_ = test::open_recorded(o, GetParam().engine, record_);
+    disk_ = test::open_traced(o, GetParam().engine, trace_);
   }
   int zero_or_discard(DiskRequest::Op op, uint64_t offset) {
     DiskRequest r;
@@ -35,7 +35,7 @@ class DiskStatsPerMode : public ::testing::TestWithParam<ModeEngine> {
 
   test::TempDir dir_;
   std::string path_;
-  std::shared_ptr<IoRecord> record_ = std::make_shared<IoRecord>();
+  std::shared_ptr<IoTrace> trace_ = std::make_shared<IoTrace>();
   std::unique_ptr<Disk> disk_;
   AlignedBuffer buf_{4096, 4096};
 };
@@ -72,9 +72,9 @@ TEST_P(DiskStatsPerMode, CountWhatReachedTheHost) {
   EXPECT_EQ(s.write_zeroes, 1u);
 
   // Independent bookkeeping, same answers.
-  EXPECT_EQ(record_->issued(Kind::Write), s.writes);
-  EXPECT_EQ(record_->issued(Kind::Write, true), s.dsync_writes);
-  EXPECT_EQ(record_->issued(Kind::Fdatasync), s.fdatasyncs);
+  EXPECT_EQ(trace_->issued(Kind::Write), s.writes);
+  EXPECT_EQ(trace_->issued(Kind::Write, true), s.dsync_writes);
+  EXPECT_EQ(trace_->issued(Kind::Fdatasync), s.fdatasyncs);
 }
 
 TEST_P(DiskStatsPerMode, RejectedRequestsAreNotCounted) {

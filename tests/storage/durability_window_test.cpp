@@ -222,7 +222,9 @@ TEST_P(WindowWriteCacheOn, OutOfOrderSyncsKeepTheNewestCover) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, WindowWriteCacheOn,
                          ::testing::Values(CacheMode::Writeback, CacheMode::None),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         [](const auto& test_param) {
+                           return std::string(to_string(test_param.param));
+                         });
 
 class WindowWriteCacheOff : public Window, public ::testing::WithParamInterface<CacheMode> {};
 
@@ -268,7 +270,9 @@ TEST_P(WindowWriteCacheOff, GuestTurningTheCacheOnOpensTheWindow) {
 
 INSTANTIATE_TEST_SUITE_P(Modes, WindowWriteCacheOff,
                          ::testing::Values(CacheMode::Writethrough, CacheMode::Directsync),
-                         [](const auto& info) { return std::string(to_string(info.param)); });
+                         [](const auto& test_param) {
+                           return std::string(to_string(test_param.param));
+                         });
 
 TEST_F(Window, UnsafeIgnoredFlushesNeverShrinkIt) {
   open(CacheMode::Unsafe);
@@ -366,8 +370,8 @@ TEST_P(WindowRealEngines, AfterAFlush) {
   DiskOptions o;
   o.path = path;
   o.cache = GetParam().mode;
-  auto record = std::make_shared<IoRecord>();
-  auto disk = test::open_recorded(o, GetParam().engine, record);
+  auto trace = std::make_shared<IoTrace>();
+  auto disk = test::open_traced(o, GetParam().engine, trace);
   AlignedBuffer buf(kBlock, 4096);
   for (uint64_t n = 0; n < 3; ++n)
     ASSERT_EQ(test::run_write(*disk, n * kBlock, buf.data(), kBlock), 0);

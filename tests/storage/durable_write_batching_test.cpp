@@ -29,7 +29,7 @@ namespace {
 
 using test::ModeEngine;
 using Kind = IoOp::Kind;
-using Type = RecordedEvent::Type;
+using Type = TracedEvent::Type;
 
 constexpr uint64_t kBlock = 4096;
 constexpr uint64_t kImageSize = 1 << 20;
@@ -38,7 +38,7 @@ struct GuestWrite {
   uint64_t offset = 0;
   bool done = false;
   int result = 1;
-  size_t log_position = 0;  // record size when the guest saw the completion
+  size_t log_position = 0;  // trace size when the guest saw the completion
 };
 
 // Guest writes of one 4 KiB block each, with their own data.
@@ -50,17 +50,17 @@ class WriteBatch {
       std::memset(buf_.data() + i * kBlock, static_cast<int>(0x40 + i), kBlock);
     }
   }
-  // Submits every write (no kick); completions note the record's length.
-  void submit(Disk& disk, const IoRecord* record) {
+  // Submits every write (no kick); completions note the trace's length.
+  void submit(Disk& disk, const IoTrace* trace) {
     for (size_t i = 0; i < writes_.size(); ++i) {
       DiskRequest r;
       r.op = DiskRequest::Op::Write;
       r.offset = writes_[i].offset;
       r.iov = std::vector<iovec>{iovec{buf_.data() + i * kBlock, kBlock}};
-      r.done = [this, i, record](int res) {
+      r.done = [this, i, trace](int res) {
         writes_[i].done = true;
         writes_[i].result = res;
-        writes_[i].log_position = record ? record->events().size() : 0;
+        writes_[i].log_position = trace ? trace->events().size() : 0;
       };
       disk.submit(std::move(r));
     }
@@ -89,8 +89,8 @@ void pump_until(Disk& disk, const std::function<bool()>& finished) {
 
 // Why `w` is not provably durable when the guest saw it complete, or
 // nullopt when it is.
-std::optional<std::string> durability_violation(const IoRecord& record, const GuestWrite& w) {
-  const auto& ev = record.events();
+std::optional<std::string> durability_violation(const IoTrace& trace, const GuestWrite& w) {
+  const auto& ev = trace.events();
   std::optional<size_t> issued, completed;
   bool dsync = false;
   for (size_t i = 0; i < ev.size(); ++i) {
@@ -131,19 +131,19 @@ class DurableWriteBatching : public ::testing::TestWithParam<ModeEngine> {
     DiskOptions o;
     o.path = path_;
     o.cache = GetParam().mode;
-    disk_ = test::open_recorded(o, GetParam().engine, record_);
+    disk_ = test::open_traced(o, GetParam().engine, trace_);
   }
   bool write_cache_off() const { return !traits(GetParam().mode).write_cache; }
 
   test::TempDir dir_;
   std::string path_;
-  std::shared_ptr<IoRecord> record_ = std::make_shared<IoRecord>();
+  std::shared_ptr<IoTrace> trace_ = std::make_shared<IoTrace>();
   std::unique_ptr<Disk> disk_;
 };
 
 TEST_P(DurableWriteBatching, OneKickOfWritesSharesOneFdatasyncOnlyWhenTheCacheIsOff) {
   WriteBatch batch(32, 0);
-  batch.submit(*disk_, record_.get());
+  batch.submit(*disk_, trace_.get());
   disk_->kick();
   pump_until(*disk_, [&] { return batch.all_done(); });
 
@@ -151,19 +151,19 @@ TEST_P(DurableWriteBatching, OneKickOfWritesSharesOneFdatasyncOnlyWhenTheCacheIs
   const DiskStats s = disk_->stats();
   EXPECT_EQ(s.writes, 32u);
   EXPECT_EQ(s.dsync_writes, 0u);
-  EXPECT_EQ(record_->issued(Kind::Write, true), 0u);
+  EXPECT_EQ(trace_->issued(Kind::Write, true), 0u);
   if (write_cache_off()) {
-    EXPECT_EQ(record_->issued(Kind::Fdatasync), 1u) << "one fdatasync for the whole batch";
+    EXPECT_EQ(trace_->issued(Kind::Fdatasync), 1u) << "one fdatasync for the whole batch";
     EXPECT_EQ(s.fdatasyncs, 1u);
     EXPECT_EQ(s.batched_durable_writes, 32u);
     EXPECT_EQ(s.durable_writes(), s.writes);
     for (const GuestWrite& w : batch.writes()) {
-      const auto why = durability_violation(*record_, w);
+      const auto why = durability_violation(*trace_, w);
       EXPECT_FALSE(why) << "offset " << w.offset << ": " << *why;
     }
   } else {
     // Write cache on: nothing extra (flushes are the guest's business).
-    EXPECT_EQ(record_->issued(Kind::Fdatasync), 0u);
+    EXPECT_EQ(trace_->issued(Kind::Fdatasync), 0u);
     EXPECT_EQ(s.batched_durable_writes, 0u);
   }
   const auto on_disk = test::read_file(path_, 0, 64 * kBlock);
@@ -191,20 +191,20 @@ class CacheOffBatching : public DurableWriteBatching {};
 
 TEST_P(CacheOffBatching, WritesArrivingWhileASyncIsInFlightGetTheirOwn) {
   WriteBatch first(4, 0), second(4, kImageSize / 2);
-  first.submit(*disk_, record_.get());
+  first.submit(*disk_, trace_.get());
   disk_->kick();
   // Let the first batch's writes complete and its sync go out.
   pollfd p{disk_->completion_fd(), POLLIN, 0};
   ASSERT_EQ(::poll(&p, 1, 10000), 1);
   disk_->process_completions();
-  second.submit(*disk_, record_.get());
+  second.submit(*disk_, trace_.get());
   disk_->kick();
   pump_until(*disk_, [&] { return first.all_done() && second.all_done(); });
 
   for (const WriteBatch* b : {&first, &second}) {
     for (const GuestWrite& w : b->writes()) {
       ASSERT_EQ(w.result, 0);
-      const auto why = durability_violation(*record_, w);
+      const auto why = durability_violation(*trace_, w);
       EXPECT_FALSE(why) << "offset " << w.offset << ": " << *why;
     }
   }
@@ -220,16 +220,16 @@ class GuestCacheOffBatching : public DurableWriteBatching {};
 TEST_P(GuestCacheOffBatching, GuestTurningTheCacheOffGetsBatchedDurability) {
   disk_->set_write_cache(false);
   WriteBatch batch(8, 0);
-  batch.submit(*disk_, record_.get());
+  batch.submit(*disk_, trace_.get());
   disk_->kick();
   pump_until(*disk_, [&] { return batch.all_done(); });
   for (const GuestWrite& w : batch.writes()) {
     ASSERT_EQ(w.result, 0);
-    const auto why = durability_violation(*record_, w);
+    const auto why = durability_violation(*trace_, w);
     EXPECT_FALSE(why) << "offset " << w.offset << ": " << *why;
   }
   EXPECT_EQ(disk_->stats().durable_writes(), 8u);
-  EXPECT_EQ(record_->issued(Kind::Fdatasync), 1u);
+  EXPECT_EQ(trace_->issued(Kind::Fdatasync), 1u);
 }
 
 INSTANTIATE_TEST_SUITE_P(CacheOnModes, GuestCacheOffBatching,
@@ -318,8 +318,8 @@ TEST_P(BatchPageCache, WritethroughBatchLeavesNoDirtyPagesWhenItCompletes) {
 
 INSTANTIATE_TEST_SUITE_P(BothEngines, BatchPageCache,
                          ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace

@@ -1,5 +1,5 @@
 // The engines on their own: eventfd signalling, queue overflow, EOF handling,
-// and the recording decorator's ordered log.
+// and the tracing decorator's ordered log.
 #include <fcntl.h>
 #include <poll.h>
 #include <unistd.h>
@@ -14,8 +14,8 @@
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
 #include "storage/io_engine.h"
-#include "storage/recording_engine.h"
 #include "test_image.h"
+#include "tests/storage/tracing_engine.h"
 
 namespace minivmm::storage {
 namespace {
@@ -109,9 +109,9 @@ TEST_P(Engine, SyscallErrorsComeBackAsNegativeErrno) {
   EXPECT_EQ(collect(*engine, 1)[0].result, -EBADF);
 }
 
-TEST_P(Engine, RecordingLogsIssueAndCompletionInOrderWithWriteData) {
-  auto record = std::make_shared<IoRecord>(/*keep_write_data=*/true);
-  RecordingEngine engine(make(), record);
+TEST_P(Engine, TracingLogsIssueAndCompletionInOrderWithWriteData) {
+  auto trace = std::make_shared<IoTrace>(/*keep_write_data=*/true);
+  TracingEngine engine(make(), trace);
   AlignedBuffer buf(4096, 4096);
   std::memset(buf.data(), 0xab, 4096);
   const iovec iov{buf.data(), 4096};
@@ -121,15 +121,15 @@ TEST_P(Engine, RecordingLogsIssueAndCompletionInOrderWithWriteData) {
   engine.prepare({IoOp::Kind::Fdatasync, fd_.get(), 0, {}, 0, 0, false, 2});
   engine.kick();
   collect(engine, 1);
-  const auto& ev = record->events();
+  const auto& ev = trace->events();
   ASSERT_EQ(ev.size(), 4u);
-  EXPECT_EQ(ev[0].type, RecordedEvent::Type::Issued);
+  EXPECT_EQ(ev[0].type, TracedEvent::Type::Issued);
   EXPECT_EQ(ev[0].kind, IoOp::Kind::Write);
   EXPECT_TRUE(ev[0].dsync);
   EXPECT_EQ(ev[0].offset, 8192u);
   ASSERT_EQ(ev[0].data.size(), 4096u);
   EXPECT_EQ(ev[0].data[100], 0xab);
-  EXPECT_EQ(ev[1].type, RecordedEvent::Type::Completed);
+  EXPECT_EQ(ev[1].type, TracedEvent::Type::Completed);
   EXPECT_EQ(ev[1].result, 4096);
   EXPECT_EQ(ev[2].kind, IoOp::Kind::Fdatasync);
   EXPECT_EQ(ev[3].tag, 2u);
@@ -138,8 +138,8 @@ TEST_P(Engine, RecordingLogsIssueAndCompletionInOrderWithWriteData) {
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Engine, ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
-                         [](const auto& info) {
-                           return info.param == IoEngineKind::IoUring ? "uring" : "sync";
+                         [](const auto& test_param) {
+                           return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
 
 }  // namespace

@@ -171,8 +171,9 @@ INSTANTIATE_TEST_SUITE_P(
                       FlagCase{CacheMode::Writethrough, false},
                       FlagCase{CacheMode::Directsync, false}, FlagCase{CacheMode::Unsafe, false},
                       FlagCase{CacheMode::None, true}, FlagCase{CacheMode::Writeback, true}),
-    [](const auto& info) {
-      return std::string(to_string(info.param.mode)) + (info.param.read_only ? "_ro" : "_rw");
+    [](const auto& test_param) {
+      return std::string(to_string(test_param.param.mode)) +
+             (test_param.param.read_only ? "_ro" : "_rw");
     });
 
 }  // namespace

@@ -9,7 +9,7 @@
 namespace minivmm::storage {
 namespace {
 
-constexpr RequestLimits kLimits{1 << 20, 512, false};
+constexpr ImageLimits kLimits{1 << 20, 512, false};
 
 DiskRequest rw(DiskRequest::Op op, uint64_t offset, size_t len) {
   static uint8_t buf[8192];
@@ -53,13 +53,13 @@ TEST(RequestChecks, OffsetPlusLengthCannotWrap) {
 TEST(RequestChecks, MisalignedOffsetOrLengthIsRejected) {
   EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 100, 512), kLimits), -EINVAL);
   EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, 0, 700), kLimits), -EINVAL);
-  const RequestLimits four_k{1 << 20, 4096, false};
+  const ImageLimits four_k{1 << 20, 4096, false};
   EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 512, 4096), four_k), -EINVAL);
   EXPECT_EQ(check_request(rw(DiskRequest::Op::Read, 4096, 4096), four_k), 0);
 }
 
 TEST(RequestChecks, ReadOnlyRefusesEveryModification) {
-  const RequestLimits ro{1 << 20, 512, true};
+  const ImageLimits ro{1 << 20, 512, true};
   EXPECT_EQ(check_request(rw(DiskRequest::Op::Write, 0, 512), ro), -EROFS);
   EXPECT_EQ(check_request(ranged(DiskRequest::Op::Discard, 0, 512), ro), -EROFS);
   EXPECT_EQ(check_request(ranged(DiskRequest::Op::WriteZeroes, 0, 512), ro), -EROFS);

@@ -129,10 +129,10 @@ int run_flush(Disk& disk) {
   return run_request(disk, std::move(r));
 }
 
-std::unique_ptr<Disk> open_recorded(const DiskOptions& options, IoEngineKind kind,
-                                    std::shared_ptr<IoRecord> record) {
-  return open_disk_with_engine(options, std::make_unique<RecordingEngine>(make_io_engine(kind),
-                                                                          std::move(record)));
+std::unique_ptr<Disk> open_traced(const DiskOptions& options, IoEngineKind kind,
+                                  std::shared_ptr<IoTrace> trace) {
+  return open_disk_with_engine(options, std::make_unique<TracingEngine>(make_io_engine(kind),
+                                                                        std::move(trace)));
 }
 
 bool uring_available() {

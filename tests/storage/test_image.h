@@ -10,7 +10,7 @@
 #include <vector>
 
 #include "storage/disk.h"
-#include "storage/recording_engine.h"
+#include "tests/storage/tracing_engine.h"
 
 namespace minivmm::storage::test {
 
@@ -49,9 +49,9 @@ int run_read(Disk& disk, uint64_t offset, void* buf, size_t len);
 int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len);
 int run_flush(Disk& disk);
 
-// A Disk over a RecordingEngine wrapping the engine of `kind`.
-std::unique_ptr<Disk> open_recorded(const DiskOptions& options, IoEngineKind kind,
-                                    std::shared_ptr<IoRecord> record);
+// A Disk over a TracingEngine wrapping the engine of `kind`.
+std::unique_ptr<Disk> open_traced(const DiskOptions& options, IoEngineKind kind,
+                                  std::shared_ptr<IoTrace> trace);
 
 // True when io_uring can be set up here (else tests of it are skipped).
 bool uring_available();

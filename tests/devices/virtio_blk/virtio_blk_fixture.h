@@ -42,10 +42,10 @@ class VirtioBlkTest : public ::testing::Test {
   std::unique_ptr<VirtioDriverHarness> driver;
 
   void make(FakeDisk::Options options = {},
-            VirtioBlkConfig config = {"minivmm-serial-1", 1, kQueueSize}) {
+            VirtioBlkOptions blk_options = {"minivmm-serial-1", 1, kQueueSize}) {
     auto d = std::make_unique<FakeDisk>(options);
     disk = d.get();
-    transport = make_virtio_blk(ram.memory(), std::move(d), config, loop);
+    transport = make_virtio_blk_mmio(ram.memory(), std::move(d), blk_options, loop);
     driver = std::make_unique<VirtioDriverHarness>(*transport, ram, transport->irq_eventfd(), loop,
                                                    transport->queue_notify_eventfds());
   }

@@ -1,0 +1,70 @@
+// The VM's configuration: a TOML file (toml++) with command-line overrides.
+// Every key is validated; an unknown key, a wrong type or a bad value is a
+// ConfigError naming the key and its line.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "common/error.h"
+#include "storage/disk.h"
+#include "vmm/config/disk_config.h"
+#include "vmm/kvm/pvm_quirks.h"
+
+namespace minivmm {
+
+class ConfigError : public Error {
+ public:
+  using Error::Error;
+};
+
+// machine.memory_mib: the upper end is x86-64's 52-bit physical address space
+// (Intel SDM vol. 3A 4.1.4), a bound only for the arithmetic; what this host
+// and KVM allow is checked at start (vmm/ram_limits.h).
+inline constexpr uint64_t kMinMemoryMib = 16;
+inline constexpr uint64_t kMaxMemoryMib = (1ull << 52) >> 20;
+// machine.vcpus: the MP table's 8-bit APIC ids (mptable.h kMpMaxCpus); what
+// KVM allows (KVM_CAP_MAX_VCPUS) is checked at start.
+inline constexpr uint32_t kMaxVcpus = 254;
+
+struct VmConfig {
+  // [machine]
+  uint64_t memory_mib = 64;
+  uint32_t vcpus = 1;
+  // [kernel]
+  std::string kernel;
+  std::string initrd;
+  std::string cmdline = "console=ttyS0";
+  PvmWorkarounds pvm_workarounds = PvmWorkarounds::Auto;
+  // [serial]
+  std::string serial_log;    // empty: guest console goes to stdout
+  bool serial_stdin = true;  // feed the terminal's input to the UART
+  // [log]
+  std::string log_level = "info";
+  std::string kvm_device = "/dev/kvm";  // --kvm only (tests, unusual hosts)
+  // [debug]
+  uint32_t rip_sample_ms = 0;  // 0: off
+  std::string system_map;      // for symbolizing RIP samples
+  bool seccomp = true;         // the per-thread seccomp sandbox (vmm/seccomp_filter.h)
+  // [[disk]]
+  std::vector<DiskConfig> disks;
+};
+
+bool is_log_level(const std::string& level);
+
+// Throws ConfigError, prefixed with `where`, for more disks than could ever
+// fit the guest's kernel command line (vmm/virtio_mmio_slots.h); the exact
+// limit, which depends on the rest of the command line, is checked at start.
+void check_disk_count(size_t disks, const std::string& where);
+
+// Expands ${VAR} from the environment; ${MINIVMM_CACHE} defaults to
+// $XDG_CACHE_HOME/minivmm or ~/.cache/minivmm; a leading ~ is $HOME.
+std::string expand_path(const std::string& value);
+
+// Parses TOML text; `source_name` appears in error messages.
+VmConfig parse_config(const std::string& toml_text, const std::string& source_name);
+VmConfig load_config_file(const std::string& path);
+
+}  // namespace minivmm

@@ -1,0 +1,70 @@
+// One disk's options, parsed and validated in one place for both ways of
+// giving them: a [[disk]] table of the TOML config and a
+// `--disk PATH,key=value,...` flag. Both take the same keys and, for the
+// same bad value, give the same reason; only the prefix that says where
+// (file:line and disk[N], or the --disk flag) differs.
+//
+// Keys: path, cache, read_only, serial, queues, io_engine, write_log. The
+// user-facing key `serial` is the virtio-blk device ID (GET_ID), called `id`
+// in the code; it has nothing to do with the [serial] console section.
+// The limits are the device's own (devices/virtio_blk/virtio_blk_options.h).
+#pragma once
+
+#include <cstdint>
+#include <functional>
+#include <string>
+#include <variant>
+#include <vector>
+
+#include "common/error.h"
+#include "storage/disk.h"
+
+namespace minivmm {
+
+struct DiskConfig {
+  std::string path;
+  storage::CacheMode cache = storage::CacheMode::Writeback;
+  bool read_only = false;
+  std::string id;  // key `serial`: the virtio-blk GET_ID string, at most 20 bytes
+  uint32_t queues = 1;
+  storage::IoEngineKind io_engine = storage::IoEngineKind::Auto;
+  std::string write_log;  // power-loss simulation log (storage/write_log.h); empty = off
+};
+
+// One `key = value` of a disk as its source wrote it: a TOML table keeps its
+// value's type; a --disk flag's values are all text.
+struct DiskOption {
+  std::string key;
+  std::variant<std::monostate, std::string, int64_t, bool> value;  // monostate: another TOML type
+  int line = 0;  // TOML: the key's line; 0 for a --disk flag
+};
+
+enum class DiskSource { kToml, kFlag };
+
+// A bad disk option. what(): the reason, without where it came from;
+// `key` is "" when the disk as a whole is wrong (no path).
+class DiskOptionError : public Error {
+ public:
+  DiskOptionError(std::string key, int line, const std::string& reason)
+      : Error(reason), key_(std::move(key)), line_(line) {}
+  const std::string& key() const { return key_; }
+  int line() const { return line_; }
+
+ private:
+  std::string key_;
+  int line_;
+};
+
+// Parses and validates one disk. `resolve_path` turns the path and
+// write_log values into the paths to open (${VAR}, ~, relative to the config
+// file). From a --disk flag, text values of integer and boolean keys are
+// converted ("4", "true"); from TOML they must have the TOML type. Throws
+// DiskOptionError.
+DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource source,
+                             const std::function<std::string(const std::string&)>& resolve_path);
+
+// Splits a --disk spec into options: the first field is the path, `ro` is
+// read_only=true, every other field is key=value.
+std::vector<DiskOption> split_disk_flag(const std::string& spec);
+
+}  // namespace minivmm
