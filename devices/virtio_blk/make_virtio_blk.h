@@ -20,13 +20,4 @@ std::unique_ptr<VirtioMmioTransport> make_virtio_blk_mmio(GuestMemory mem,
                                                           VirtioBlkOptions options,
                                                           EventLoop& loop);
 
-// The old name, kept only for tests/fuzz/virtio_blk_device_fuzz.cpp until it
-// calls make_virtio_blk_mmio; remove it then.
-inline std::unique_ptr<VirtioMmioTransport> make_virtio_blk(GuestMemory mem,
-                                                            std::unique_ptr<storage::Disk> disk,
-                                                            VirtioBlkOptions options,
-                                                            EventLoop& loop) {
-  return make_virtio_blk_mmio(mem, std::move(disk), std::move(options), loop);
-}
-
 }  // namespace minivmm::virtio::blk

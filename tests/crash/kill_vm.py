@@ -2,7 +2,7 @@
 
 The guest console is read from minivmm's stdout pipe line by line as it
 arrives (minivmm writes each console line with one write(2) from the vCPU
-thread when the guest outputs the newline, vmm/console_output.cpp), and every
+thread when the guest outputs the newline, vmm/host/console_output.cpp), and every
 line keeps its arrival time. After the kill the pipe is drained to EOF, so the
 lines kept are exactly the complete lines the guest printed before the kill;
 a last line without its newline (cut by the kill) is dropped, never parsed.

@@ -77,8 +77,8 @@ class Session {
     o.mode = static_cast<minivmm::storage::CacheMode>(((flags >> 1) & 7) % 5);
     auto d = std::make_unique<FakeDisk>(o);
     disk_ = d.get();
-    transport_ = blk::make_virtio_blk(ram_.memory(), std::move(d), {"fuzz", queues_, kQueueSize},
-                                      shared_loop());
+    transport_ = blk::make_virtio_blk_mmio(ram_.memory(), std::move(d),
+                                           {"fuzz", queues_, kQueueSize}, shared_loop());
     driver_ =
         std::make_unique<VirtioDriverHarness>(*transport_, ram_, transport_->irq_eventfd(),
                                               shared_loop(), transport_->queue_notify_eventfds());

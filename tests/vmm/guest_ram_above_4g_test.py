@@ -28,7 +28,7 @@ import tiny_guest  # noqa: E402
 MINIVMM = sys.argv[1]
 MiB, GiB = 1 << 20, 1 << 30
 PATTERN = 0x5A5AA5A512345678
-PDPT = 0xA000       # minivmm's identity-map PDPT (vmm/memory_layout.h)
+PDPT = 0xA000       # minivmm's identity-map PDPT (vmm/x86_64/memory_layout.h)
 NEW_PD = 0x3000000  # a free page of guest RAM for the guest's own PD
 VA_HIGH = 4 * GiB   # PDPT entry 4: the first unused one
 MAX_RSS = 256 * MiB
@@ -49,7 +49,7 @@ def meminfo(key):
 
 
 def host_limit_mib():
-    """What vmm/ram_limits.cpp allows here (None: no host bound)."""
+    """What vmm/kvm/ram_limits.cpp allows here (None: no host bound)."""
     mode = int(open("/proc/sys/vm/overcommit_memory").read())
     if mode == 1:
         return None

@@ -9,7 +9,7 @@ guest, a disk and a pipe as stdin (so the console thread runs):
 - the sandboxed run stops cleanly: SIGTERM, disk quiesce and final flush,
   teardown, exit 0 (a syscall missing from a list would end it with 78);
 - --no-seccomp and `[debug] seccomp = false` turn it off (Seccomp: 0).
-That each kind's filter refuses what it must is tests/vmm/seccomp_filter_test.cpp.
+That each kind's filter refuses what it must is tests/vmm/host/seccomp_filter_test.cpp.
 usage: seccomp_sandbox_test.py MINIVMM"""
 import os
 import signal
