@@ -223,13 +223,21 @@ class Boot:
 
 
 def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
-    """boot_once, again (up to 3 times) if QEMU could not lock the scratch disk: then it never
-    started, so nothing ran and nothing changed."""
+    """boot_once, again (up to 3 times) when the sandbox never got to run anything: QEMU could
+    not lock the scratch disk, or the sandbox kernel froze before its init started (no heartbeat
+    at all: TCG soft lockups, docs/nested-kvm.md). Either way the scratch disk was not touched."""
     for attempt in range(3):
         b = boot_once(args, n, spec, cut_after)
-        if b.rc != 125 or "Is another process using the image" not in stderr_tail(b.stderr_path, 50):
+        tail = stderr_tail(b.stderr_path, 50)
+        if b.rc != 125:
             return b
-        print(f"boot {n}: the scratch disk was still locked by the previous QEMU; retrying", flush=True)
+        if "Is another process using the image" in tail:
+            why = "the scratch disk was still locked by the previous QEMU"
+        elif "froze: no heartbeat" in tail and "(during boot)" in tail:
+            why = "the sandbox kernel froze before its init ran"
+        else:
+            return b
+        print(f"boot {n}: {why}; retrying (nothing ran)", flush=True)
         remove_run_dirs(b.runner_pid)  # the runner kept it for inspection; nothing to see
         time.sleep(5)
     return b
