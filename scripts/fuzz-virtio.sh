@@ -12,6 +12,8 @@
 #   MINIVMM_FUZZ_BUILD_DIR=DIR     build directory (default build-fuzz)
 # The 10^7-execution run of issue 9 (each target, ASan/UBSan, no time limit):
 #   scripts/fuzz-virtio.sh 0 -runs=10000000
+# On several cores, more libFuzzer processes may share the corpus directory
+# (build-fuzz/corpus-TARGET); their executions add up (docs/virtio-blk.md).
 # Needs clang and libclang-rt-14-dev (apt-get install -y clang libclang-rt-14-dev).
 set -euo pipefail
 
