@@ -52,6 +52,9 @@ void add_common(Policy& p) {
                                    "rt_sigreturn", "rt_sigprocmask", "restart_syscall",  // signals
                                    "getpid", "gettid", "exit", "exit_group",  // ids, exit
                                    "write", "writev"});                       // logs, eventfds
+  // Only the calling thread's own signal stack; sanitizer runtimes (ASan)
+  // remove theirs at thread exit, after the filter is in.
+  p.always.push_back("sigaltstack");
   p.conditional.push_back({"tgkill", 2, {SIGABRT}});
   p.conditional.push_back({"rt_sigaction", 0, {SIGABRT}});
   // New memory, never executable: no thread maps code after set-up.
