@@ -8,6 +8,9 @@
 # (--seconds S, --size-mib N, --flush-every N, --mode M, --engine sync|uring,
 # --file PATH, --no-peers; device also --requests N). The image must live on
 # a disk-backed filesystem (O_DIRECT fails on tmpfs).
+# The whole output (what stdout shows) is also saved, outside the repository, as
+# $MINIVMM_BENCH_OUT/<which>-<UTC date>.txt and copied to <which>-latest.txt
+# (default ~/.cache/minivmm/bench) for scripts/bench-chart.sh.
 set -euo pipefail
 which=${1:?usage: scripts/bench.sh storage|device [args...]}
 shift
@@ -23,7 +26,16 @@ for tool in qemu-img fio; do
 done
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target "${which}_bench" -j2 >/dev/null
-echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
-echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  peers: $(qemu-img --version | head -1), $(fio --version)"
-"$build/bench/${which}_bench" "$@"
-echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+saved_dir="${MINIVMM_BENCH_OUT:-$HOME/.cache/minivmm/bench}"
+saved="$saved_dir/$which-$(date -u +%Y%m%dT%H%M%SZ).txt"
+mkdir -p "$saved_dir"
+{
+  echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
+  echo "load before: $(cut -d' ' -f1-3 /proc/loadavg)  peers: $(qemu-img --version | head -1), $(fio --version)"
+  "$build/bench/${which}_bench" "$@"
+  echo "load after: $(cut -d' ' -f1-3 /proc/loadavg)"
+} | tee "$saved.partial"
+# Only a run that finished becomes <which>-<date>.txt and <which>-latest.txt.
+mv "$saved.partial" "$saved"
+cp "$saved" "$saved_dir/$which-latest.txt"
+echo "bench: saved $saved (and $which-latest.txt)" >&2
