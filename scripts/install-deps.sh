@@ -8,6 +8,7 @@ packages=(
   linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libseccomp-dev  # libraries
   linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
+  python3-matplotlib                           # scripts/bench-chart.sh (bench/chart.py)
   busybox-static cpio                          # interactive initramfs (scripts/build-initramfs.sh)
   debootstrap                                  # Debian guest root image (scripts/build-rootfs.sh)
   qemu-system-x86 kmod e2fsprogs apt dpkg      # nested-KVM sandbox (scripts/nested-kvm.sh)
