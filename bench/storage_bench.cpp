@@ -44,6 +44,8 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
   d.engine = o.engine;
   auto disk = Disk::open(d);
   AlignedBuffer buf(kBlock * c.depth, 4096);
+  std::vector<iovec> slot_iov(c.depth);  // per slot: DiskRequest::iov is a view
+  for (unsigned s = 0; s < c.depth; ++s) slot_iov[s] = {buf.data() + s * kBlock, kBlock};
   std::memset(buf.data(), 0x5a, buf.size());
   std::vector<double> lat;
   lat.reserve(1 << 20);
@@ -57,7 +59,7 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
     DiskRequest r;
     r.op = c.write ? DiskRequest::Op::Write : DiskRequest::Op::Read;
     r.offset = offset;
-    r.iov = std::vector<iovec>{iovec{buf.data() + slot * kBlock, kBlock}};
+    r.iov = {&slot_iov[slot], 1};
     offset = (offset + kStep) % o.size;
     const auto t0 = Clock::now();
     r.done = [&, t0, slot](int res) {

@@ -12,8 +12,8 @@
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <span>
 #include <string>
-#include <vector>
 
 #include "storage/cache_mode.h"
 #include "storage/disk_stats.h"
@@ -36,7 +36,10 @@ struct DiskRequest {
   enum class Op { Read, Write, Flush, Discard, WriteZeroes };
   Op op = Op::Read;
   uint64_t offset = 0;     // bytes from the start of the image
-  std::vector<iovec> iov;  // Read/Write: host buffers (guest memory)
+  // Read/Write: host buffers (guest memory). Not owned: the iovec array and
+  // the buffers stay valid until `done` has run (the caller keeps them, so a
+  // request costs the storage layer no allocation).
+  std::span<const iovec> iov;
   uint64_t length = 0;     // Discard/WriteZeroes: bytes
   bool unmap = false;      // WriteZeroes: may deallocate
   // Called exactly once, from process_completions() (or from submit() for

@@ -149,7 +149,7 @@ ImageDisk::PendingRequest* ImageDisk::find(uint64_t id) {
 void ImageDisk::release(uint64_t id) {
   PendingRequest& p = *slots_[id - 1];
   // Back to a fresh state, keeping the object (and no guest pointers).
-  p.request.iov.clear();
+  p.request.iov = {};
   p.request.done = nullptr;
   p.steps = Steps{};
   p.fell_back = false;
@@ -416,6 +416,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
         op.iov = std::span<const iovec>(&p.bounce_iov, 1);
       }
       op.dsync = op.kind == IoOp::Kind::Write && p.durability == Durability::Dsync;
+      op.buffered = !traits(mode_).direct;
       break;
     case Step::ZeroRange:
       op.kind = IoOp::Kind::Fallocate;

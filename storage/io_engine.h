@@ -30,6 +30,9 @@ struct IoOp {
   int fallocate_mode = 0;      // Fallocate: FALLOC_FL_* flags
   bool dsync = false;          // Write: RWF_DSYNC (durable before completion)
   uint64_t tag = 0;            // returned unchanged in the completion
+  // Read/Write on an fd without O_DIRECT: the engine may serve it inline
+  // from the page cache (UringEngine::try_inline).
+  bool buffered = false;
 };
 
 struct IoCompletion {

@@ -46,11 +46,16 @@ size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, u
   });
 }
 
-IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) : offset_(offset) {
+IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) { reset(iov, offset); }
+
+void IovCursor::reset(std::span<const iovec> iov, uint64_t offset) {
+  offset_ = offset;
+  transferred_ = 0;
+  first_ = 0;
+  spilled_.clear();  // keeps its capacity
   // Zero-length segments would make done() lie; drop them up front.
   const auto non_empty = [](const iovec& v) { return v.iov_len != 0; };
   size_ = static_cast<size_t>(std::count_if(iov.begin(), iov.end(), non_empty));
-  if (size_ > kInline) spilled_.reserve(size_);
   iovec* out = size_ <= kInline ? inline_.data() : nullptr;
   for (const iovec& v : iov) {
     if (!non_empty(v)) continue;

@@ -24,12 +24,14 @@ size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, u
 
 // Owns a copy of an iovec list and the file offset it targets; advance()
 // drops the bytes already transferred so the rest can be resubmitted.
-// Up to kInline segments live inside the cursor (no allocation per I/O for
-// the usual one- or two-segment request); longer lists go to the heap.
+// Up to kInline segments live inside the cursor; longer lists go to a heap
+// array that reset() reuses, so a pooled cursor allocates only when a list
+// is longer than any before it.
 class IovCursor {
  public:
   IovCursor() = default;
   IovCursor(std::span<const iovec> iov, uint64_t offset);
+  void reset(std::span<const iovec> iov, uint64_t offset);
 
   void advance(uint64_t bytes);
   bool done() const { return first_ == size_; }

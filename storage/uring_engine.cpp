@@ -1,6 +1,7 @@
 #include "storage/uring_engine.h"
 
 #include <sys/eventfd.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -81,8 +82,54 @@ void UringEngine::prepare(const IoOp& op) {
   InFlightOp& p = *slots_[slot];
   p.op = op;
   p.op.iov = {};  // the cursor owns the live copy
-  p.cursor = IovCursor(op.iov, op.offset);
-  to_submit_.push_back(uint64_t{slot} + 1);
+  p.cursor.reset(op.iov, op.offset);
+  push_to_submit(uint64_t{slot} + 1);
+}
+
+void UringEngine::push_to_submit(uint64_t id) {
+  if (to_submit_head_ > 0 && to_submit_head_ == to_submit_.size()) {
+    to_submit_.clear();
+    to_submit_head_ = 0;
+  } else if (to_submit_head_ > 64 && to_submit_head_ * 2 > to_submit_.size()) {
+    to_submit_.erase(to_submit_.begin(), to_submit_.begin() + static_cast<long>(to_submit_head_));
+    to_submit_head_ = 0;
+  }
+  to_submit_.push_back(id);
+}
+
+bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
+  const IoOp& op = p.op;
+  const bool write = op.kind == IoOp::Kind::Write;
+  if (!op.buffered || op.dsync || (!write && op.kind != IoOp::Kind::Read)) return false;
+  if (write && inline_write_backoff_ > 0) {
+    --inline_write_backoff_;
+    return false;
+  }
+  const int count = std::min(p.cursor.count(), IOV_MAX);
+  const int flags = write && !nowait_writes_ ? 0 : RWF_NOWAIT;
+  const auto start = std::chrono::steady_clock::now();
+  const ssize_t n = write ? ::pwritev2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags)
+                          : ::preadv2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags);
+  if (n < 0) {
+    // Would block, or no non-blocking buffered writes here: the ring does it
+    // (and reports any real error).
+    if (errno == EOPNOTSUPP && write && flags != 0) nowait_writes_ = false;
+    return false;
+  }
+  if (flags == 0 && std::chrono::steady_clock::now() - start > kSlowInlineWrite) {
+    inline_write_backoff_ = kInlineWriteBackoff;
+  }
+  if (n == 0) return false;  // end of file: the ring's path reports it
+  p.cursor.advance(static_cast<uint64_t>(n));
+  if (!p.cursor.done()) return false;  // the rest through the ring
+  finish(id, p, static_cast<int64_t>(p.cursor.transferred()), immediate_);
+  return true;
+}
+
+void UringEngine::finish(uint64_t id, InFlightOp& p, int64_t result,
+                         std::vector<IoCompletion>& out) {
+  out.push_back({p.op.tag, result});
+  release(id);
 }
 
 UringEngine::InFlightOp* UringEngine::find(uint64_t id) {
@@ -123,17 +170,23 @@ void UringEngine::signal_event_fd() {
 }
 
 void UringEngine::kick() {
-  if (!immediate_.empty()) signal_event_fd();
   bool filled = false;
-  while (!to_submit_.empty() && in_ring_ < queue_depth_) {
+  while (to_submit_head_ < to_submit_.size() && in_ring_ < queue_depth_) {
+    const uint64_t id = to_submit_[to_submit_head_];
+    InFlightOp& p = *find(id);
+    if (try_inline(id, p)) {
+      ++to_submit_head_;
+      continue;
+    }
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) break;
-    const uint64_t id = to_submit_.front();
-    to_submit_.pop_front();
-    fill_sqe(sqe, id, *find(id));
+    ++to_submit_head_;
+    fill_sqe(sqe, id, p);
     ++in_ring_;
     filled = true;
   }
+  // Noops and inline transfers complete through reap(), like the rest.
+  if (!immediate_.empty()) signal_event_fd();
   if (!filled && io_uring_sq_ready(&ring_) == 0) return;
   // One io_uring_enter for the whole batch. On -EINTR/-EAGAIN/-EBUSY the
   // SQEs stay in the ring and go in with the next submit (next kick/reap).
@@ -149,7 +202,7 @@ void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& ou
   if (!found) return;
   InFlightOp& p = *found;
   if (res == -EAGAIN || res == -EINTR) {
-    to_submit_.push_back(id);
+    push_to_submit(id);
     return;
   }
   int64_t result = res;
@@ -161,14 +214,13 @@ void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& ou
     } else {
       p.cursor.advance(static_cast<uint64_t>(res));
       if (!p.cursor.done()) {  // short transfer: resubmit the rest
-        to_submit_.push_back(id);
+        push_to_submit(id);
         return;
       }
       result = static_cast<int64_t>(p.cursor.transferred());
     }
   }
-  out.push_back({p.op.tag, result});
-  release(id);
+  finish(id, p, result, out);
 }
 
 void UringEngine::reap(std::vector<IoCompletion>& out) {
@@ -186,13 +238,13 @@ void UringEngine::reap(std::vector<IoCompletion>& out) {
     --in_ring_;
     handle_cqe(id, res, out);
   }
-  if (!to_submit_.empty()) kick();
+  if (to_submit_head_ < to_submit_.size()) kick();
 }
 
 void UringEngine::wait() {
   if (!immediate_.empty()) return;
-  if (in_ring_ == 0 && !to_submit_.empty()) kick();
-  if (in_ring_ == 0) return;
+  if (in_ring_ == 0 && to_submit_head_ < to_submit_.size()) kick();
+  if (!immediate_.empty() || in_ring_ == 0) return;
   // submit_and_wait, not wait_cqe: SQEs a failed submit left in the ring go
   // in now (or the error is thrown), so waiting on them cannot hang.
   io_uring_cqe* cqe = nullptr;

@@ -2,11 +2,23 @@
 // with one io_uring_enter; the kernel signals an eventfd registered with
 // io_uring_register_eventfd for every CQE. At most `queue_depth` operations
 // are in the ring; the rest wait in order and go in as slots free up.
+//
+// Page-cache fast path: kick() first tries a buffered read or write (no
+// O_DIRECT, no RWF_DSYNC) inline with preadv2/pwritev2. io_uring serves a
+// buffered read from the page cache inline too, but hands every buffered
+// write on a filesystem without non-blocking buffered writes (ext4) to a
+// worker thread: a plain pwritev2 there is ~2.8x cheaper. Reads go with
+// RWF_NOWAIT (a cache miss goes to the ring); writes with RWF_NOWAIT where
+// the filesystem supports it, else plain and timed: one that blocks longer
+// than kSlowInlineWrite (dirty throttling, journal) sends the next
+// kInlineWriteBackoff writes through the ring, so the loop thread is never
+// held for long. Inline completions are reported through reap() like all
+// others.
 #pragma once
 
 #include <liburing.h>
 
-#include <deque>
+#include <chrono>
 #include <memory>
 #include <vector>
 
@@ -24,6 +36,9 @@ class UringEngine final : public IoEngine {
   UringEngine(const UringEngine&) = delete;
   UringEngine& operator=(const UringEngine&) = delete;
 
+  static constexpr std::chrono::microseconds kSlowInlineWrite{500};
+  static constexpr unsigned kInlineWriteBackoff = 1024;
+
   std::string_view name() const override { return "io_uring"; }
   void prepare(const IoOp& op) override;
   void kick() override;
@@ -37,6 +52,10 @@ class UringEngine final : public IoEngine {
     IovCursor cursor;  // Read/Write progress, for resubmitting short transfers
   };
   void fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p);
+  // True when the operation finished inline (its completion is queued).
+  bool try_inline(uint64_t id, InFlightOp& p);
+  void finish(uint64_t id, InFlightOp& p, int64_t result, std::vector<IoCompletion>& out);
+  void push_to_submit(uint64_t id);
   void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
   void signal_event_fd();
   // Operation records are reused (id = slot + 1): no allocation or hash
@@ -51,8 +70,13 @@ class UringEngine final : public IoEngine {
   std::vector<std::unique_ptr<InFlightOp>> slots_;  // by id - 1
   std::vector<bool> slot_live_;
   std::vector<uint32_t> free_slots_;
-  std::deque<uint64_t> to_submit_;       // prepared, or to resubmit
-  std::vector<IoCompletion> immediate_;  // Noops: complete without the kernel
+  // Prepared, or to resubmit, in order from to_submit_head_ (a vector, not a
+  // deque: no node allocation as operations come and go).
+  std::vector<uint64_t> to_submit_;
+  size_t to_submit_head_ = 0;
+  std::vector<IoCompletion> immediate_;  // Noops and inline transfers
+  bool nowait_writes_ = true;            // the filesystem takes RWF_NOWAIT buffered writes
+  unsigned inline_write_backoff_ = 0;    // writes left to send through the ring
 };
 
 }  // namespace minivmm::storage

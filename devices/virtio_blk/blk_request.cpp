@@ -14,70 +14,56 @@ namespace {
 
 using Kind = BlkRequest::Kind;
 
-// The device-readable or device-writable bytes of a chain, as host buffers.
-// The usual chain (header, data, status) needs two buffers per direction:
-// those live inline, so parsing allocates nothing; longer chains spill to
-// the heap.
+// The device-readable or device-writable bytes of a chain, read in place:
+// a view over the chain's descriptors of one direction (the status byte
+// left out), so parsing any chain allocates nothing. Every buffer was
+// translated once by parse_blk_request_into before a stream is used.
 struct ByteStream {
-  static constexpr size_t kInline = 4;
-  std::array<iovec, kInline> inline_buffers{};
-  std::vector<iovec> spilled;  // all buffers, once there are more than kInline
-  size_t count = 0;
+  const GuestMemory& mem;
+  std::span<const Descriptor> descriptors;  // the whole chain
+  bool writable = false;                    // which direction this stream is
   uint64_t total = 0;
 
-  std::span<const iovec> buffers() const {
-    return count <= kInline ? std::span<const iovec>(inline_buffers.data(), count)
-                            : std::span<const iovec>(spilled);
+  // Bytes of descriptor `i` that belong to this stream.
+  uint64_t length_of(size_t i) const {
+    const Descriptor& d = descriptors[i];
+    if (d.device_writable != writable) return 0;
+    return i + 1 == descriptors.size() ? d.len - 1 : d.len;  // the status byte is not data
   }
 
-  void append(uint8_t* host, uint32_t len) {
-    if (len == 0) return;
-    const iovec v{host, len};
-    if (count < kInline) {
-      inline_buffers[count] = v;
-    } else {
-      if (count == kInline) spilled.assign(inline_buffers.begin(), inline_buffers.end());
-      spilled.push_back(v);
+  // Calls fn(host, n) for the buffers covering [offset, offset + len); the
+  // caller checked the range.
+  template <typename Fn>
+  void for_range(uint64_t offset, uint64_t len, Fn&& fn) const {
+    for (size_t i = 0; i < descriptors.size() && len > 0; ++i) {
+      const uint64_t size = length_of(i);
+      if (offset >= size) {
+        offset -= size;
+        continue;
+      }
+      const uint64_t n = std::min<uint64_t>(size - offset, len);
+      fn(mem.translate(descriptors[i].addr, descriptors[i].len) + offset, n);
+      len -= n;
+      offset = 0;
     }
-    ++count;
-    total += len;
   }
 
   // Copies `len` bytes starting at `offset`; false if the stream is shorter.
   bool copy_out(uint64_t offset, void* out, uint64_t len) const {
     if (offset > total || len > total - offset) return false;
     auto* dst = static_cast<uint8_t*>(out);
-    for (const iovec& b : buffers()) {
-      if (len == 0) break;
-      if (offset >= b.iov_len) {
-        offset -= b.iov_len;
-        continue;
-      }
-      const uint64_t n = std::min<uint64_t>(b.iov_len - offset, len);
-      std::memcpy(dst, static_cast<uint8_t*>(b.iov_base) + offset, n);
+    for_range(offset, len, [&](uint8_t* host, uint64_t n) {
+      std::memcpy(dst, host, n);
       dst += n;
-      len -= n;
-      offset = 0;
-    }
+    });
     return true;
   }
 
-  // Buffers covering [offset, offset + len); the caller checked the range.
-  std::vector<iovec> slice(uint64_t offset, uint64_t len) const {
-    std::vector<iovec> out;
-    out.reserve(count);  // one allocation, never a regrowth
-    for (const iovec& b : buffers()) {
-      if (len == 0) break;
-      if (offset >= b.iov_len) {
-        offset -= b.iov_len;
-        continue;
-      }
-      const uint64_t n = std::min<uint64_t>(b.iov_len - offset, len);
-      out.push_back({static_cast<uint8_t*>(b.iov_base) + offset, n});
-      len -= n;
-      offset = 0;
-    }
-    return out;
+  // The buffers covering [offset, offset + len) into `out`, reusing its
+  // capacity (no allocation once it has grown to the longest chain).
+  void slice_into(uint64_t offset, uint64_t len, std::vector<iovec>& out) const {
+    out.clear();
+    for_range(offset, len, [&](uint8_t* host, uint64_t n) { out.push_back({host, n}); });
   }
 };
 
@@ -88,12 +74,11 @@ struct Segment {
 };
 static_assert(sizeof(Segment) == kSegmentSize);
 
-BlkRequest fail(BlkRequest r, Kind kind, std::string_view why) {
+void fail(BlkRequest& r, Kind kind, std::string_view why) {
   r.kind = kind;
   r.why = why;
   r.data.clear();
   r.used_len = 1;  // just the status byte
-  return r;
 }
 
 // [sector, sector + sectors) inside the disk, without overflow.
@@ -101,42 +86,41 @@ bool in_capacity(uint64_t sector, uint64_t sectors, uint64_t capacity) {
   return sector <= capacity && sectors <= capacity - sector;
 }
 
-BlkRequest parse_segment_request(BlkRequest r, const ByteStream& readable,
-                                 const RequestLimits& limits, bool discard) {
+void parse_segment_request(BlkRequest& r, const ByteStream& readable, const RequestLimits& limits,
+                           bool discard) {
   if (!(discard ? limits.discard : limits.write_zeroes)) {
-    return fail(std::move(r), Kind::Unsupported, "discard/write zeroes not negotiated");
+    return fail(r, Kind::Unsupported, "discard/write zeroes not negotiated");
   }
   const uint64_t payload = readable.total - kRequestHeaderSize;
   if (payload == 0 || payload % kSegmentSize != 0) {
-    return fail(std::move(r), Kind::Invalid, "discard/write zeroes payload not whole segments");
+    return fail(r, Kind::Invalid, "discard/write zeroes payload not whole segments");
   }
   // max_discard_seg = max_write_zeroes_seg = 1 (5.2.4).
   if (payload / kSegmentSize > 1) {
-    return fail(std::move(r), Kind::Unsupported, "more segments than max_*_seg");
+    return fail(r, Kind::Unsupported, "more segments than max_*_seg");
   }
   Segment seg{};
   readable.copy_out(kRequestHeaderSize, &seg, sizeof(seg));
   // 5.2.6.2: reserved flag bits, and unmap on discard, are unsupported.
   if (seg.flags & ~kSegmentFlagUnmap) {
-    return fail(std::move(r), Kind::Unsupported, "reserved segment flags set");
+    return fail(r, Kind::Unsupported, "reserved segment flags set");
   }
   if (discard && (seg.flags & kSegmentFlagUnmap)) {
-    return fail(std::move(r), Kind::Unsupported, "unmap flag on discard");
+    return fail(r, Kind::Unsupported, "unmap flag on discard");
   }
   const uint32_t max = discard ? limits.max_discard_sectors : limits.max_write_zeroes_sectors;
   if (seg.num_sectors > max) {
-    return fail(std::move(r), Kind::Invalid, "segment larger than max_*_sectors");
+    return fail(r, Kind::Invalid, "segment larger than max_*_sectors");
   }
   if (!in_capacity(seg.sector, seg.num_sectors, limits.capacity_sectors)) {
-    return fail(std::move(r), Kind::Invalid, "segment beyond capacity");
+    return fail(r, Kind::Invalid, "segment beyond capacity");
   }
-  if (limits.read_only) return fail(std::move(r), Kind::Invalid, "disk is read-only");
+  if (limits.read_only) return fail(r, Kind::Invalid, "disk is read-only");
   r.kind = discard ? Kind::Discard : Kind::WriteZeroes;
   r.offset = seg.sector * kSectorSize;
   r.length = uint64_t{seg.num_sectors} * kSectorSize;
   r.unmap = !discard && (seg.flags & kSegmentFlagUnmap);
   r.used_len = 1;
-  return r;
 }
 
 }  // namespace
@@ -144,48 +128,60 @@ BlkRequest parse_segment_request(BlkRequest r, const ByteStream& readable,
 BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chain,
                              const RequestLimits& limits) {
   BlkRequest r;
+  parse_blk_request_into(mem, chain, limits, r);
+  return r;
+}
+
+void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain,
+                            const RequestLimits& limits, BlkRequest& r) {
+  r.kind = Kind::NoStatus;
+  r.status = nullptr;
+  r.offset = 0;
+  r.length = 0;
+  r.unmap = false;
+  r.data.clear();  // keeps its capacity
+  r.used_len = 0;
+  r.why = {};
   if (chain.error != ChainError::None) {
     r.why = describe(chain.error);
-    return r;  // NoStatus: no trustworthy last descriptor
+    return;  // NoStatus: no trustworthy last descriptor
   }
   if (chain.descriptors.empty()) {
     r.why = "empty chain";
-    return r;
+    return;
   }
   // 5.2.6: the status byte is the last byte of the last descriptor, which
   // must be device-writable.
   const Descriptor& last = chain.descriptors.back();
   if (!last.device_writable || last.len == 0) {
     r.why = "last descriptor is not a writable status byte";
-    return r;
+    return;
   }
   r.status = mem.translate(last.addr + last.len - 1, 1);
   if (last.addr + last.len - 1 < last.addr || !r.status) {
     r.status = nullptr;
     r.why = "status byte outside guest RAM";
-    return r;
+    return;
   }
 
-  ByteStream readable;
-  ByteStream writable;
+  ByteStream readable{mem, chain.descriptors, false};
+  ByteStream writable{mem, chain.descriptors, true};
   bool writable_seen = false;
   for (size_t i = 0; i < chain.descriptors.size(); ++i) {
     const Descriptor& d = chain.descriptors[i];
     // 5.2.6.1: the driver must not exceed size_max; bounding every buffer
     // bounds what one request can make the host do.
     if (limits.size_max != 0 && d.len > limits.size_max) {
-      return fail(std::move(r), Kind::Invalid, "buffer larger than size_max");
+      return fail(r, Kind::Invalid, "buffer larger than size_max");
     }
-    uint8_t* host = mem.translate(d.addr, d.len);
-    if (!host) return fail(std::move(r), Kind::Invalid, "buffer outside guest RAM");
+    if (!mem.translate(d.addr, d.len)) return fail(r, Kind::Invalid, "buffer outside guest RAM");
     if (d.device_writable) {
       writable_seen = true;
-      // The status byte is not data: keep it out of the writable stream.
-      writable.append(host, i + 1 == chain.descriptors.size() ? d.len - 1 : d.len);
+      writable.total += writable.length_of(i);
     } else {
       // 2.7.4.2: readable descriptors must all come before writable ones.
-      if (writable_seen) return fail(std::move(r), Kind::Invalid, "readable after writable");
-      readable.append(host, d.len);
+      if (writable_seen) return fail(r, Kind::Invalid, "readable after writable");
+      readable.total += readable.length_of(i);
     }
   }
 
@@ -196,7 +192,7 @@ BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chai
   } header{};
   static_assert(sizeof(header) == kRequestHeaderSize);
   if (!readable.copy_out(0, &header, sizeof(header))) {
-    return fail(std::move(r), Kind::Invalid, "request header shorter than 16 bytes");
+    return fail(r, Kind::Invalid, "request header shorter than 16 bytes");
   }
 
   switch (header.type) {
@@ -206,47 +202,51 @@ BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chai
       // Data in the wrong direction (readable bytes after a read's header,
       // writable bytes besides a write's status) is a malformed request.
       if (is_read && readable.total != kRequestHeaderSize) {
-        return fail(std::move(r), Kind::Invalid, "read request with device-readable data");
+        return fail(r, Kind::Invalid, "read request with device-readable data");
       }
       if (!is_read && writable.total != 0) {
-        return fail(std::move(r), Kind::Invalid, "write request with device-writable data");
+        return fail(r, Kind::Invalid, "write request with device-writable data");
       }
       const uint64_t len = is_read ? writable.total : readable.total - kRequestHeaderSize;
       if (len % kSectorSize != 0) {
-        return fail(std::move(r), Kind::Invalid, "data length not a multiple of 512");
+        return fail(r, Kind::Invalid, "data length not a multiple of 512");
       }
       if (!in_capacity(header.sector, len / kSectorSize, limits.capacity_sectors)) {
-        return fail(std::move(r), Kind::Invalid, "sectors beyond capacity");
+        return fail(r, Kind::Invalid, "sectors beyond capacity");
       }
       if (!is_read && limits.read_only) {
-        return fail(std::move(r), Kind::Invalid, "write to a read-only disk");
+        return fail(r, Kind::Invalid, "write to a read-only disk");
       }
       if (is_read && len + 1 > std::numeric_limits<uint32_t>::max()) {
-        return fail(std::move(r), Kind::Invalid, "read longer than 4 GiB");
+        return fail(r, Kind::Invalid, "read longer than 4 GiB");
       }
       r.kind = is_read ? Kind::Read : Kind::Write;
       r.offset = header.sector * kSectorSize;
       r.length = len;
-      r.data = is_read ? writable.slice(0, len) : readable.slice(kRequestHeaderSize, len);
+      if (is_read) {
+        writable.slice_into(0, len, r.data);
+      } else {
+        readable.slice_into(kRequestHeaderSize, len, r.data);
+      }
       r.used_len = is_read ? static_cast<uint32_t>(len + 1) : 1;
-      return r;
+      return;
     }
     case kTypeFlush:
       r.kind = Kind::Flush;
       r.used_len = 1;
-      return r;
+      return;
     case kTypeGetId: {
-      if (writable.total == 0) return fail(std::move(r), Kind::Invalid, "GET_ID without buffer");
+      if (writable.total == 0) return fail(r, Kind::Invalid, "GET_ID without buffer");
       const uint64_t len = std::min<uint64_t>(writable.total, kIdBytes);
       r.kind = Kind::GetId;
-      r.data = writable.slice(0, len);
+      writable.slice_into(0, len, r.data);
       r.length = len;
       r.used_len = static_cast<uint32_t>(len + 1);
-      return r;
+      return;
     }
-    case kTypeDiscard: return parse_segment_request(std::move(r), readable, limits, true);
-    case kTypeWriteZeroes: return parse_segment_request(std::move(r), readable, limits, false);
-    default: return fail(std::move(r), Kind::Unsupported, "unknown request type");
+    case kTypeDiscard: return parse_segment_request(r, readable, limits, true);
+    case kTypeWriteZeroes: return parse_segment_request(r, readable, limits, false);
+    default: return fail(r, Kind::Unsupported, "unknown request type");
   }
 }
 

@@ -55,5 +55,9 @@ struct BlkRequest {
 
 BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chain,
                              const RequestLimits& limits);
+// The same into `out`, reusing out.data's capacity: the data path parses
+// every chain into one BlkRequest and allocates nothing once it has grown.
+void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain,
+                            const RequestLimits& limits, BlkRequest& out);
 
 }  // namespace minivmm::virtio::blk

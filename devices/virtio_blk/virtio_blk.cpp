@@ -174,7 +174,8 @@ void VirtioBlk::process_queue(uint16_t queue) {
       q.mark_broken("head " + std::to_string(chain_.head) + " made available while in flight");
       break;
     }
-    submitted |= start(queue, chain_.head, parse_blk_request(memory_, chain_, limits_));
+    parse_blk_request_into(memory_, chain_, limits_, parsed_);
+    submitted |= start(queue, chain_.head, parsed_);
   }
   if (q.broken()) {
     log_.warn("queue {}: ring corrupt ({}); device needs reset", queue, q.broken_reason());
@@ -193,7 +194,7 @@ void VirtioBlk::kick_disk() {
   }
 }
 
-bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
+bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
   using Kind = BlkRequest::Kind;
   switch (r.kind) {
     case Kind::NoStatus:
@@ -232,19 +233,25 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest r) {
     case Kind::Discard:
     case Kind::WriteZeroes: break;
   }
+  return submit_to_disk(queue, head, r);
+}
+
+bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r) {
+  const uint32_t slot = take_in_flight_slot();
+  InFlight& f = in_flight_[slot];
+  f.generation = generation_;
+  f.status = r.status;
+  f.used_len = r.used_len;
+  f.queue = queue;
+  f.head = head;
+  f.iov.swap(r.data);
+  head_in_flight_[queue][head] = true;
   storage::DiskRequest d;
   d.op = disk_op(r.kind);
   d.offset = r.offset;
-  d.iov = std::move(r.data);
+  d.iov = f.iov;
   d.length = r.length;
   d.unmap = r.unmap;
-  return submit_to_disk(queue, head, r, std::move(d));
-}
-
-bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r,
-                               storage::DiskRequest d) {
-  const uint32_t slot = take_in_flight_slot({generation_, r.status, r.used_len, queue, head});
-  head_in_flight_[queue][head] = true;
   d.done = [this, slot](int result) { on_disk_done(slot, result); };
   try {
     disk_->submit(std::move(d));
@@ -256,19 +263,21 @@ bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& 
   return true;
 }
 
-uint32_t VirtioBlk::take_in_flight_slot(const InFlight& request) {
+uint32_t VirtioBlk::take_in_flight_slot() {
   if (free_in_flight_.empty()) {
+    // Moving the slots keeps each iovec array where it is: the spans that
+    // live requests hold stay valid.
     free_in_flight_.push_back(static_cast<uint32_t>(in_flight_.size()));
     in_flight_.emplace_back();
   }
   const uint32_t slot = free_in_flight_.back();
   free_in_flight_.pop_back();
-  in_flight_[slot] = request;
   return slot;
 }
 
 void VirtioBlk::on_disk_done(uint32_t slot, int result) {
-  const InFlight r = in_flight_[slot];
+  InFlight& f = in_flight_[slot];
+  const InFlight r{f.generation, f.status, f.used_len, f.queue, f.head, {}};
   free_in_flight_.push_back(slot);
   if (r.generation != generation_) return;  // reset since: the driver forgot it
   head_in_flight_[r.queue][r.head] = false;

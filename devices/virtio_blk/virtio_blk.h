@@ -49,25 +49,29 @@ class VirtioBlk : public VirtioDevice {
   ConfigSpace config_space() const;  // loop thread
   void process_queue(uint16_t queue);
   // True when the request went to the disk (a kick() is due).
-  bool start(uint16_t queue, uint16_t head, BlkRequest request);
+  bool start(uint16_t queue, uint16_t head, BlkRequest& request);
   void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
   void on_disk_completions();
   void signal_used();
   // What a request's completion needs, kept in a reused slot so the disk
   // callback captures only {this, slot} (fits std::function's inline
-  // storage: no allocation per request).
+  // storage: no allocation per request). The slot also owns the request's
+  // iovec array, which DiskRequest::iov points at until the disk is done;
+  // it is swapped with parsed_.data, so capacity circulates and nothing is
+  // allocated per request once every slot has grown.
   struct InFlight {
     uint64_t generation = 0;
     uint8_t* status = nullptr;
     uint32_t used_len = 0;
     uint16_t queue = 0;
     uint16_t head = 0;
+    std::vector<iovec> iov;
   };
-  uint32_t take_in_flight_slot(const InFlight& request);
+  uint32_t take_in_flight_slot();
   void on_disk_done(uint32_t slot, int result);
-  // Hands `d` to the disk; a disk that throws fails the request (IOERR)
+  // Hands `r` to the disk; a disk that throws fails the request (IOERR)
   // instead of leaving it counted as live (issue 9, finding 2).
-  bool submit_to_disk(uint16_t queue, uint16_t head, const BlkRequest& r, storage::DiskRequest d);
+  bool submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r);
   void kick_disk();
 
   std::unique_ptr<storage::Disk> disk_;
@@ -88,6 +92,7 @@ class VirtioBlk : public VirtioDevice {
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
   DescriptorChain chain_;                 // reused by process_queue
+  BlkRequest parsed_;                     // reused by process_queue
   std::vector<InFlight> in_flight_;       // slots, grown on demand
   std::vector<uint32_t> free_in_flight_;  // indices of unused slots
   // Per queue, per head: the chain is with the disk. A head published again

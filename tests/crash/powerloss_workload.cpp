@@ -11,6 +11,7 @@
 
 #include <charconv>
 #include <cstdio>
+#include <deque>
 #include <fstream>
 #include <random>
 #include <string>
@@ -152,7 +153,8 @@ class Workload {
     DiskRequest r;
     r.op = DiskRequest::Op::Write;
     r.offset = offset;
-    r.iov = {{buf.data(), buf.size()}};
+    // DiskRequest::iov is a view: the iovec lives until the batch is done.
+    r.iov = {&iovecs_.emplace_back(iovec{buf.data(), buf.size()}), 1};
     submit(std::move(r));
     ++writes_;
   }
@@ -188,12 +190,14 @@ class Workload {
       disk_.process_completions();
     }
     buffers_.clear();
+    iovecs_.clear();
   }
 
   Disk& disk_;
   const Args& args_;
   std::mt19937_64 rng_;
   std::vector<std::vector<uint8_t>> buffers_;
+  std::deque<iovec> iovecs_;  // stable addresses for the requests' views
   unsigned pending_ = 0, failed_ = 0;
   unsigned writes_ = 0, zeroes_ = 0, discards_ = 0, flushes_ = 0;
 };

@@ -7,6 +7,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -45,10 +46,12 @@ class DiskFailure : public ::testing::Test {
 };
 
 DiskRequest request(DiskRequest::Op op, uint64_t offset, std::vector<iovec> iov, int* result) {
+  // DiskRequest::iov is a view: keep the array for the test's lifetime.
+  static std::deque<std::vector<iovec>> kept;
   DiskRequest r;
   r.op = op;
   r.offset = offset;
-  r.iov = std::move(iov);
+  r.iov = kept.emplace_back(std::move(iov));
   r.done = [result](int res) { *result = res; };
   return r;
 }
@@ -64,14 +67,16 @@ TEST_F(DiskFailure, MisalignedODirectRequestBouncesThroughABoundedBuffer) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 4096;
-  w.iov = {iovec{src, kLen}};
+  const iovec w_iov[] = {{src, kLen}};
+  w.iov = w_iov;
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   EXPECT_EQ(0, std::memcmp(test::read_file(path_, 4096, kLen).data(), src, kLen));
   uint8_t* dst = mem.data() + kLen + 3;
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = 4096;
-  r.iov = {iovec{dst, 100}, iovec{dst + 100, kLen - 100}};
+  const iovec r_iov[] = {{dst, 100}, {dst + 100, kLen - 100}};
+  r.iov = r_iov;
   ASSERT_EQ(test::run_request(*disk, std::move(r)), 0);
   EXPECT_EQ(0, std::memcmp(dst, src, kLen));
   EXPECT_GT(disk->stats().bounce_bytes_peak, 0u);

@@ -58,7 +58,8 @@ TEST_P(DiskIo, ScatterGatherRoundTripMatchesTheFile) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 1 << 20;
-  w.iov = std::vector<iovec>{iovec{a.data(), a.size()}, iovec{b.data(), b.size()}};
+  const iovec w_iov[] = {{a.data(), a.size()}, {b.data(), b.size()}};
+  w.iov = w_iov;
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   ASSERT_EQ(test::run_flush(*disk), 0);
 
@@ -82,12 +83,14 @@ TEST_P(DiskIo, BatchLargerThanTheRingCompletesEveryRequestOnce) {
   constexpr int kRequests = 300;  // > kDefaultQueueDepth (128)
   AlignedBuffer buf(kRequests * 4096, 4096);
   std::vector<int> results(kRequests, 1);
+  std::vector<iovec> iovs(kRequests);  // DiskRequest::iov is a view
   for (int i = 0; i < kRequests; ++i) {
     fill(buf.data() + i * 4096, 4096, static_cast<uint8_t>(i));
     DiskRequest w;
     w.op = DiskRequest::Op::Write;
     w.offset = static_cast<uint64_t>(i) * 8192;
-    w.iov = std::vector<iovec>{iovec{buf.data() + i * 4096, 4096}};
+    iovs[i] = {buf.data() + i * 4096, 4096};
+    w.iov = {&iovs[i], 1};
     w.done = [&results, i](int r) { results[i] = r; };
     disk->submit(std::move(w));
   }
@@ -111,7 +114,8 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 8192;
-  w.iov = std::vector<iovec>{iovec{odd, 1000}, iovec{odd + 1000, 3096}};
+  const iovec w_iov[] = {{odd, 1000}, {odd + 1000, 3096}};
+  w.iov = w_iov;
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   EXPECT_EQ(0, std::memcmp(test::read_file(path_, 8192, 4096).data(), odd, 4096));
 
@@ -119,7 +123,8 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = 8192;
-  r.iov = std::vector<iovec>{iovec{odd_dst, 7}, iovec{odd_dst + 7, 4089}};
+  const iovec r_iov[] = {{odd_dst, 7}, {odd_dst + 7, 4089}};
+  r.iov = r_iov;
   ASSERT_EQ(test::run_request(*disk, std::move(r)), 0);
   EXPECT_EQ(0, std::memcmp(odd_dst, odd, 4096));
 }
@@ -132,7 +137,9 @@ TEST_P(DiskIo, MoreSegmentsThanIovMaxAreResumedAfterThePartialTransfer) {
   DiskRequest w;
   w.op = DiskRequest::Op::Write;
   w.offset = 0;
-  for (size_t i = 0; i < kSegments; ++i) w.iov.push_back({buf.data() + i * 512, 512});
+  std::vector<iovec> segments;
+  for (size_t i = 0; i < kSegments; ++i) segments.push_back({buf.data() + i * 512, 512});
+  w.iov = segments;
   ASSERT_EQ(test::run_request(*disk, std::move(w)), 0);
   EXPECT_EQ(0, std::memcmp(test::read_file(path_, 0, buf.size()).data(), buf.data(), buf.size()));
 }

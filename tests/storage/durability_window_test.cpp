@@ -113,7 +113,7 @@ class Window : public ::testing::Test {
     DiskRequest r;
     r.op = DiskRequest::Op::Write;
     r.offset = n * kBlock;
-    r.iov = std::vector<iovec>{iovec{buf_.data(), kBlock}};
+    r.iov = {&iov_, 1};
     r.done = [this, i](int res) { results_[i] = res; };
     disk_->submit(std::move(r));
     disk_->kick();
@@ -142,6 +142,7 @@ class Window : public ::testing::Test {
   std::shared_ptr<ManualOps> ops_ = std::make_shared<ManualOps>();
   std::unique_ptr<Disk> disk_;
   AlignedBuffer buf_{kBlock, 4096};
+  const iovec iov_{buf_.data(), kBlock};  // every request's view (DiskRequest::iov)
   std::vector<int> results_;
 };
 
@@ -315,7 +316,7 @@ TEST_F(Window, WriteZeroesCountsReadsAndDiscardsDoNot) {
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = 0;
-  r.iov = std::vector<iovec>{iovec{buf_.data(), kBlock}};
+  r.iov = {&iov_, 1};
   disk_->submit(std::move(r));
   disk_->kick();
   complete(Kind::Read);

@@ -10,6 +10,7 @@
 
 #include <gtest/gtest.h>
 
+#include <deque>
 #include <cerrno>
 #include <cstring>
 #include <memory>
@@ -56,7 +57,7 @@ class WriteBatch {
       DiskRequest r;
       r.op = DiskRequest::Op::Write;
       r.offset = writes_[i].offset;
-      r.iov = std::vector<iovec>{iovec{buf_.data() + i * kBlock, kBlock}};
+      r.iov = {&iovs_.emplace_back(iovec{buf_.data() + i * kBlock, kBlock}), 1};
       r.done = [this, i, trace](int res) {
         writes_[i].done = true;
         writes_[i].result = res;
@@ -76,6 +77,7 @@ class WriteBatch {
 
  private:
   AlignedBuffer buf_;
+  std::deque<iovec> iovs_;  // stable addresses: DiskRequest::iov is a view
   std::vector<GuestWrite> writes_;
 };
 

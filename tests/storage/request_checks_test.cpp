@@ -13,10 +13,12 @@ constexpr ImageLimits kLimits{1 << 20, 512, false};
 
 DiskRequest rw(DiskRequest::Op op, uint64_t offset, size_t len) {
   static uint8_t buf[8192];
+  static iovec v;  // DiskRequest::iov is a view; each check uses one request at a time
+  v = {buf, len};
   DiskRequest r;
   r.op = op;
   r.offset = offset;
-  r.iov = std::vector<iovec>{iovec{buf, len}};
+  r.iov = {&v, 1};
   return r;
 }
 
@@ -46,7 +48,8 @@ TEST(RequestChecks, OffsetPlusLengthCannotWrap) {
   EXPECT_EQ(check_request(ranged(DiskRequest::Op::Discard, 512, UINT64_MAX - 511), kLimits),
             -EINVAL);
   DiskRequest r = rw(DiskRequest::Op::Write, 0, 512);
-  r.iov.push_back(iovec{r.iov[0].iov_base, SIZE_MAX});  // iovec total overflows
+  const iovec two[] = {r.iov[0], {r.iov[0].iov_base, SIZE_MAX}};  // iovec total overflows
+  r.iov = two;
   EXPECT_EQ(check_request(r, kLimits), -EINVAL);
 }
 

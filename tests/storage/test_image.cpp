@@ -111,7 +111,8 @@ int run_read(Disk& disk, uint64_t offset, void* buf, size_t len) {
   DiskRequest r;
   r.op = DiskRequest::Op::Read;
   r.offset = offset;
-  r.iov = std::vector<iovec>{iovec{buf, len}};
+  const iovec v{buf, len};  // run_request waits: the view outlives the request
+  r.iov = {&v, 1};
   return run_request(disk, std::move(r));
 }
 
@@ -119,7 +120,8 @@ int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len) {
   DiskRequest r;
   r.op = DiskRequest::Op::Write;
   r.offset = offset;
-  r.iov = std::vector<iovec>{iovec{const_cast<void*>(buf), len}};
+  const iovec v{const_cast<void*>(buf), len};
+  r.iov = {&v, 1};
   return run_request(disk, std::move(r));
 }
 
