@@ -20,6 +20,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     else if (a == "--no-peers") o.peers = false;
     else if (a == "--mode") o.only_mode = next();
     else if (a == "--requests" && allow_requests) o.requests = std::stoull(next());
+    else if (a == "--driver-poll" && allow_requests) o.driver_poll = true;
     else if (a == "--engine") {
       const std::string e = next();
       o.engine = e == "sync"    ? storage::IoEngineKind::Sync
@@ -29,7 +30,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
       throw Error("unknown option " + a +
                   " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
                   "--mode M --engine sync|uring" +
-                  (allow_requests ? " --requests N)" : ")"));
+                  (allow_requests ? " --requests N --driver-poll)" : ")"));
     }
   }
   return o;

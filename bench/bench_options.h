@@ -20,6 +20,9 @@ struct Options {
   // time-bound): a fixed amount of work, for repeatable instruction counts
   // under callgrind. Only programs that pass allow_requests take it.
   uint64_t requests = 0;
+  // device_bench: the driver polls the used ring instead of sleeping on the
+  // interrupt (a Linux guest with virtio_blk.poll_queues and polled I/O).
+  bool driver_poll = false;
 };
 
 // Throws minivmm::Error naming an unknown option or a missing value.

@@ -101,6 +101,9 @@ class Disk {
   virtual void submit(DiskRequest request) = 0;
   virtual void kick() = 0;
   virtual int completion_fd() const = 0;
+  // Cheap check (no system call) for a polling loop that
+  // process_completions() has work; false where the disk cannot tell.
+  virtual bool completions_ready() const { return false; }
   virtual void process_completions() = 0;
   // Blocks until every submitted request has completed (callbacks run).
   virtual void drain() = 0;

@@ -58,6 +58,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   void submit(DiskRequest request) override;
   void kick() override;
   int completion_fd() const override { return engine_->event_fd(); }
+  bool completions_ready() const override { return engine_->completions_ready(); }
   void process_completions() override;
   void drain() override;
   size_t in_flight() const override { return live_requests_; }

@@ -50,6 +50,9 @@ class IoEngine {
   virtual void kick() = 0;
   // Readable (eventfd counter > 0) whenever completions may be waiting.
   virtual int event_fd() const = 0;
+  // Cheap check (no system call) that reap() has something, for a polling
+  // loop; an engine without one answers false and is woken by event_fd().
+  virtual bool completions_ready() const { return false; }
   // Appends the completions available now; never blocks.
   virtual void reap(std::vector<IoCompletion>& out) = 0;
   // Blocks until reap() would return something, or returns at once when

@@ -43,6 +43,9 @@ class UringEngine final : public IoEngine {
   void prepare(const IoOp& op) override;
   void kick() override;
   int event_fd() const override { return event_fd_.get(); }
+  bool completions_ready() const override {
+    return !immediate_.empty() || io_uring_cq_ready(&ring_) > 0;
+  }
   void reap(std::vector<IoCompletion>& out) override;
   void wait() override;
 

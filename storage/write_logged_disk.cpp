@@ -84,6 +84,7 @@ class WriteLoggedDisk final : public Disk {
 
   void kick() override { inner_->kick(); }
   int completion_fd() const override { return inner_->completion_fd(); }
+  bool completions_ready() const override { return inner_->completions_ready(); }
   void process_completions() override { inner_->process_completions(); }
   void drain() override { inner_->drain(); }
   size_t in_flight() const override { return inner_->in_flight(); }

@@ -16,7 +16,17 @@ namespace {
 constexpr EventLoop::Handle kWakeHandle = 0;
 }
 
-EventLoop::EventLoop(std::string name, Threading threading) : name_(std::move(name)) {
+void PollWindow::after_sleep(std::chrono::nanoseconds waited) {
+  if (max_.count() == 0 || waited <= current_) return;  // polled long enough, or never polls
+  if (waited > max_) {
+    current_ = std::chrono::nanoseconds(0);  // idle: stop polling until sleeps get short again
+  } else if (current_ < max_) {
+    current_ = current_.count() == 0 ? kGrowStart : std::min(current_ * 2, max_);
+  }
+}
+
+EventLoop::EventLoop(std::string name, Threading threading, std::chrono::nanoseconds poll_max)
+    : name_(std::move(name)), poll_window_(poll_max) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));
   if (!epoll_) throw sys_error("event loop " + name_ + ": epoll_create1");
   wake_fd_.reset(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK));
@@ -123,6 +133,49 @@ void EventLoop::remove(Handle handle) {
   });
 }
 
+EventLoop::Handle EventLoop::add_poller(Poller poller) {
+  Handle handle = 0;
+  run_sync([&] {
+    handle = next_handle_++;
+    pollers_.emplace(handle, std::move(poller));
+  });
+  return handle;
+}
+
+void EventLoop::remove_poller(Handle handle) {
+  run_sync([&] {
+    auto it = pollers_.find(handle);
+    if (it == pollers_.end()) return;
+    if (polling_ && it->second.set_polling) it->second.set_polling(false);
+    pollers_.erase(it);
+  });
+}
+
+void EventLoop::set_polling(bool polling) {
+  if (polling_ == polling) return;
+  polling_ = polling;
+  for (auto& [handle, poller] : pollers_) {
+    if (poller.set_polling) poller.set_polling(polling);
+  }
+}
+
+bool EventLoop::poll_for_work() {
+  if (pollers_.empty() || poll_window_.current().count() == 0) return false;
+  const auto deadline = std::chrono::steady_clock::now() + poll_window_.current();
+  set_polling(true);
+  const auto poll_all = [this] {
+    bool found = false;
+    // pollers_ only changes in posted tasks (run_sync), never in poll().
+    for (auto& [handle, poller] : pollers_) found |= poller.poll();
+    return found;
+  };
+  do {
+    if (poll_all()) return true;
+  } while (std::chrono::steady_clock::now() < deadline);
+  set_polling(false);
+  return poll_all();  // what arrived while notifications were off
+}
+
 void EventLoop::run_posted_tasks() {
   std::vector<std::function<void()>> tasks;
   {
@@ -171,8 +224,17 @@ int EventLoop::dispatch_once(int timeout_ms) {
 
 void EventLoop::run(std::stop_token stop) {
   while (!stop.stop_requested()) {
+    const auto start = std::chrono::steady_clock::now();
+    if (poll_for_work()) {
+      // Found work without sleeping: serve ready fds and posted tasks, then
+      // poll again.
+      if (dispatch_once(0) < 0) break;
+      continue;
+    }
     if (dispatch_once(-1) < 0) break;
+    poll_window_.after_sleep(std::chrono::steady_clock::now() - start);
   }
+  set_polling(false);
   // Tasks posted before stop still run so no run_sync caller waits forever.
   {
     std::lock_guard lock(tasks_mutex_);

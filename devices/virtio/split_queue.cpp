@@ -90,7 +90,7 @@ std::optional<DescriptorChain> SplitQueue::pop() {
 bool SplitQueue::pop_into(DescriptorChain& chain) {
   if (!ready() || broken()) return false;
   uint16_t avail_idx = load_avail_idx();
-  if (avail_idx == last_avail_ && event_idx_) {
+  if (avail_idx == last_avail_ && event_idx_ && notifications_) {
     // Ask for a notification at the next buffer, then look again: the
     // driver may have added one before it saw avail_event (2.7.10).
     publish_avail_event();
@@ -111,9 +111,25 @@ bool SplitQueue::pop_into(DescriptorChain& chain) {
     return false;
   }
   ++last_avail_;
-  if (event_idx_) publish_avail_event();
+  if (event_idx_ && notifications_) publish_avail_event();
   read_descriptor_chain_into(mem_, layout_.desc, layout_.size, head, indirect_, chain);
   return true;
+}
+
+bool SplitQueue::has_available() const {
+  return ready() && !broken() && load_avail_idx() != last_avail_;
+}
+
+void SplitQueue::set_notifications(bool enabled) {
+  if (!ready() || notifications_ == enabled) return;
+  notifications_ = enabled;
+  if (event_idx_) {
+    if (enabled) publish_avail_event();
+  } else {
+    store16(used_ + kRingFlags, enabled ? 0 : kUsedFlagNoNotify);
+  }
+  // The driver's next avail idx read comes after this store (2.7.10).
+  std::atomic_thread_fence(std::memory_order_seq_cst);
 }
 
 void SplitQueue::push_used(uint16_t head, uint32_t len) {

@@ -45,6 +45,16 @@ class SplitQueue {
   // nullopt.
   bool pop_into(DescriptorChain& chain);
 
+  // Whether the driver made a chain available that pop() has not taken: one
+  // acquire load, for polling.
+  bool has_available() const;
+  // Off while the device polls the ring: with EVENT_IDX avail_event is left
+  // behind (the driver's vring_need_event stays false), else the used
+  // ring's NO_NOTIFY flag is set (2.7.7, 2.7.10). On again: published, and
+  // the caller must look at the ring once more (has_available) before it
+  // sleeps, for chains made available in between.
+  void set_notifications(bool enabled);
+
   // Returns a chain to the driver with `len` bytes written (2.7.8).
   void push_used(uint16_t head, uint32_t len);
 
@@ -73,6 +83,7 @@ class SplitQueue {
   uint16_t last_avail_ = 0;
   uint16_t used_idx_ = 0;
   uint16_t signalled_used_ = 0;  // used idx when needs_interrupt last ran
+  bool notifications_ = true;    // set_notifications
   std::string broken_reason_;
 };
 

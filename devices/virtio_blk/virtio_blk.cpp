@@ -76,9 +76,12 @@ VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions optio
   offered_features_ = offered_features(*disk_, options_);
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
   completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
+  poller_handle_ = loop_.add_poller(
+      {[this] { return poll(); }, [this](bool polling) { set_polling(polling); }});
 }
 
 VirtioBlk::~VirtioBlk() {
+  loop_.remove_poller(poller_handle_);
   loop_.run_sync([this] { reset(); });
   loop_.remove(completion_handle_);
 }
@@ -298,6 +301,26 @@ void VirtioBlk::complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t
 void VirtioBlk::on_disk_completions() {
   disk_->process_completions();
   signal_used();
+}
+
+bool VirtioBlk::poll() {
+  if (!active_) return false;
+  bool found = false;
+  if (disk_->completions_ready()) {
+    on_disk_completions();
+    found = true;
+  }
+  for (uint16_t q = 0; q < queues_.size(); ++q) {
+    if (!queues_[q].has_available()) continue;
+    process_queue(q);
+    found = true;
+  }
+  return found;
+}
+
+void VirtioBlk::set_polling(bool polling) {
+  if (!active_) return;
+  for (SplitQueue& q : queues_) q.set_notifications(!polling);
 }
 
 void VirtioBlk::signal_used() {

@@ -52,6 +52,9 @@ class VirtioBlk : public VirtioDevice {
   bool start(uint16_t queue, uint16_t head, BlkRequest& request);
   void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
   void on_disk_completions();
+  // EventLoop::Poller: new chains on any queue, disk completions.
+  bool poll();
+  void set_polling(bool polling);
   void signal_used();
   // What a request's completion needs, kept in a reused slot so the disk
   // callback captures only {this, slot} (fits std::function's inline
@@ -91,6 +94,7 @@ class VirtioBlk : public VirtioDevice {
   TransportSignals* signals_ = nullptr;
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
+  EventLoop::Handle poller_handle_ = 0;
   DescriptorChain chain_;                 // reused by process_queue
   BlkRequest parsed_;                     // reused by process_queue
   std::vector<InFlight> in_flight_;       // slots, grown on demand
