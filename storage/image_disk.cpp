@@ -128,26 +128,10 @@ ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) co
   return steps;
 }
 
-uint64_t ImageDisk::take_slot() {
-  if (free_slots_.empty()) {
-    free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
-    slots_.push_back(std::make_unique<PendingRequest>());
-    slot_live_.push_back(false);
-  }
-  const uint32_t slot = free_slots_.back();
-  free_slots_.pop_back();
-  slot_live_[slot] = true;
-  ++live_requests_;
-  return uint64_t{slot} + 1;
-}
-
-ImageDisk::PendingRequest* ImageDisk::find(uint64_t id) {
-  if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
-  return slots_[id - 1].get();
-}
+ImageDisk::PendingRequest* ImageDisk::find(uint64_t id) { return requests_.find(id); }
 
 void ImageDisk::release(uint64_t id) {
-  PendingRequest& p = *slots_[id - 1];
+  PendingRequest& p = requests_[id];
   // Back to a fresh state, keeping the object (and no guest pointers).
   p.request.iov = {};
   p.request.done = nullptr;
@@ -161,9 +145,7 @@ void ImageDisk::release(uint64_t id) {
   p.bounce = AlignedBuffer();
   p.bounce_iov = {};
   p.bounced = 0;
-  slot_live_[id - 1] = false;
-  free_slots_.push_back(static_cast<uint32_t>(id - 1));
-  --live_requests_;
+  requests_.release(id);
 }
 
 bool ImageDisk::needs_bounce(const DiskRequest& request) const {
@@ -215,8 +197,8 @@ void ImageDisk::submit(DiskRequest request) {
   uint64_t id = 0;
   bool moved = false;  // `request` now lives in the slot
   try {
-    id = take_slot();
-    PendingRequest& ref = *slots_[id - 1];
+    id = requests_.take();
+    PendingRequest& ref = requests_[id];
     ref.steps = plan(request, length);
     ref.length = length;
     ref.request = std::move(request);
@@ -238,8 +220,8 @@ void ImageDisk::submit(DiskRequest request) {
   } catch (const std::exception& e) {
     // Allocation failure: this request fails, nothing stays live.
     spdlog::error("storage: {}: request failed before reaching the host: {}", path_, e.what());
-    auto done = moved ? std::move(slots_[id - 1]->request.done) : std::move(request.done);
-    if (id != 0 && slot_live_[id - 1]) release(id);
+    auto done = moved ? std::move(requests_[id].request.done) : std::move(request.done);
+    if (id != 0 && requests_.find(id)) release(id);
     if (done) done(-EIO);
   }
   run_orphaned();
@@ -261,15 +243,15 @@ void ImageDisk::fail_engine(const std::string& why) {
     spdlog::error(
         "storage: {}: I/O engine failed ({}); {} requests in flight and every later "
         "one fail with EIO until restart",
-        path_, why, live_requests_);
+        path_, why, requests_.live());
   }
-  for (size_t slot = 0; slot < slots_.size(); ++slot) {
-    if (!slot_live_[slot]) continue;
-    // The slot is never reused (the disk takes no new requests), so its
+  for (uint64_t id = 1; id < requests_.end_id(); ++id) {
+    PendingRequest* p = requests_.find(id);
+    if (!p) continue;
+    // Abandoned, never reused (the disk takes no new requests), so its
     // bounce buffer stays valid for a kernel that may still write it.
-    orphaned_.emplace_back(std::move(slots_[slot]->request.done), -EIO);
-    slot_live_[slot] = false;
-    --live_requests_;
+    orphaned_.emplace_back(std::move(p->request.done), -EIO);
+    requests_.abandon(id);
   }
   staged_writes_.clear();
   awaiting_sync_.clear();
@@ -560,17 +542,17 @@ void ImageDisk::process_completions() {
 
 void ImageDisk::drain() {
   int idle_rounds = 0;
-  while (live_requests_ > 0) {
+  while (requests_.live() > 0) {
     kick();
-    if (live_requests_ == 0) break;
+    if (requests_.live() == 0) break;
     try {
       engine_->wait();
     } catch (const std::exception& e) {
       fail_engine(std::string("wait: ") + e.what());
     }
     idle_rounds = process_round() == 0 ? idle_rounds + 1 : 0;
-    if (idle_rounds >= kMaxIdleDrainRounds && live_requests_ > 0) {
-      fail_engine("drain: " + std::to_string(live_requests_) +
+    if (idle_rounds >= kMaxIdleDrainRounds && requests_.live() > 0) {
+      fail_engine("drain: " + std::to_string(requests_.live()) +
                   " requests never completed in the engine");
     }
   }

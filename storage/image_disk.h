@@ -28,6 +28,7 @@
 #include <utility>
 #include <vector>
 
+#include "common/slot_pool.h"
 #include "storage/aligned_buffer.h"
 #include "storage/disk.h"
 #include "storage/image_file.h"
@@ -61,7 +62,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   bool completions_ready() const override { return engine_->completions_ready(); }
   void process_completions() override;
   void drain() override;
-  size_t in_flight() const override { return live_requests_; }
+  size_t in_flight() const override { return requests_.live(); }
   DiskStats stats() const override { return stats_; }
   // Any thread (SIGUSR1's watcher): stats_ as of the end of the last
   // submit() or completion round on the loop thread.
@@ -107,9 +108,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
 
   bool writes_must_be_durable() const;
   Steps plan(const DiskRequest& request, uint64_t length) const;
-  // Request slots are reused (id = slot + 1, 0 is the batch sync's tag):
-  // no allocation or hash node per request once the pool has grown.
-  uint64_t take_slot();
+  // Request ids come from requests_ (0 is the batch sync's tag).
   PendingRequest* find(uint64_t id);
   void release(uint64_t id);
   bool needs_bounce(const DiskRequest& request) const;
@@ -148,10 +147,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   CacheMode mode_;
   bool read_only_;
   bool write_cache_;
-  std::vector<std::unique_ptr<PendingRequest>> slots_;  // by id - 1; null = never used
-  std::vector<bool> slot_live_;
-  std::vector<uint32_t> free_slots_;
-  size_t live_requests_ = 0;
+  SlotPool<PendingRequest> requests_;
   std::vector<IoCompletion> completions_;  // reused between calls
   Finished finished_spare_;                // reused between calls
   DiskStats stats_;

@@ -71,19 +71,12 @@ void UringEngine::prepare(const IoOp& op) {
     immediate_.push_back({op.tag, 0});
     return;
   }
-  if (free_slots_.empty()) {
-    free_slots_.push_back(static_cast<uint32_t>(slots_.size()));
-    slots_.push_back(std::make_unique<InFlightOp>());
-    slot_live_.push_back(false);
-  }
-  const uint32_t slot = free_slots_.back();
-  free_slots_.pop_back();
-  slot_live_[slot] = true;
-  InFlightOp& p = *slots_[slot];
+  const uint64_t id = ops_.take();
+  InFlightOp& p = ops_[id];
   p.op = op;
   p.op.iov = {};  // the cursor owns the live copy
   p.cursor.reset(op.iov, op.offset);
-  push_to_submit(uint64_t{slot} + 1);
+  push_to_submit(id);
 }
 
 void UringEngine::push_to_submit(uint64_t id) {
@@ -129,17 +122,7 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
 void UringEngine::finish(uint64_t id, InFlightOp& p, int64_t result,
                          std::vector<IoCompletion>& out) {
   out.push_back({p.op.tag, result});
-  release(id);
-}
-
-UringEngine::InFlightOp* UringEngine::find(uint64_t id) {
-  if (id == 0 || id > slots_.size() || !slot_live_[id - 1]) return nullptr;
-  return slots_[id - 1].get();
-}
-
-void UringEngine::release(uint64_t id) {
-  slot_live_[id - 1] = false;
-  free_slots_.push_back(static_cast<uint32_t>(id - 1));
+  ops_.release(id);
 }
 
 void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) {
@@ -173,7 +156,7 @@ void UringEngine::kick() {
   bool filled = false;
   while (to_submit_head_ < to_submit_.size() && in_ring_ < queue_depth_) {
     const uint64_t id = to_submit_[to_submit_head_];
-    InFlightOp& p = *find(id);
+    InFlightOp& p = ops_[id];
     if (try_inline(id, p)) {
       ++to_submit_head_;
       continue;
@@ -198,7 +181,7 @@ void UringEngine::kick() {
 }
 
 void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out) {
-  InFlightOp* found = find(id);
+  InFlightOp* found = ops_.find(id);
   if (!found) return;
   InFlightOp& p = *found;
   if (res == -EAGAIN || res == -EINTR) {

@@ -22,6 +22,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/slot_pool.h"
 #include "common/unique_fd.h"
 #include "storage/io_engine.h"
 #include "storage/iov_cursor.h"
@@ -61,18 +62,12 @@ class UringEngine final : public IoEngine {
   void push_to_submit(uint64_t id);
   void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
   void signal_event_fd();
-  // Operation records are reused (id = slot + 1): no allocation or hash
-  // node per operation once the pool has grown.
-  InFlightOp* find(uint64_t id);
-  void release(uint64_t id);
 
   io_uring ring_{};
   UniqueFd event_fd_;
   unsigned queue_depth_;
   unsigned in_ring_ = 0;
-  std::vector<std::unique_ptr<InFlightOp>> slots_;  // by id - 1
-  std::vector<bool> slot_live_;
-  std::vector<uint32_t> free_slots_;
+  SlotPool<InFlightOp> ops_;  // the SQE user data is the id
   // Prepared, or to resubmit, in order from to_submit_head_ (a vector, not a
   // deque: no node allocation as operations come and go).
   std::vector<uint64_t> to_submit_;

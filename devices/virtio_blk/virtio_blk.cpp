@@ -240,7 +240,7 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
 }
 
 bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r) {
-  const uint32_t slot = take_in_flight_slot();
+  const uint64_t slot = in_flight_.take();
   InFlight& f = in_flight_[slot];
   f.generation = generation_;
   f.status = r.status;
@@ -266,22 +266,10 @@ bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r) {
   return true;
 }
 
-uint32_t VirtioBlk::take_in_flight_slot() {
-  if (free_in_flight_.empty()) {
-    // Moving the slots keeps each iovec array where it is: the spans that
-    // live requests hold stay valid.
-    free_in_flight_.push_back(static_cast<uint32_t>(in_flight_.size()));
-    in_flight_.emplace_back();
-  }
-  const uint32_t slot = free_in_flight_.back();
-  free_in_flight_.pop_back();
-  return slot;
-}
-
-void VirtioBlk::on_disk_done(uint32_t slot, int result) {
+void VirtioBlk::on_disk_done(uint64_t slot, int result) {
   InFlight& f = in_flight_[slot];
   const InFlight r{f.generation, f.status, f.used_len, f.queue, f.head, {}};
-  free_in_flight_.push_back(slot);
+  in_flight_.release(slot);
   if (r.generation != generation_) return;  // reset since: the driver forgot it
   head_in_flight_[r.queue][r.head] = false;
   if (result != 0) log_.warn("queue {} head {}: disk error {}", r.queue, r.head, result);

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "common/slot_pool.h"
 #include "devices/virtio/event_loop.h"
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
@@ -70,8 +71,7 @@ class VirtioBlk : public VirtioDevice {
     uint16_t head = 0;
     std::vector<iovec> iov;
   };
-  uint32_t take_in_flight_slot();
-  void on_disk_done(uint32_t slot, int result);
+  void on_disk_done(uint64_t slot, int result);
   // Hands `r` to the disk; a disk that throws fails the request (IOERR)
   // instead of leaving it counted as live (issue 9, finding 2).
   bool submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r);
@@ -97,8 +97,7 @@ class VirtioBlk : public VirtioDevice {
   EventLoop::Handle poller_handle_ = 0;
   DescriptorChain chain_;                 // reused by process_queue
   BlkRequest parsed_;                     // reused by process_queue
-  std::vector<InFlight> in_flight_;       // slots, grown on demand
-  std::vector<uint32_t> free_in_flight_;  // indices of unused slots
+  SlotPool<InFlight> in_flight_;
   // Per queue, per head: the chain is with the disk. A head published again
   // before it was used is ring corruption (2.7.13), not a new request: this
   // bounds requests in flight to the queue size.
