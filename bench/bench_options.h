@@ -23,6 +23,9 @@ struct Options {
   // device_bench: the driver polls the used ring instead of sleeping on the
   // interrupt (a Linux guest with virtio_blk.poll_queues and polled I/O).
   bool driver_poll = false;
+  // device_bench: the device loop's polling limit (EventLoop, PollWindow);
+  // 0 turns polling off (for callgrind, where spinning counts instructions).
+  unsigned poll_max_us = 32;
 };
 
 // Throws minivmm::Error naming an unknown option or a missing value.

@@ -56,7 +56,10 @@ using bench::Options;
 class DeviceUnderLoad {
  public:
   DeviceUnderLoad(const Options& o, CacheMode mode, unsigned depth)
-      : depth_(depth), driver_poll_(o.driver_poll) {
+      : depth_(depth),
+        driver_poll_(o.driver_poll),
+        loop_("device-bench", EventLoop::Threading::OwnThread,
+              std::chrono::microseconds(o.poll_max_us)) {
     storage::DiskOptions d;
     d.path = o.file;
     d.cache = mode;
@@ -222,7 +225,7 @@ class DeviceUnderLoad {
   unsigned depth_;
   bool driver_poll_;
   // Destroyed last: the transport and the device run on it.
-  EventLoop loop_{"device-bench"};
+  EventLoop loop_;
   GuestRam ram_{4 << 20};
   std::unique_ptr<VirtioMmioTransport> transport_;
   std::unique_ptr<VirtioDriverHarness> driver_;
@@ -249,8 +252,10 @@ int run(int argc, char** argv) {
       fio_direct.push_back(bench::run_fio(o.file, o.size, o.seconds, c, true));
     }
   }
-  std::printf("driver: %s\n", o.driver_poll ? "polls the used ring (no interrupts)"
-                                             : "sleeps on the interrupt (irq eventfd)");
+  std::printf("driver: %s; device loop polls up to %u us before sleeping\n",
+              o.driver_poll ? "polls the used ring (no interrupts)"
+                            : "sleeps on the interrupt (irq eventfd)",
+              o.poll_max_us);
   std::printf("vs fio: fio io_uring with the mode's O_DIRECT setting, no per-write sync\n\n");
   bench::print_table_header(true);
   for (CacheMode mode : {CacheMode::Writeback, CacheMode::None, CacheMode::Writethrough,
