@@ -166,7 +166,7 @@ def main(argv=None):
     try:
         if not files:
             files = [p for p in (os.path.join(default_dir(), f"{w}-latest.txt")
-                                 for w in ("storage", "device")) if os.path.exists(p)]
+                                 for w in ("storage", "device", "device-poll")) if os.path.exists(p)]
             if not files:
                 raise ChartError(f"no saved results in {default_dir()} "
                                  "(run scripts/bench.sh storage and/or device first)")

@@ -27,7 +27,9 @@ done
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target "${which}_bench" -j2 >/dev/null
 saved_dir="${MINIVMM_BENCH_OUT:-$HOME/.cache/minivmm/bench}"
-saved="$saved_dir/$which-$(date -u +%Y%m%dT%H%M%SZ).txt"
+name=$which  # device --driver-poll is saved apart: device-poll-*.txt
+for a in "$@"; do if [ "$a" = --driver-poll ]; then name=$which-poll; fi; done
+saved="$saved_dir/$name-$(date -u +%Y%m%dT%H%M%SZ).txt"
 mkdir -p "$saved_dir"
 {
   echo "date: $(date -u +%Y-%m-%dT%H:%MZ)  host: $(uname -r), $(nproc) CPUs, $(findmnt -n -o SOURCE,FSTYPE -T /var/tmp)"
@@ -37,5 +39,5 @@ mkdir -p "$saved_dir"
 } | tee "$saved.partial"
 # Only a run that finished becomes <which>-<date>.txt and <which>-latest.txt.
 mv "$saved.partial" "$saved"
-cp "$saved" "$saved_dir/$which-latest.txt"
-echo "bench: saved $saved (and $which-latest.txt)" >&2
+cp "$saved" "$saved_dir/$name-latest.txt"
+echo "bench: saved $saved (and $name-latest.txt)" >&2

@@ -185,6 +185,9 @@ void VirtioBlk::process_queue(uint16_t queue) {
     signals_->needs_reset();
   }
   if (submitted) kick_disk();  // one batch per notify
+  // Requests the page cache served inline in kick() are complete already:
+  // answer them in this pass rather than after another epoll round.
+  if (submitted && disk_->completions_ready()) disk_->process_completions();
   signal_used();
 }
 
