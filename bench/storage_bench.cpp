@@ -20,6 +20,7 @@
 #include "bench/bench_options.h"
 #include "bench/bench_peers.h"
 #include "common/error.h"
+#include "common/poll_window.h"
 #include "common/unique_fd.h"
 #include "storage/aligned_buffer.h"
 #include "storage/disk.h"
@@ -75,9 +76,19 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
   std::vector<unsigned> free_slots;
   for (unsigned s = 0; s < c.depth; ++s) issue(s);
   disk->kick();
+  // Waits as the device's EventLoop does: polls the disk's completions for
+  // up to the adaptive window, then sleeps on the completion fd.
+  PollWindow window;
   while (disk->in_flight() > 0) {
-    pollfd p{disk->completion_fd(), POLLIN, 0};
-    ::poll(&p, 1, 1000);
+    const auto wait_start = Clock::now();
+    const auto poll_end = wait_start + window.current();
+    while (!disk->completions_ready() && Clock::now() < poll_end) {
+    }
+    if (!disk->completions_ready()) {
+      pollfd p{disk->completion_fd(), POLLIN, 0};
+      ::poll(&p, 1, 1000);
+      window.after_sleep(Clock::now() - wait_start);
+    }
     const uint64_t before = completed;
     disk->process_completions();
     if (!stop && Clock::now() >= deadline) stop = true;

@@ -16,15 +16,6 @@ namespace {
 constexpr EventLoop::Handle kWakeHandle = 0;
 }
 
-void PollWindow::after_sleep(std::chrono::nanoseconds waited) {
-  if (max_.count() == 0 || waited <= current_) return;  // polled long enough, or never polls
-  if (waited > max_) {
-    current_ = std::chrono::nanoseconds(0);  // idle: stop polling until sleeps get short again
-  } else if (current_ < max_) {
-    current_ = current_.count() == 0 ? kGrowStart : std::min(current_ * 2, max_);
-  }
-}
-
 EventLoop::EventLoop(std::string name, Threading threading, std::chrono::nanoseconds poll_max)
     : name_(std::move(name)), poll_window_(poll_max) {
   epoll_.reset(::epoll_create1(EPOLL_CLOEXEC));

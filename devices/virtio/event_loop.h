@@ -24,25 +24,10 @@
 #include <unordered_map>
 #include <vector>
 
+#include "common/poll_window.h"
 #include "common/unique_fd.h"
 
 namespace minivmm::virtio {
-
-// How long to poll before the next sleep; see the header comment.
-class PollWindow {
- public:
-  static constexpr std::chrono::nanoseconds kDefaultMax{std::chrono::microseconds(32)};
-  static constexpr std::chrono::nanoseconds kGrowStart{std::chrono::microseconds(4)};
-
-  explicit PollWindow(std::chrono::nanoseconds max = kDefaultMax) : max_(max) {}
-  std::chrono::nanoseconds current() const { return current_; }
-  // `waited`: from the start of polling to the end of the sleep that followed.
-  void after_sleep(std::chrono::nanoseconds waited);
-
- private:
-  std::chrono::nanoseconds max_;
-  std::chrono::nanoseconds current_{0};
-};
 
 class EventLoop {
  public:

@@ -1,0 +1,36 @@
+// Adaptive polling's window (QEMU's AioContext poll-max-ns policy): how
+// long a loop polls for work before it sleeps. Grows from kGrowStart
+// (doubling) while the sleeps that follow polling are short, stays while
+// polling catches the work, drops to 0 after a sleep longer than the
+// maximum, so an idle loop spends no CPU on polling.
+#pragma once
+
+#include <algorithm>
+#include <chrono>
+
+namespace minivmm {
+
+class PollWindow {
+ public:
+  static constexpr std::chrono::nanoseconds kDefaultMax{std::chrono::microseconds(32)};
+  static constexpr std::chrono::nanoseconds kGrowStart{std::chrono::microseconds(4)};
+
+  explicit PollWindow(std::chrono::nanoseconds max = kDefaultMax) : max_(max) {}
+  std::chrono::nanoseconds current() const { return current_; }
+
+  // `waited`: from the start of polling to the end of the sleep that followed.
+  void after_sleep(std::chrono::nanoseconds waited) {
+    if (max_.count() == 0 || waited <= current_) return;  // never polls, or polled long enough
+    if (waited > max_) {
+      current_ = std::chrono::nanoseconds(0);
+    } else if (current_ < max_) {
+      current_ = current_.count() == 0 ? kGrowStart : std::min(current_ * 2, max_);
+    }
+  }
+
+ private:
+  std::chrono::nanoseconds max_;
+  std::chrono::nanoseconds current_{0};
+};
+
+}  // namespace minivmm
