@@ -21,7 +21,8 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     else if (a == "--mode") o.only_mode = next();
     else if (a == "--requests" && allow_requests) o.requests = std::stoull(next());
     else if (a == "--driver-poll" && allow_requests) o.driver_poll = true;
-    else if (a == "--poll-max-us" && allow_requests) o.poll_max_us = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--poll-max-us" && allow_requests)
+      o.poll_max_us = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--engine") {
       const std::string e = next();
       o.engine = e == "sync"    ? storage::IoEngineKind::Sync

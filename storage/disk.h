@@ -35,13 +35,13 @@ struct DiskOptions {
 struct DiskRequest {
   enum class Op { Read, Write, Flush, Discard, WriteZeroes };
   Op op = Op::Read;
-  uint64_t offset = 0;     // bytes from the start of the image
+  uint64_t offset = 0;  // bytes from the start of the image
   // Read/Write: host buffers (guest memory). Not owned: the iovec array and
   // the buffers stay valid until `done` has run (the caller keeps them, so a
   // request costs the storage layer no allocation).
   std::span<const iovec> iov;
-  uint64_t length = 0;     // Discard/WriteZeroes: bytes
-  bool unmap = false;      // WriteZeroes: may deallocate
+  uint64_t length = 0;  // Discard/WriteZeroes: bytes
+  bool unmap = false;   // WriteZeroes: may deallocate
   // Called exactly once, from process_completions() (or from submit() for
   // requests rejected up front): 0 on success, -errno on failure.
   std::function<void(int result)> done;

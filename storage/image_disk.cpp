@@ -188,7 +188,8 @@ void ImageDisk::submit(DiskRequest request) {
       if (due) disk->publish();
     }
   } publish_on_exit{this, flush};
-  const auto received = flush ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+  const auto received =
+      flush ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   if (flush) ++stats_.flush_requests;
   const ImageLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
   int err = check_request(request, limits);

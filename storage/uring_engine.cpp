@@ -101,8 +101,8 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
   const int count = std::min(p.cursor.count(), IOV_MAX);
   const int flags = write && !nowait_writes_ ? 0 : RWF_NOWAIT;
   // Only a write that may block is timed (a clock read is ~50 ns).
-  const auto start = flags == 0 ? std::chrono::steady_clock::now()
-                                : std::chrono::steady_clock::time_point{};
+  const auto start =
+      flags == 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const ssize_t n = write ? ::pwritev2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags)
                           : ::preadv2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags);
   if (n < 0) {

@@ -429,7 +429,8 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   IoBus bus;
   LegacyDevices legacy(config, vm, state, bus);
-  virtio::EventLoop device_loop("minivmm-io");
+  virtio::EventLoop device_loop("minivmm-io", virtio::EventLoop::Threading::OwnThread,
+                                std::chrono::microseconds(config.io_poll_us));
   std::vector<std::string> mmio_args;
   std::vector<BlockDevice> disks = attach_disks(config, vm, device_loop, bus, mmio_args);
 

@@ -95,12 +95,12 @@ class EventLoop {
   bool stopped_ = false;  // guarded by tasks_mutex_
   // Loop-thread only: registrations by handle (handle 0 is the wake fd).
   std::unordered_map<Handle, std::pair<int, std::function<void()>>> callbacks_;
-  Handle next_handle_ = 1;  // loop-thread only
+  Handle next_handle_ = 1;                      // loop-thread only
   std::unordered_map<Handle, Poller> pollers_;  // loop-thread only
   PollWindow poll_window_;                      // loop-thread only
   bool polling_ = false;                        // loop-thread only: set_polling(true) in force
-  std::thread::id owner_;   // the loop thread of a caller-pumped loop
-  std::jthread thread_;     // last: starts after every member above exists
+  std::thread::id owner_;                       // the loop thread of a caller-pumped loop
+  std::jthread thread_;                         // last: starts after every member above exists
 };
 
 }  // namespace minivmm::virtio

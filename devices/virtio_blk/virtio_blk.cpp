@@ -76,8 +76,8 @@ VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions optio
   offered_features_ = offered_features(*disk_, options_);
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
   completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
-  poller_handle_ = loop_.add_poller(
-      {[this] { return poll(); }, [this](bool polling) { set_polling(polling); }});
+  poller_handle_ =
+      loop_.add_poller({[this] { return poll(); }, [this](bool polling) { set_polling(polling); }});
 }
 
 VirtioBlk::~VirtioBlk() {

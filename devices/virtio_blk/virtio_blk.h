@@ -95,8 +95,8 @@ class VirtioBlk : public VirtioDevice {
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
   EventLoop::Handle poller_handle_ = 0;
-  DescriptorChain chain_;                 // reused by process_queue
-  BlkRequest parsed_;                     // reused by process_queue
+  DescriptorChain chain_;  // reused by process_queue
+  BlkRequest parsed_;      // reused by process_queue
   SlotPool<InFlight> in_flight_;
   // Per queue, per head: the chain is with the disk. A head published again
   // before it was used is ring corruption (2.7.13), not a new request: this

@@ -7,9 +7,9 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <vector>
 

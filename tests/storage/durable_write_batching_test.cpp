@@ -10,9 +10,9 @@
 
 #include <gtest/gtest.h>
 
-#include <deque>
 #include <cerrno>
 #include <cstring>
+#include <deque>
 #include <memory>
 #include <optional>
 #include <stdexcept>

@@ -116,6 +116,7 @@ void parse_machine(const toml::table& t, VmConfig& c, const std::string& src) {
   TableReader r(t, "machine.", src);
   c.memory_mib = r.get_uint("memory_mib", c.memory_mib, kMinMemoryMib, kMaxMemoryMib);
   c.vcpus = static_cast<uint32_t>(r.get_uint("vcpus", c.vcpus, 1, kMaxVcpus));
+  c.io_poll_us = static_cast<uint32_t>(r.get_uint("io_poll_us", c.io_poll_us, 0, kMaxIoPollUs));
   r.reject_unknown();
 }
 

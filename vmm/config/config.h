@@ -28,11 +28,17 @@ inline constexpr uint64_t kMaxMemoryMib = (1ull << 52) >> 20;
 // machine.vcpus: the MP table's 8-bit APIC ids (mptable.h kMpMaxCpus); what
 // KVM allows (KVM_CAP_MAX_VCPUS) is checked at start.
 inline constexpr uint32_t kMaxVcpus = 254;
+// machine.io_poll_us: how long the I/O thread may poll the virtqueues and
+// the disks' completions before it sleeps (EventLoop, common/poll_window.h);
+// 0 turns polling off. A millisecond bounds the CPU a poll can burn.
+inline constexpr uint32_t kDefaultIoPollUs = 32;
+inline constexpr uint32_t kMaxIoPollUs = 1000;
 
 struct VmConfig {
   // [machine]
   uint64_t memory_mib = 64;
   uint32_t vcpus = 1;
+  uint32_t io_poll_us = kDefaultIoPollUs;
   // [kernel]
   std::string kernel;
   std::string initrd;

@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <atomic>
+#include <chrono>
 #include <future>
 #include <stdexcept>
 #include <thread>
@@ -129,6 +130,58 @@ TEST(EventLoop, CallerPumpedLoopRunsLeftoverTasksAtDestruction) {
     loop.post([&] { ran = true; });
   }
   EXPECT_TRUE(ran);
+}
+
+using std::chrono::microseconds;
+
+TEST(PollWindow, GrowsWhileSleepsAreShortAndStopsWhenIdle) {
+  PollWindow w(microseconds(32));
+  EXPECT_EQ(w.current(), microseconds(0));
+  w.after_sleep(microseconds(10));  // short sleep: start polling
+  EXPECT_EQ(w.current(), PollWindow::kGrowStart);
+  w.after_sleep(microseconds(10));
+  EXPECT_EQ(w.current(), microseconds(8));
+  w.after_sleep(microseconds(5));  // polling caught it: no change
+  EXPECT_EQ(w.current(), microseconds(8));
+  for (int i = 0; i < 5; ++i) w.after_sleep(microseconds(20));
+  EXPECT_EQ(w.current(), microseconds(32));     // capped at the maximum
+  w.after_sleep(std::chrono::milliseconds(5));  // idle
+  EXPECT_EQ(w.current(), microseconds(0));
+  PollWindow off(microseconds(0));
+  off.after_sleep(microseconds(1));
+  EXPECT_EQ(off.current(), microseconds(0));
+}
+
+// Work that no fd announces is found by polling, once recent sleeps were
+// short; after that the loop goes idle and stops calling the poller.
+TEST(EventLoop, PollerFindsWorkWithoutAnEventThenIdlesWithoutPolling) {
+  EventLoop loop("poll-test", EventLoop::Threading::OwnThread, std::chrono::milliseconds(1));
+  std::atomic<bool> work{false};
+  std::atomic<int> found{0}, calls{0}, polling_on{0};
+  const auto h = loop.add_poller({[&] {
+                                    ++calls;
+                                    if (!work.exchange(false)) return false;
+                                    ++found;
+                                    return true;
+                                  },
+                                  [&](bool polling) {
+                                    if (polling) ++polling_on;
+                                  }});
+  // Posted tasks every ~100 us teach the window to grow; right after one,
+  // the loop polls, and only polling can see `work`.
+  for (int i = 0; i < 2000 && found == 0; ++i) {
+    loop.post([] {});
+    work = true;
+    std::this_thread::sleep_for(microseconds(100));
+  }
+  EXPECT_GT(found.load(), 0);
+  EXPECT_GT(polling_on.load(), 0);
+  work = false;
+  std::this_thread::sleep_for(std::chrono::milliseconds(20));  // idle
+  const int before = calls.load();
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(calls.load(), before) << "an idle loop kept polling";
+  loop.remove_poller(h);
 }
 
 }  // namespace

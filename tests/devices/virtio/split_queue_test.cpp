@@ -103,6 +103,37 @@ TEST_F(SplitQueueTest, EventIdxPublishesAvailEvent) {
   EXPECT_EQ(avail_event(), 3);  // notify me when you add the next one
 }
 
+// While the device polls, the driver is not asked to notify (2.7.10 /
+// 2.7.7): avail_event stays behind with EVENT_IDX, NO_NOTIFY is set without.
+TEST_F(SplitQueueTest, NotificationsOffWhilePollingAndPublishedWhenBackOn) {
+  SplitQueue q(mem, layout, false, true);
+  make_available({0});
+  EXPECT_TRUE(q.has_available());
+  ASSERT_TRUE(q.pop());
+  EXPECT_FALSE(q.has_available());
+  EXPECT_EQ(avail_event(), 1);
+  q.set_notifications(false);
+  make_available({1, 2});
+  EXPECT_TRUE(q.has_available());
+  ASSERT_TRUE(q.pop());
+  ASSERT_TRUE(q.pop());
+  EXPECT_FALSE(q.pop());
+  EXPECT_EQ(avail_event(), 1);  // left behind: the driver's need_event stays false
+  EXPECT_FALSE(vring_need_event(avail_event(), 3, 2));
+  q.set_notifications(true);
+  EXPECT_EQ(avail_event(), 3);  // notify at the next one again
+  EXPECT_TRUE(vring_need_event(avail_event(), 4, 3));
+}
+
+TEST_F(SplitQueueTest, NoNotifyFlagWithoutEventIdx) {
+  SplitQueue q(mem, layout, false, false);
+  EXPECT_EQ(get16(layout.device), 0);
+  q.set_notifications(false);
+  EXPECT_EQ(get16(layout.device), kUsedFlagNoNotify);
+  q.set_notifications(true);
+  EXPECT_EQ(get16(layout.device), 0);
+}
+
 TEST_F(SplitQueueTest, AvailIdxJumpBeyondQueueSizeBreaksQueue) {
   SplitQueue q(mem, layout, false, false);
   put16(layout.driver + 2, kSize + 1);

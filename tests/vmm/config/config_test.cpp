@@ -121,6 +121,14 @@ TEST(Config, LimitsNameTheRealBound) {
                       "virtio_mmio.device="});
 }
 
+TEST(Config, IoPollIsBoundedAndCanBeTurnedOff) {
+  EXPECT_EQ(parse_config("", "test.toml").io_poll_us, kDefaultIoPollUs);
+  EXPECT_EQ(parse_config("[machine]\nio_poll_us = 0\n", "test.toml").io_poll_us, 0u);
+  EXPECT_EQ(parse_config("[machine]\nio_poll_us = 1000\n", "test.toml").io_poll_us, 1000u);
+  expect_error("[machine]\nio_poll_us = 1001\n", {"machine.io_poll_us", "out of range [0, 1000]"});
+  expect_error("[machine]\nio_poll_us = -1\n", {"machine.io_poll_us"});
+}
+
 TEST(Config, BadValuesAreErrors) {
   expect_error("[machine]\nmemory_mib = 1\n", {"machine.memory_mib", "out of range", ":2"});
   expect_error("[machine]\nvcpus = 0\n", {"machine.vcpus", "out of range"});
