@@ -1,6 +1,5 @@
 #include "storage/uring_engine.h"
 
-#include <sys/eventfd.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -36,14 +35,11 @@ void require_opcodes(io_uring* ring) {
 }  // namespace
 
 UringEngine::UringEngine(unsigned queue_depth)
-    : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)), queue_depth_(queue_depth) {
-  if (!event_fd_) throw sys_error("eventfd for the io_uring engine");
+    : queue_depth_(queue_depth) {
   const int ret = io_uring_queue_init(queue_depth, &ring_, 0);
   if (ret < 0) throw sys_error("io_uring_queue_init(" + std::to_string(queue_depth) + ")", -ret);
   try {
     require_opcodes(&ring_);
-    const int reg = io_uring_register_eventfd(&ring_, event_fd_.get());
-    if (reg < 0) throw sys_error("io_uring_register_eventfd", -reg);
   } catch (...) {
     io_uring_queue_exit(&ring_);
     throw;
@@ -149,11 +145,6 @@ void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) 
   io_uring_sqe_set_data64(sqe, id);
 }
 
-void UringEngine::signal_event_fd() {
-  const uint64_t one = 1;
-  (void)!::write(event_fd_.get(), &one, sizeof(one));
-}
-
 void UringEngine::kick() {
   bool filled = false;
   while (to_submit_head_ < to_submit_.size() && in_ring_ < queue_depth_) {
@@ -170,8 +161,19 @@ void UringEngine::kick() {
     ++in_ring_;
     filled = true;
   }
-  // Noops and inline transfers complete through reap(), like the rest.
-  if (!immediate_.empty()) signal_event_fd();
+  // Noops and inline transfers complete through reap(), like the rest: a
+  // NOP's CQE makes the ring fd readable for them (it completes inside the
+  // io_uring_enter below). Where the ring is full, the operations in it
+  // will make it readable anyway.
+  if (!immediate_.empty() && !wake_nop_in_ring_) {
+    if (io_uring_sqe* sqe = io_uring_get_sqe(&ring_)) {
+      io_uring_prep_nop(sqe);
+      io_uring_sqe_set_data64(sqe, kWakeNop);
+      wake_nop_in_ring_ = true;
+      ++in_ring_;
+      filled = true;
+    }
+  }
   if (!filled && io_uring_sq_ready(&ring_) == 0) return;
   // One io_uring_enter for the whole batch. On -EINTR/-EAGAIN/-EBUSY the
   // SQEs stay in the ring and go in with the next submit (next kick/reap).
@@ -209,10 +211,6 @@ void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& ou
 }
 
 void UringEngine::reap(std::vector<IoCompletion>& out) {
-  uint64_t count;
-  // Clear the counter before looking at the CQ: a CQE posted after this
-  // read signals again, so no wakeup is lost.
-  (void)!::read(event_fd_.get(), &count, sizeof(count));
   out.insert(out.end(), immediate_.begin(), immediate_.end());
   immediate_.clear();
   io_uring_cqe* cqe = nullptr;
@@ -221,6 +219,10 @@ void UringEngine::reap(std::vector<IoCompletion>& out) {
     const int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     --in_ring_;
+    if (id == kWakeNop) {
+      wake_nop_in_ring_ = false;
+      continue;
+    }
     handle_cqe(id, res, out);
   }
   if (to_submit_head_ < to_submit_.size()) kick();

@@ -1,6 +1,7 @@
 // The io_uring engine: prepare() queues, kick() fills SQEs and submits them
-// with one io_uring_enter; the kernel signals an eventfd registered with
-// io_uring_register_eventfd for every CQE. At most `queue_depth` operations
+// with one io_uring_enter. The completion fd is the ring's own fd, readable
+// (level-triggered) while the CQ holds entries: reap() needs no system call
+// to clear a counter, as a registered eventfd would. At most `queue_depth` operations
 // are in the ring; the rest wait in order and go in as slots free up.
 //
 // Page-cache fast path: kick() first tries a buffered read or write (no
@@ -23,7 +24,6 @@
 #include <vector>
 
 #include "common/slot_pool.h"
-#include "common/unique_fd.h"
 #include "storage/io_engine.h"
 #include "storage/iov_cursor.h"
 
@@ -43,7 +43,7 @@ class UringEngine final : public IoEngine {
   std::string_view name() const override { return "io_uring"; }
   void prepare(const IoOp& op) override;
   void kick() override;
-  int event_fd() const override { return event_fd_.get(); }
+  int event_fd() const override { return ring_.ring_fd; }
   bool completions_ready() const override {
     return !immediate_.empty() || io_uring_cq_ready(&ring_) > 0;
   }
@@ -61,10 +61,8 @@ class UringEngine final : public IoEngine {
   void finish(uint64_t id, InFlightOp& p, int64_t result, std::vector<IoCompletion>& out);
   void push_to_submit(uint64_t id);
   void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
-  void signal_event_fd();
 
   io_uring ring_{};
-  UniqueFd event_fd_;
   unsigned queue_depth_;
   unsigned in_ring_ = 0;
   SlotPool<InFlightOp> ops_;  // the SQE user data is the id
@@ -73,6 +71,10 @@ class UringEngine final : public IoEngine {
   std::vector<uint64_t> to_submit_;
   size_t to_submit_head_ = 0;
   std::vector<IoCompletion> immediate_;  // Noops and inline transfers
+  // A NOP whose CQE wakes the loop for immediate_ (user data kWakeNop; ids
+  // from ops_ are small).
+  static constexpr uint64_t kWakeNop = ~uint64_t{0};
+  bool wake_nop_in_ring_ = false;
   bool nowait_writes_ = true;            // the filesystem takes RWF_NOWAIT buffered writes
   unsigned inline_write_backoff_ = 0;    // writes left to send through the ring
 };
