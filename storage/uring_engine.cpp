@@ -34,8 +34,7 @@ void require_opcodes(io_uring* ring) {
 
 }  // namespace
 
-UringEngine::UringEngine(unsigned queue_depth)
-    : queue_depth_(queue_depth) {
+UringEngine::UringEngine(unsigned queue_depth) : queue_depth_(queue_depth) {
   const int ret = io_uring_queue_init(queue_depth, &ring_, 0);
   if (ret < 0) throw sys_error("io_uring_queue_init(" + std::to_string(queue_depth) + ")", -ret);
   try {

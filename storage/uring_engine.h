@@ -75,8 +75,8 @@ class UringEngine final : public IoEngine {
   // from ops_ are small).
   static constexpr uint64_t kWakeNop = ~uint64_t{0};
   bool wake_nop_in_ring_ = false;
-  bool nowait_writes_ = true;            // the filesystem takes RWF_NOWAIT buffered writes
-  unsigned inline_write_backoff_ = 0;    // writes left to send through the ring
+  bool nowait_writes_ = true;          // the filesystem takes RWF_NOWAIT buffered writes
+  unsigned inline_write_backoff_ = 0;  // writes left to send through the ring
 };
 
 }  // namespace minivmm::storage
