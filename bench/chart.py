@@ -36,6 +36,8 @@ class Table:
     path: str
     kind: str = ""
     date: str = "date not recorded"
+    cpus: str = ""    # "16 CPUs", from the date line
+    driver: str = ""  # device_bench: how the driver waits (its "driver:" line)
     load_before: str = "?"
     load_after: str = "?"
     rows: list = field(default_factory=list)  # minivmm's rows, Row
@@ -68,6 +70,10 @@ def parse(path):
         line, where = raw.strip(), f"{path}:{n}"
         if line.startswith("date:"):
             t.date = line.split()[1]
+            cpus = [w for w in line.replace(",", " ").split() if w.isdigit()]
+            t.cpus = f"{cpus[0]} CPUs" if "CPUs" in line and cpus else ""
+        elif line.startswith("driver:"):
+            t.driver = line[len("driver:"):].split(";")[0].strip()
         elif line.startswith("load before:"):
             t.load_before = " ".join(line.split()[2:5])
         elif line.startswith("load after:"):
@@ -124,7 +130,9 @@ def render(tables, out):
     fig.suptitle("minivmm vs qemu-img bench, 4 KiB requests, IOPS (log scale); "
                  "above each pair: minivmm / qemu-img", fontweight="bold")
     for sub, t in zip(fig.subfigures(len(tables), 1, squeeze=False)[:, 0], tables):
-        sub.suptitle(f"{TITLES[t.kind]}  ({os.path.basename(t.path)}, {t.date}, "
+        driver = f"; driver {t.driver}" if t.driver else ""
+        cpus = f", {t.cpus}" if t.cpus else ""
+        sub.suptitle(f"{TITLES[t.kind]}{driver}  ({os.path.basename(t.path)}, {t.date}{cpus}, "
                      f"load before {t.load_before}, after {t.load_after})")
         axes = sub.subplots(1, ncols, sharey=True, squeeze=False)[0]
         for ax, test in zip(axes, t.tests()):
