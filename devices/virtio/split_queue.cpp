@@ -124,7 +124,15 @@ void SplitQueue::set_notifications(bool enabled) {
   if (!ready() || notifications_ == enabled) return;
   notifications_ = enabled;
   if (event_idx_) {
-    if (enabled) publish_avail_event();
+    // Off: one behind the next index the driver will use, so
+    // vring_need_event(avail_event, new, old) is false for every publish
+    // (until 2^16 more). On: the next index, as after every pop.
+    if (enabled) {
+      publish_avail_event();
+    } else {
+      store16(used_ + kRingEntries + kUsedEntrySize * layout_.size,
+              static_cast<uint16_t>(last_avail_ - 1));
+    }
   } else {
     store16(used_ + kRingFlags, enabled ? 0 : kUsedFlagNoNotify);
   }
