@@ -13,8 +13,9 @@
 // the filesystem supports it, else plain and timed: one that blocks longer
 // than kSlowInlineWrite (dirty throttling, journal) sends the next
 // kInlineWriteBackoff writes through the ring, so the loop thread is never
-// held for long. Inline completions are reported through reap() like all
-// others.
+// held for long. Transfers over kInlineMaxBytes or kInlineMaxSegments always
+// go through the ring. Inline completions are reported through reap() like
+// all others.
 #pragma once
 
 #include <liburing.h>
@@ -39,6 +40,8 @@ class UringEngine final : public IoEngine {
 
   static constexpr std::chrono::microseconds kSlowInlineWrite{500};
   static constexpr unsigned kInlineWriteBackoff = 1024;
+  static constexpr int kInlineMaxSegments = 16;
+  static constexpr uint64_t kInlineMaxBytes = 256 << 10;
 
   std::string_view name() const override { return "io_uring"; }
   void prepare(const IoOp& op) override;
