@@ -81,6 +81,6 @@ if [ "$mode" = host ]; then
 	exec "$@"
 fi
 [ $quiet = 1 ] || echo "with-kvm: running in the nested-KVM sandbox ($why): $*" >&2
-args=(--infra-retries 1)
+args=(--infra-retries 2)
 [ "$timeout" != 0 ] && args+=(--timeout "$timeout")
 exec "$here/nested-kvm.sh" "${args[@]}" -- "$@"
