@@ -151,7 +151,6 @@ void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) 
 }
 
 void UringEngine::kick() {
-  bool filled = false;
   while (to_submit_head_ < to_submit_.size() && in_ring_ < queue_depth_) {
     const uint64_t id = to_submit_[to_submit_head_];
     InFlightOp& p = ops_[id];
@@ -164,7 +163,7 @@ void UringEngine::kick() {
     ++to_submit_head_;
     fill_sqe(sqe, id, p);
     ++in_ring_;
-    filled = true;
+    if (io_uring_sq_ready(&ring_) >= kMaxSubmitBatch) submit_now();
   }
   // Noops and inline transfers complete through reap(), like the rest: a
   // NOP's CQE makes the ring fd readable for them (it completes inside the
@@ -176,14 +175,17 @@ void UringEngine::kick() {
       io_uring_sqe_set_data64(sqe, kWakeNop);
       wake_nop_in_ring_ = true;
       ++in_ring_;
-      filled = true;
     }
   }
-  if (!filled && io_uring_sq_ready(&ring_) == 0) return;
-  // One io_uring_enter for the whole batch. On -EINTR/-EAGAIN/-EBUSY the
-  // SQEs stay in the ring and go in with the next submit (next kick/reap).
+  if (io_uring_sq_ready(&ring_) > 0) submit_now();
+}
+
+void UringEngine::submit_now() {
+  // On -EINTR/-EAGAIN/-EBUSY the SQEs stay in the ring and go in with the
+  // next submit (next kick/reap).
   int ret;
   do {
+    ++submit_calls_;
     ret = io_uring_submit(&ring_);
   } while (ret == -EINTR);
   if (ret < 0 && ret != -EAGAIN && ret != -EBUSY) throw sys_error("io_uring_submit", -ret);

@@ -14,6 +14,7 @@
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
 #include "storage/io_engine.h"
+#include "storage/uring_engine.h"
 #include "test_image.h"
 #include "tests/storage/tracing_engine.h"
 
@@ -173,6 +174,34 @@ TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
   done = collect(*engine, 1);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_LT(done[0].result, 0);
+}
+
+// kMaxSubmitBatch: seven O_DIRECT-like (unbuffered) reads go in with four
+// io_uring_enter calls (2+2+2+1), never as one plugged batch, and all
+// complete with their data.
+TEST(UringEngineBatches, SubmitsAtMostTwoSqesPerEnter) {
+  SKIP_IF_NO_URING(IoEngineKind::IoUring);
+  test::TempDir dir;
+  const std::string path = dir.file("b.img");
+  test::make_image(path, 1 << 20);
+  UniqueFd fd(::open(path.c_str(), O_RDWR | O_CLOEXEC));
+  ASSERT_TRUE(fd.valid());
+  UringEngine engine(kDefaultQueueDepth);
+  static_assert(UringEngine::kMaxSubmitBatch == 2);
+  AlignedBuffer buf(7 * 4096, 4096);
+  std::vector<iovec> iov(7);
+  for (uint64_t i = 0; i < 7; ++i) {
+    iov[i] = {buf.data() + i * 4096, 4096};
+    engine.prepare({IoOp::Kind::Read, fd.get(), i * 8192, {&iov[i], 1}, 0, 0, false, i});
+  }
+  engine.kick();
+  EXPECT_EQ(engine.submit_calls(), 4u);
+  const auto done = collect(engine, 7);
+  ASSERT_EQ(done.size(), 7u);
+  for (const auto& c : done) {
+    EXPECT_EQ(c.result, 4096);
+    EXPECT_EQ(buf.data()[c.tag * 4096], test::pattern_byte(c.tag * 8192));
+  }
 }
 
 INSTANTIATE_TEST_SUITE_P(Both, Engine, ::testing::Values(IoEngineKind::IoUring, IoEngineKind::Sync),
