@@ -23,6 +23,8 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     else if (a == "--driver-poll" && allow_requests) o.driver_poll = true;
     else if (a == "--poll-max-us" && allow_requests)
       o.poll_max_us = static_cast<unsigned>(std::stoul(next()));
+    else if (a == "--driver-halt-poll-us" && allow_requests)
+      o.driver_halt_poll_us = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--engine") {
       const std::string e = next();
       o.engine = e == "sync"    ? storage::IoEngineKind::Sync
@@ -32,7 +34,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
       throw Error("unknown option " + a +
                   " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
                   "--mode M --engine sync|uring" +
-                  (allow_requests ? " --requests N --driver-poll --poll-max-us N)" : ")"));
+                  (allow_requests ? " --requests N --driver-poll --poll-max-us N --driver-halt-poll-us N)" : ")"));
     }
   }
   return o;

@@ -26,6 +26,12 @@ struct Options {
   // device_bench: the device loop's polling limit (EventLoop, PollWindow);
   // 0 turns polling off (for callgrind, where spinning counts instructions).
   unsigned poll_max_us = 32;
+  // device_bench, interrupt-driven driver: how long it polls for the
+  // interrupt before its thread sleeps, with the grow/shrink policy of KVM
+  // halt polling (Documentation/virt/kvm/halt-polling.rst; kvm.halt_poll_ns
+  // and the guest's cpuidle-haltpoll both default to 200 us). 0: sleeps at
+  // once, as a vCPU with halt polling off.
+  unsigned driver_halt_poll_us = 200;
 };
 
 // Throws minivmm::Error naming an unknown option or a missing value.
