@@ -34,7 +34,9 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
       throw Error("unknown option " + a +
                   " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
                   "--mode M --engine sync|uring" +
-                  (allow_requests ? " --requests N --driver-poll --poll-max-us N --driver-halt-poll-us N)" : ")"));
+                  (allow_requests
+                       ? " --requests N --driver-poll --poll-max-us N --driver-halt-poll-us N)"
+                       : ")"));
     }
   }
   return o;
