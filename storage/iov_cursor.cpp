@@ -51,6 +51,7 @@ IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) { reset(iov, o
 void IovCursor::reset(std::span<const iovec> iov, uint64_t offset) {
   offset_ = offset;
   transferred_ = 0;
+  remaining_ = 0;
   first_ = 0;
   spilled_.clear();  // keeps its capacity
   // Zero-length segments would make done() lie; drop them up front.
@@ -59,6 +60,7 @@ void IovCursor::reset(std::span<const iovec> iov, uint64_t offset) {
   iovec* out = size_ <= kInline ? inline_.data() : nullptr;
   for (const iovec& v : iov) {
     if (!non_empty(v)) continue;
+    remaining_ += v.iov_len;
     if (out) {
       *out++ = v;
     } else {
@@ -70,6 +72,7 @@ void IovCursor::reset(std::span<const iovec> iov, uint64_t offset) {
 void IovCursor::advance(uint64_t bytes) {
   offset_ += bytes;
   transferred_ += bytes;
+  remaining_ -= std::min(bytes, remaining_);
   iovec* iov = segments();
   while (bytes > 0 && first_ < size_) {
     iovec& v = iov[first_];

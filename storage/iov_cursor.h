@@ -37,6 +37,7 @@ class IovCursor {
   bool done() const { return first_ == size_; }
   uint64_t offset() const { return offset_; }
   uint64_t transferred() const { return transferred_; }
+  uint64_t remaining() const { return remaining_; }  // bytes left to transfer
   const iovec* data() const { return segments() + first_; }
   int count() const { return static_cast<int>(size_ - first_); }
 
@@ -51,6 +52,7 @@ class IovCursor {
   size_t first_ = 0;
   uint64_t offset_ = 0;
   uint64_t transferred_ = 0;
+  uint64_t remaining_ = 0;
 };
 
 }  // namespace minivmm::storage

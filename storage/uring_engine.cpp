@@ -95,10 +95,7 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
   }
   // Small transfers only: a large one would hold the loop thread for its
   // copy (the bound the sync engine keeps per kick, issue 9 finding 6).
-  if (p.cursor.count() > kInlineMaxSegments) return false;
-  uint64_t bytes = 0;
-  for (int i = 0; i < p.cursor.count(); ++i) bytes += p.cursor.data()[i].iov_len;
-  if (bytes > kInlineMaxBytes) return false;
+  if (p.cursor.count() > kInlineMaxSegments || p.cursor.remaining() > kInlineMaxBytes) return false;
   const int count = p.cursor.count();
   const int flags = write && !nowait_writes_ ? 0 : RWF_NOWAIT;
   // Only a write that may block is timed (a clock read is ~50 ns).

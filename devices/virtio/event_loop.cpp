@@ -110,7 +110,8 @@ EventLoop::Handle EventLoop::add(int fd, std::function<void()> on_readable) {
     if (::epoll_ctl(epoll_.get(), EPOLL_CTL_ADD, fd, &ev) != 0) {
       throw sys_error("event loop " + name_ + ": epoll_ctl add fd " + std::to_string(fd));
     }
-    callbacks_.emplace(handle, std::make_pair(fd, std::move(on_readable)));
+    callbacks_.emplace(handle, Registration{fd, std::make_shared<const std::function<void()>>(
+                                                    std::move(on_readable))});
   });
   return handle;
 }
@@ -119,7 +120,7 @@ void EventLoop::remove(Handle handle) {
   run_sync([&] {
     auto it = callbacks_.find(handle);
     if (it == callbacks_.end()) return;
-    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.first, nullptr);
+    ::epoll_ctl(epoll_.get(), EPOLL_CTL_DEL, it->second.fd, nullptr);
     callbacks_.erase(it);
   });
 }
@@ -202,10 +203,10 @@ int EventLoop::dispatch_once(int timeout_ms) {
     // removed this registration.
     auto it = callbacks_.find(handle);
     if (it == callbacks_.end()) continue;
-    const int fd = it->second.first;
-    auto callback = it->second.second;  // copy: the callback may remove itself
+    const int fd = it->second.fd;
+    const auto callback = it->second.on_readable;  // held: it may remove itself
     try {
-      callback();
+      (*callback)();
     } catch (const std::exception& e) {
       spdlog::error("event loop {}: callback for fd {} failed: {}", name_, fd, e.what());
     }

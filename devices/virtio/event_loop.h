@@ -18,6 +18,7 @@
 #include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
 #include <mutex>
 #include <string>
 #include <thread>
@@ -94,7 +95,13 @@ class EventLoop {
   std::vector<std::function<void()>> tasks_;
   bool stopped_ = false;  // guarded by tasks_mutex_
   // Loop-thread only: registrations by handle (handle 0 is the wake fd).
-  std::unordered_map<Handle, std::pair<int, std::function<void()>>> callbacks_;
+  // Shared, so dispatch can hold a callback that removes itself while it
+  // runs without copying the std::function per event.
+  struct Registration {
+    int fd;
+    std::shared_ptr<const std::function<void()>> on_readable;
+  };
+  std::unordered_map<Handle, Registration> callbacks_;
   Handle next_handle_ = 1;                      // loop-thread only
   std::unordered_map<Handle, Poller> pollers_;  // loop-thread only
   PollWindow poll_window_;                      // loop-thread only

@@ -13,7 +13,9 @@ TEST(IovCursor, AdvanceAcrossAndInsideSegments) {
   const iovec iov[] = {{a, 10}, {b, 0}, {b, 20}, {c, 30}};
   IovCursor cur(iov, 1000);
   EXPECT_EQ(cur.count(), 3);  // empty segment dropped
+  EXPECT_EQ(cur.remaining(), 60u);
   cur.advance(4);
+  EXPECT_EQ(cur.remaining(), 56u);
   EXPECT_EQ(cur.offset(), 1004u);
   EXPECT_EQ(cur.data()[0].iov_base, a + 4);
   EXPECT_EQ(cur.data()[0].iov_len, 6u);
@@ -24,8 +26,23 @@ TEST(IovCursor, AdvanceAcrossAndInsideSegments) {
   EXPECT_FALSE(cur.done());
   cur.advance(15 + 30);
   EXPECT_TRUE(cur.done());
+  EXPECT_EQ(cur.remaining(), 0u);
   EXPECT_EQ(cur.transferred(), 60u);
   EXPECT_EQ(cur.offset(), 1060u);
+}
+
+TEST(IovCursor, ResetReusesTheCursorForANewList) {
+  uint8_t a[8], b[16];
+  const iovec first[] = {{a, 8}, {b, 16}};
+  IovCursor cur(first, 0);
+  cur.advance(10);
+  const iovec second[] = {{b, 16}};
+  cur.reset(second, 4096);
+  EXPECT_EQ(cur.count(), 1);
+  EXPECT_EQ(cur.remaining(), 16u);
+  EXPECT_EQ(cur.transferred(), 0u);
+  EXPECT_EQ(cur.offset(), 4096u);
+  EXPECT_EQ(cur.data()[0].iov_base, b);
 }
 
 TEST(IovCopy, FlatBufferToAndFromSegments) {

@@ -8,6 +8,7 @@
 #include <chrono>
 #include <future>
 #include <stdexcept>
+#include <string>
 #include <thread>
 #include <vector>
 
@@ -51,6 +52,27 @@ TEST(EventLoop, RemovedCallbackNeverRunsAgain) {
   loop.run_sync([] {});  // any wakeup for the fd would have been handled by now
   loop.run_sync([] {});
   EXPECT_EQ(calls.load(), 0);
+}
+
+// The callback's own state (a string too long for small-string storage, so
+// freeing it early would show under ASan or as garbage) must outlive a
+// remove() the callback makes of itself.
+TEST(EventLoop, CallbackMayRemoveItselfAndKeepsItsStateUntilItReturns) {
+  EventLoop loop("test");
+  UniqueFd fd(::eventfd(0, EFD_NONBLOCK));
+  EventLoop::Handle handle = 0;
+  std::promise<std::string> seen;
+  const std::string label(64, 'x');
+  handle = loop.add(fd.get(), [&, label] {
+    uint64_t n;
+    [[maybe_unused]] auto r = ::read(fd.get(), &n, sizeof(n));
+    loop.remove(handle);
+    seen.set_value(label);  // reads the capture after its registration is gone
+  });
+  signal(fd.get());
+  auto fut = seen.get_future();
+  ASSERT_EQ(fut.wait_for(std::chrono::seconds(5)), std::future_status::ready);
+  EXPECT_EQ(fut.get(), label);
 }
 
 TEST(EventLoop, PostAndRunSyncExecuteOnLoopThread) {
