@@ -132,7 +132,8 @@ def render(tables, out):
     for sub, t in zip(fig.subfigures(len(tables), 1, squeeze=False)[:, 0], tables):
         driver = f"; driver {t.driver}" if t.driver else ""
         cpus = f", {t.cpus}" if t.cpus else ""
-        sub.suptitle(f"{TITLES[t.kind]}{driver}  ({os.path.basename(t.path)}, {t.date}{cpus}, "
+        # Two lines: a long driver description would run past the figure.
+        sub.suptitle(f"{TITLES[t.kind]}{driver}\n({os.path.basename(t.path)}, {t.date}{cpus}, "
                      f"load before {t.load_before}, after {t.load_after})")
         axes = sub.subplots(1, ncols, sharey=True, squeeze=False)[0]
         for ax, test in zip(axes, t.tests()):
