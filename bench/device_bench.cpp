@@ -217,13 +217,12 @@ class DeviceUnderLoad {
   // its thread sleeps, and the window grows and shrinks as KVM's does.
   void wait_interrupt() {
     pollfd p{transport_->irq_eventfd(), POLLIN, 0};
-    const auto start = Clock::now();
-    const auto poll_end = start + halt_poll_.current();
-    while (Clock::now() < poll_end) {
-      if (::poll(&p, 1, 0) == 1) return;
-    }
-    if (::poll(&p, 1, 10000) != 1) throw Error("no interrupt within 10 s");
-    halt_poll_.after_sleep(Clock::now() - start);
+    halt_poll_.poll_then_sleep([&] { return ::poll(&p, 1, 0) == 1; },
+                               [&] {
+                                 if (::poll(&p, 1, 10000) != 1) {
+                                   throw Error("no interrupt within 10 s");
+                                 }
+                               });
   }
 
   void flush() {

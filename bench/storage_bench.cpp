@@ -63,33 +63,27 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
     r.iov = {&slot_iov[slot], 1};
     offset = (offset + kStep) % o.size;
     const auto t0 = Clock::now();
-    r.done = [&, t0, slot](int res) {
+    r.done = [&, t0](int res) {
       if (res != 0) throw Error("bench request failed: " + std::string(std::strerror(-res)));
       lat.push_back(std::chrono::duration<double, std::micro>(Clock::now() - t0).count());
       ++completed;
       ++since_flush;
-      (void)slot;
     };
     disk->submit(std::move(r));
     ++issued;
   };
-  std::vector<unsigned> free_slots;
   for (unsigned s = 0; s < c.depth; ++s) issue(s);
   disk->kick();
   // Waits as the device's EventLoop does: polls the disk's completions for
   // up to the adaptive window, then sleeps on the completion fd.
   PollWindow window;
   while (disk->in_flight() > 0) {
-    const auto wait_start = Clock::now();
-    const auto poll_end = wait_start + window.current();
-    while (!disk->completions_ready() && Clock::now() < poll_end) {
-    }
-    if (!disk->completions_ready()) {
-      pollfd p{disk->completion_fd(), POLLIN, 0};
-      ::poll(&p, 1, 1000);
-      window.after_sleep(Clock::now() - wait_start);
-    }
-    const uint64_t before = completed;
+    window.poll_then_sleep([&] { return disk->completions_ready(); },
+                           [&] {
+                             if (disk->completions_ready()) return;
+                             pollfd p{disk->completion_fd(), POLLIN, 0};
+                             ::poll(&p, 1, 1000);
+                           });
     disk->process_completions();
     if (!stop && Clock::now() >= deadline) stop = true;
     if (stop || flushing) continue;
@@ -112,7 +106,6 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
     const uint64_t n = c.flush_every ? std::min<uint64_t>(room, c.flush_every - since_flush) : room;
     for (uint64_t i = 0; i < n; ++i) issue(static_cast<unsigned>((issued) % c.depth));
     if (n) disk->kick();
-    (void)before;
   }
   Result r;
   r.seconds = std::chrono::duration<double>(Clock::now() - start).count();

@@ -76,9 +76,9 @@ uint16_t SplitQueue::load_avail_idx() const {
   return load16(avail_ + kRingIdx, std::memory_order_acquire);
 }
 
-void SplitQueue::publish_avail_event() {
+void SplitQueue::publish_avail_event(uint16_t index) {
   // 2.7.10: avail_event tells the driver which index to notify us at.
-  store16(used_ + kRingEntries + kUsedEntrySize * layout_.size, last_avail_);
+  store16(used_ + kRingEntries + kUsedEntrySize * layout_.size, index);
 }
 
 std::optional<DescriptorChain> SplitQueue::pop() {
@@ -93,7 +93,7 @@ bool SplitQueue::pop_into(DescriptorChain& chain) {
   if (avail_idx == last_avail_ && event_idx_ && notifications_) {
     // Ask for a notification at the next buffer, then look again: the
     // driver may have added one before it saw avail_event (2.7.10).
-    publish_avail_event();
+    publish_avail_event(last_avail_);
     std::atomic_thread_fence(std::memory_order_seq_cst);
     avail_idx = load_avail_idx();
   }
@@ -111,7 +111,7 @@ bool SplitQueue::pop_into(DescriptorChain& chain) {
     return false;
   }
   ++last_avail_;
-  if (event_idx_ && notifications_) publish_avail_event();
+  if (event_idx_ && notifications_) publish_avail_event(last_avail_);
   read_descriptor_chain_into(mem_, layout_.desc, layout_.size, head, indirect_, chain);
   return true;
 }
@@ -127,12 +127,7 @@ void SplitQueue::set_notifications(bool enabled) {
     // Off: one behind the next index the driver will use, so
     // vring_need_event(avail_event, new, old) is false for every publish
     // (until 2^16 more). On: the next index, as after every pop.
-    if (enabled) {
-      publish_avail_event();
-    } else {
-      store16(used_ + kRingEntries + kUsedEntrySize * layout_.size,
-              static_cast<uint16_t>(last_avail_ - 1));
-    }
+    publish_avail_event(enabled ? last_avail_ : static_cast<uint16_t>(last_avail_ - 1));
   } else {
     store16(used_ + kRingFlags, enabled ? 0 : kUsedFlagNoNotify);
   }

@@ -72,7 +72,7 @@ class SplitQueue {
 
  private:
   uint16_t load_avail_idx() const;
-  void publish_avail_event();
+  void publish_avail_event(uint16_t index);
 
   GuestMemory mem_;
   QueueLayout layout_;

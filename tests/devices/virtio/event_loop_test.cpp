@@ -174,6 +174,24 @@ TEST(PollWindow, GrowsWhileSleepsAreShortAndStopsWhenIdle) {
   EXPECT_EQ(off.current(), microseconds(0));
 }
 
+// poll_then_sleep: a closed window sleeps at once (ready is never called);
+// a short sleep opens it; work that turns up within the window is found by
+// polling, without the sleep.
+TEST(PollWindow, PollThenSleepSleepsWhenClosedAndPollsOnceOpen) {
+  PollWindow w(std::chrono::milliseconds(50));
+  int ready_calls = 0, sleeps = 0;
+  EXPECT_FALSE(w.poll_then_sleep([&] { return ++ready_calls, false; }, [&] { ++sleeps; }));
+  EXPECT_EQ(ready_calls, 0);
+  EXPECT_EQ(sleeps, 1);
+  EXPECT_EQ(w.current(), PollWindow::kGrowStart);  // the sleep was short
+  for (int i = 0; i < 20; ++i) w.after_sleep(std::chrono::milliseconds(1));
+  EXPECT_GE(w.current(), std::chrono::milliseconds(1));
+  int calls_until_ready = 3;
+  EXPECT_TRUE(w.poll_then_sleep([&] { return --calls_until_ready == 0; }, [&] { ++sleeps; }));
+  EXPECT_EQ(calls_until_ready, 0);
+  EXPECT_EQ(sleeps, 1);
+}
+
 // Work that no fd announces is found by polling, once recent sleeps were
 // short; after that the loop goes idle and stops calling the poller.
 TEST(EventLoop, PollerFindsWorkWithoutAnEventThenIdlesWithoutPolling) {
