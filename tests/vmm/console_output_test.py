@@ -12,6 +12,7 @@ KVM with a tiny guest that prints console lines forever:
   write(2) for good: minivmm warns that it drops output, and SIGTERM still
   stops it promptly with exit code 0.
 usage: console_output_test.py MINIVMM"""
+import fcntl
 import os
 import pty
 import signal
@@ -100,13 +101,16 @@ def reader_gone(d):
 
 def reader_stuck(d):
     kernel = tiny_guest.write_guest(d, "flood", tiny_guest.CONSOLE_FLOOD)
-    r, w = os.pipe()  # nobody reads r: the pipe fills up (64 KiB)
+    r, w = os.pipe()  # nobody reads r: the pipe fills up
+    # One page instead of 64 KiB: full after 2048 lines, not 32768, so the
+    # wait below does not depend on how fast nested exits are today.
+    fcntl.fcntl(w, getattr(fcntl, "F_SETPIPE_SZ", 1031), 4096)
     p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--no-stdin"], stdin=subprocess.DEVNULL,
                          stdout=w, stderr=subprocess.PIPE)
     os.close(w)
     err = Stderr(p)
-    # The pipe fills after 32768 lines (slow where exits are emulated), then
-    # the vCPU waits MAX_STALL_S once and drops.
+    # The pipe fills (slow where exits are emulated), then the vCPU waits
+    # MAX_STALL_S once and drops.
     warned = err.wait_for("dropping guest console output")
     time.sleep(MAX_STALL_S)  # and keeps dropping without waiting again
     started = time.monotonic()
