@@ -1,8 +1,22 @@
 #include "bench/bench_options.h"
 
+#include <cstdio>
+#include <cstdlib>
+
 #include "common/error.h"
 
 namespace minivmm::bench {
+
+namespace {
+std::string usage(bool allow_requests) {
+  return std::string(
+             "--file PATH --size-mib N --seconds S --flush-every N --no-peers --mode M "
+             "--engine sync|uring") +
+         (allow_requests ? " --requests N --driver-poll --same-thread --poll-max-us N "
+                           "--driver-halt-poll-us N"
+                         : "");
+}
+}  // namespace
 
 Options parse_options(int argc, char** argv, const std::string& default_file, bool allow_requests) {
   Options o;
@@ -21,6 +35,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     else if (a == "--mode") o.only_mode = next();
     else if (a == "--requests" && allow_requests) o.requests = std::stoull(next());
     else if (a == "--driver-poll" && allow_requests) o.driver_poll = true;
+    else if (a == "--same-thread" && allow_requests) o.same_thread = true;
     else if (a == "--poll-max-us" && allow_requests)
       o.poll_max_us = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--driver-halt-poll-us" && allow_requests)
@@ -30,13 +45,11 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
       o.engine = e == "sync"    ? storage::IoEngineKind::Sync
                  : e == "uring" ? storage::IoEngineKind::IoUring
                                 : storage::IoEngineKind::Auto;
+    } else if (a == "--help" || a == "-h") {
+      std::printf("options: %s\n(bench/README.md describes each)\n", usage(allow_requests).c_str());
+      std::exit(0);
     } else {
-      throw Error("unknown option " + a +
-                  " (use --file PATH --size-mib N --seconds S --flush-every N --no-peers "
-                  "--mode M --engine sync|uring" +
-                  (allow_requests
-                       ? " --requests N --driver-poll --poll-max-us N --driver-halt-poll-us N)"
-                       : ")"));
+      throw Error("unknown option " + a + " (use " + usage(allow_requests) + ")");
     }
   }
   return o;

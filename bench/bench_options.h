@@ -32,6 +32,11 @@ struct Options {
   // and the guest's cpuidle-haltpoll both default to 200 us). 0: sleeps at
   // once, as a vCPU with halt polling off.
   unsigned driver_halt_poll_us = 200;
+  // device_bench: no device thread. The driver's thread polls the device
+  // (a caller-pumped EventLoop's poll_once()) between its used-ring checks,
+  // as if the notifying vCPU served its own requests. It measures the
+  // device code alone, without the cross-CPU hand-off (bench/README.md).
+  bool same_thread = false;
 };
 
 // Throws minivmm::Error naming an unknown option or a missing value.

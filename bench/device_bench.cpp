@@ -12,6 +12,8 @@
 // event), and it sleeps on the irq eventfd only after re-arming used_event
 // (virtio 1.x 2.7.10). Before sleeping it polls the irq eventfd for up to
 // --driver-halt-poll-us (default 200), as KVM does for a halted vCPU.
+// --same-thread removes the device thread: the driver polls the device
+// itself, which measures the device code without the hand-off between CPUs.
 #include <poll.h>
 #include <unistd.h>
 
@@ -59,9 +61,11 @@ class DeviceUnderLoad {
  public:
   DeviceUnderLoad(const Options& o, CacheMode mode, unsigned depth)
       : depth_(depth),
-        driver_poll_(o.driver_poll),
+        driver_poll_(o.driver_poll || o.same_thread),
+        same_thread_(o.same_thread),
         halt_poll_(std::chrono::microseconds(o.driver_halt_poll_us)),
-        loop_("device-bench", EventLoop::Threading::OwnThread,
+        loop_("device-bench",
+              o.same_thread ? EventLoop::Threading::CallerPumped : EventLoop::Threading::OwnThread,
               std::chrono::microseconds(o.poll_max_us)) {
     storage::DiskOptions d;
     d.path = o.file;
@@ -189,10 +193,12 @@ class DeviceUnderLoad {
   // Everything the device has used since the last call; sleeps on the irq
   // eventfd only after asking for an interrupt at the next used entry.
   // A polling driver never re-arms used_event, so the device raises no
-  // interrupts; it spins on the used idx instead.
+  // interrupts; it spins on the used idx instead. With --same-thread each
+  // spin first lets the device poll its queue and its disk's completions.
   std::vector<testing::UsedElement> wait_used() {
     const auto deadline = Clock::now() + std::chrono::seconds(10);
     for (uint64_t spins = 0;; ++spins) {
+      if (same_thread_) loop_.poll_once();
       const uint16_t idx = driver_->used_idx(0);
       if (idx != last_used_) {
         auto used = driver_->wait_used(0, static_cast<uint16_t>(idx - last_used_),
@@ -239,6 +245,7 @@ class DeviceUnderLoad {
 
   unsigned depth_;
   bool driver_poll_;
+  bool same_thread_;
   PollWindow halt_poll_;
   // Destroyed last: the transport and the device run on it.
   EventLoop loop_;
@@ -269,9 +276,11 @@ int run(int argc, char** argv) {
     }
   }
   const std::string driver =
-      o.driver_poll ? "polls the used ring (no interrupts)"
-                    : "sleeps on the interrupt (irq eventfd) after polling for it up to " +
-                          std::to_string(o.driver_halt_poll_us) + " us (KVM halt polling)";
+      o.same_thread   ? "polls the used ring and serves the device on its own thread (no device "
+                        "thread, no hand-off between CPUs)"
+      : o.driver_poll ? "polls the used ring (no interrupts)"
+                      : "sleeps on the interrupt (irq eventfd) after polling for it up to " +
+                            std::to_string(o.driver_halt_poll_us) + " us (KVM halt polling)";
   std::printf("driver: %s; device loop polls up to %u us before sleeping\n", driver.c_str(),
               o.poll_max_us);
   std::printf("vs fio: fio io_uring with the mode's O_DIRECT setting, no per-write sync\n\n");

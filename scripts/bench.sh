@@ -27,8 +27,13 @@ done
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target "${which}_bench" -j2 >/dev/null
 saved_dir="${MINIVMM_BENCH_OUT:-$HOME/.cache/minivmm/bench}"
-name=$which  # device --driver-poll is saved apart: device-poll-*.txt
-for a in "$@"; do if [ "$a" = --driver-poll ]; then name=$which-poll; fi; done
+name=$which  # device --driver-poll / --same-thread are saved apart: device-poll-*.txt, device-same-thread-*.txt
+for a in "$@"; do
+  case "$a" in
+    --driver-poll) [ "$name" = "$which-same-thread" ] || name=$which-poll ;;
+    --same-thread) name=$which-same-thread ;;
+  esac
+done
 saved="$saved_dir/$name-$(date -u +%Y%m%dT%H%M%SZ).txt"
 mkdir -p "$saved_dir"
 {

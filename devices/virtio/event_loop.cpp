@@ -54,13 +54,28 @@ bool EventLoop::on_loop_thread() const {
   return std::this_thread::get_id() == loop_thread;
 }
 
-int EventLoop::pump(int max_rounds) {
+void EventLoop::require_caller_pumped(const char* what) const {
   if (!caller_pumped() || !on_loop_thread()) {
-    throw Error("event loop " + name_ + ": pump() is for a caller-pumped loop, on its thread");
+    throw Error("event loop " + name_ + ": " + what +
+                " is for a caller-pumped loop, on its thread");
   }
+}
+
+int EventLoop::pump(int max_rounds) {
+  require_caller_pumped("pump()");
   int busy = 0;
+  if (polling_) {
+    set_polling(false);
+    if (poll_all()) ++busy;
+  }
   while (busy < max_rounds && dispatch_once(0) > 0) ++busy;
   return busy;
+}
+
+bool EventLoop::poll_once() {
+  require_caller_pumped("poll_once()");
+  set_polling(true);
+  return poll_all();
 }
 
 void EventLoop::wake() {
@@ -151,16 +166,17 @@ void EventLoop::set_polling(bool polling) {
   }
 }
 
+bool EventLoop::poll_all() {
+  bool found = false;
+  // pollers_ only changes in posted tasks (run_sync), never in poll().
+  for (auto& [handle, poller] : pollers_) found |= poller.poll();
+  return found;
+}
+
 bool EventLoop::poll_for_work() {
   if (pollers_.empty() || poll_window_.current().count() == 0) return false;
   const auto deadline = std::chrono::steady_clock::now() + poll_window_.current();
   set_polling(true);
-  const auto poll_all = [this] {
-    bool found = false;
-    // pollers_ only changes in posted tasks (run_sync), never in poll().
-    for (auto& [handle, poller] : pollers_) found |= poller.poll();
-    return found;
-  };
   do {
     if (poll_all()) return true;
   } while (std::chrono::steady_clock::now() < deadline);

@@ -75,12 +75,23 @@ class EventLoop {
   // Caller-pumped loops only, from the loop thread: dispatches what is ready
   // until nothing is (eventfds written by the callbacks included), at most
   // `max_rounds` epoll rounds; returns the number of rounds that did work.
+  // When poll_once() had switched polling on, pump() switches it off and
+  // polls once more, so nothing that raced with the switch is missed (as
+  // the own-thread loop does).
   int pump(int max_rounds = 1000);
+  // Caller-pumped loops only, from the loop thread: the caller polls in
+  // place of a loop thread. Switches polling on (devices may suppress guest
+  // notifications until the next pump()), calls every poller once and
+  // returns whether one found work. device_bench --same-thread serves
+  // requests this way, on the driver's thread.
+  bool poll_once();
 
  private:
   void run(std::stop_token stop);
   // Polls for up to the current window; true when a poller found work.
   bool poll_for_work();
+  bool poll_all();
+  void require_caller_pumped(const char* what) const;
   void set_polling(bool polling);
   // One epoll_wait (timeout_ms as epoll's) and its callbacks; returns the
   // number of events, or -1 when epoll_wait failed other than by EINTR.

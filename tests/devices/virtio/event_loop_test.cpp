@@ -10,6 +10,7 @@
 #include <stdexcept>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 #include "common/unique_fd.h"
@@ -143,6 +144,35 @@ TEST(EventLoop, CallerPumpedLoopRefusesForeignThreads) {
   other.join();
   EventLoop threaded("test");
   EXPECT_THROW(threaded.pump(), std::exception);
+}
+
+// device_bench --same-thread: the caller polls in place of a loop thread.
+// Polling stays on (notifications suppressed) across poll_once() calls, and
+// the next pump() switches it off and polls once more for what raced.
+TEST(EventLoop, CallerPumpedLoopPollsOnceWithPollingOnUntilPumped) {
+  EventLoop loop("test", EventLoop::Threading::CallerPumped);
+  int polls = 0;
+  bool work = false;
+  std::vector<bool> switches;
+  const auto h = loop.add_poller({[&] {
+                                    ++polls;
+                                    return std::exchange(work, false);
+                                  },
+                                  [&](bool polling) { switches.push_back(polling); }});
+  EXPECT_FALSE(loop.poll_once());
+  work = true;
+  EXPECT_TRUE(loop.poll_once());
+  EXPECT_EQ(polls, 2);
+  EXPECT_EQ(switches, (std::vector<bool>{true}));  // switched on once, not per call
+  work = true;
+  EXPECT_EQ(loop.pump(), 1);  // the poll after switching off found the work
+  EXPECT_EQ(polls, 3);
+  EXPECT_EQ(switches, (std::vector<bool>{true, false}));
+  EXPECT_EQ(loop.pump(), 0);  // polling off: pollers no longer run
+  EXPECT_EQ(polls, 3);
+  loop.remove_poller(h);
+  EventLoop threaded("test");
+  EXPECT_THROW(threaded.poll_once(), std::exception);
 }
 
 TEST(EventLoop, CallerPumpedLoopRunsLeftoverTasksAtDestruction) {
