@@ -36,6 +36,7 @@ import argparse
 import datetime
 import os
 import pty
+import select
 import re
 import shutil
 import signal
@@ -156,14 +157,17 @@ class Boot:
     person at a terminal: both VMMs then write console bytes unbuffered): console bytes with
     arrival times, typed input, smaps."""
 
-    def __init__(self, cmd, log_path):
+    def __init__(self, cmd, log_path, console_path=None):
         self.cmd = cmd
         self.buf = b""
         self.first_byte = None
         self.lock = threading.Condition()
         self.log = open(log_path, "wb")
+        # Written as bytes arrive, so a boot that wedges or is killed still leaves its console.
+        self.console = open(console_path, "wb") if console_path else None
         self.master, slave = pty.openpty()
         tty.setraw(slave)
+        os.set_blocking(self.master, False)  # type() waits with a deadline, never forever
         self.t0_wall = time.time()
         self.t0 = time.monotonic()
         self.proc = subprocess.Popen(cmd, stdin=slave, stdout=slave, stderr=self.log)
@@ -174,11 +178,17 @@ class Boot:
     def _read(self):
         while True:
             try:
+                select.select([self.master], [], [])
                 data = os.read(self.master, 65536)
-            except OSError:  # EIO: every slave fd closed, the VMM has gone
+            except BlockingIOError:
+                continue
+            except (OSError, ValueError):  # EIO: every slave fd closed, the VMM has gone
                 data = b""
             if not data:
                 break
+            if self.console:
+                self.console.write(data)
+                self.console.flush()
             with self.lock:
                 if self.first_byte is None:
                     self.first_byte = time.monotonic() - self.t0
@@ -202,10 +212,20 @@ class Boot:
                                        f"console tail:\n{tail}")
                 self.lock.wait(min(left, 1))
 
-    def type(self, text):
+    def type(self, text, timeout=30):
+        """Types text; raises if the VMM stops reading its input (a wedged guest fills the pty)."""
         data = text.encode()
+        deadline = time.monotonic() + timeout
         while data:
-            data = data[os.write(self.master, data):]
+            left = deadline - time.monotonic()
+            if left <= 0:
+                raise RuntimeError(f"the VMM read no input for {timeout}s ({len(data)} bytes not typed)")
+            _, writable, _ = select.select([], [self.master], [], left)
+            if writable:
+                try:
+                    data = data[os.write(self.master, data):]
+                except BlockingIOError:
+                    pass
 
     def smaps(self):
         with open(f"/proc/{self.proc.pid}/smaps") as f:
@@ -214,8 +234,8 @@ class Boot:
     def finish(self, timeout=10):
         """Leaves the shell (the guest resets); stops the VMM if it is still running after timeout."""
         try:
-            self.type("exit\n")
-        except (BrokenPipeError, OSError):
+            self.type("exit\n", timeout=5)
+        except (BrokenPipeError, OSError, RuntimeError):
             pass
         try:
             rc = self.proc.wait(timeout=timeout)
@@ -231,6 +251,8 @@ class Boot:
         self.reader.join(timeout=5)
         os.close(self.master)
         self.log.close()
+        if self.console:
+            self.console.close()
         return rc, how
 
 
@@ -279,14 +301,18 @@ def qemu_trace_off(trace_path, monitor_path, stop, found):
 
 
 def one_boot(vmm, args, images, tmp, n):
-    log_path = os.path.join(tmp, f"{vmm}-{n}.log")
-    trace_path = os.path.join(tmp, f"qemu-{n}.trace")
+    # With --log-dir the VMM's stderr, QEMU's trace and the console are written there as they
+    # come (the console by Boot's reader), so a wedged boot leaves them too.
+    where = args.log_dir or tmp
+    log_path = os.path.join(where, f"{vmm}-{n}.log")
+    trace_path = os.path.join(where, f"qemu-{n}.trace")
+    console_path = os.path.join(args.log_dir, f"{vmm}-{n}.console") if args.log_dir else None
     monitor_path = os.path.join(tmp, f"qemu-{n}.mon")
     cmd = minivmm_cmd(args, images) if vmm == "minivmm" else qemu_cmd(args, images, trace_path, monitor_path)
     if n == 1:
         print("+ " + " ".join(cmd), flush=True)
     stop, found = threading.Event(), []
-    boot = Boot(cmd, log_path)
+    boot = Boot(cmd, log_path, console_path)
     if vmm == "qemu":
         threading.Thread(target=qemu_trace_off, args=(trace_path, monitor_path, stop, found), daemon=True).start()
     r = {}
@@ -310,12 +336,6 @@ def one_boot(vmm, args, images, tmp, n):
     finally:
         stop.set()
         rc, how = boot.finish()
-        if args.log_dir:  # the console, the VMM's stderr and QEMU's trace, for inspection
-            with open(os.path.join(args.log_dir, f"{vmm}-{n}.console"), "wb") as f:
-                f.write(boot.buf)
-            for p in (log_path, trace_path):
-                if os.path.exists(p) and (vmm == "qemu" or p == log_path):
-                    shutil.copy(p, args.log_dir)
     r["first_byte_ms"] = boot.first_byte * 1000 if boot.first_byte is not None else None
     if vmm == "minivmm":
         with open(log_path, errors="replace") as f:

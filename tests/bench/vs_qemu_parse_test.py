@@ -1,8 +1,12 @@
 #!/usr/bin/env python3
-"""bench/vs_qemu.py's parsers and table on synthetic input (no VM, no QEMU)."""
+"""bench/vs_qemu.py's parsers and table on synthetic input, and its Boot console on stand-in
+processes (no VM, no QEMU)."""
 import datetime
 import os
+import re
 import sys
+import tempfile
+import time
 import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
@@ -103,6 +107,41 @@ class Parsers(unittest.TestCase):
             self.assertIn(f"--name=$m-{job}", line)
         self.assertIn("--fdatasync=16", line)
         self.assertNotRegex(line, vs_qemu.DONE.pattern.decode().replace("\\n", "(?m)^"))
+
+
+class BootConsole(unittest.TestCase):
+    """The console side of Boot, with shell commands standing in for a VMM."""
+
+    def test_console_is_on_disk_before_the_boot_ends(self):
+        with tempfile.TemporaryDirectory() as d:
+            console = os.path.join(d, "c.console")
+            boot = vs_qemu.Boot(["sh", "-c", "echo early-line; exec sleep 30"], os.path.join(d, "log"), console)
+            try:
+                boot.wait_for(re.compile(rb"early-line"), 10)
+                def on_disk():
+                    with open(console, "rb") as f:
+                        return f.read()
+                deadline = time.monotonic() + 5
+                while b"early-line" not in on_disk() and time.monotonic() < deadline:
+                    time.sleep(0.05)
+                self.assertIn(b"early-line", on_disk())
+            finally:
+                boot.proc.kill()
+                boot.finish(timeout=1)
+
+    def test_typing_to_a_vmm_that_reads_nothing_gives_up_at_the_deadline(self):
+        with tempfile.TemporaryDirectory() as d:
+            boot = vs_qemu.Boot(["sleep", "30"], os.path.join(d, "log"))
+            try:
+                start = time.monotonic()
+                # More than a pty's input buffer holds: without a deadline this blocks forever.
+                with self.assertRaisesRegex(RuntimeError, "read no input for 2s"):
+                    boot.type("x" * (1 << 20), timeout=2)
+                self.assertLess(time.monotonic() - start, 10)
+            finally:
+                boot.proc.kill()
+                rc, _ = boot.finish(timeout=1)
+            self.assertIsNotNone(rc)
 
 
 if __name__ == "__main__":
