@@ -11,6 +11,7 @@
 
 #include "vmm/config/cli.h"
 #include "vmm/exit_codes.h"
+#include "vmm/host/thread_stacks.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/machine.h"
 
@@ -49,6 +50,13 @@ int main(int argc, char** argv) {
   // and the console output stops the guest gracefully (console_output.h).
   signal(SIGPIPE, SIG_IGN);
   ensure_standard_fds();
+  // Before any thread starts: no thread stack big enough for a huge page.
+  try {
+    set_default_thread_stack_size(kThreadStackBytes);
+  } catch (const std::exception& e) {
+    std::cerr << "minivmm: " << e.what() << "\n";
+    return exit_code::kInternal;
+  }
   VmConfig config;
   try {
     const CliOptions cli = parse_cli(argc, argv);
