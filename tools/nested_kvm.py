@@ -330,7 +330,7 @@ class Sandbox:
     def __init__(self, image_dir, args, run_dir, scratch):
         self.args, self.run_dir, self.scratch = args, run_dir, scratch
         self.qemu_cmd = [
-            QEMU, "-accel", "tcg,thread=multi", "-cpu", "max",
+            QEMU, "-accel", f"tcg,thread={args.tcg_threads}", "-cpu", "max",
             "-smp", str(args.cpus), "-m", str(args.mem), "-machine", "q35",
             "-display", "none", "-nodefaults", "-no-user-config", "-no-reboot",
             "-kernel", str(image_dir / "vmlinuz"), "-initrd", str(image_dir / "initramfs.cpio.gz"),
@@ -458,7 +458,12 @@ def parse_args(argv):
                     help="stop the command after it ran this many seconds (sandbox boot not counted; 0: none)")
     ap.add_argument("--mem", type=int, default=int(os.environ.get("MINIVMM_NESTED_MEM_MIB", 6144)),
                     help="sandbox RAM in MiB (default 6144, env MINIVMM_NESTED_MEM_MIB)")
-    ap.add_argument("--cpus", type=int, default=os.cpu_count() or 2, help="sandbox CPUs (default: host's)")
+    ap.add_argument("--cpus", type=int, default=int(os.environ.get("MINIVMM_NESTED_CPUS", 0)) or os.cpu_count() or 2,
+                    help="sandbox CPUs (default: env MINIVMM_NESTED_CPUS, else the host's)")
+    ap.add_argument("--tcg-threads", choices=("multi", "single"),
+                    default=os.environ.get("MINIVMM_NESTED_TCG_THREADS", "multi"),
+                    help="QEMU's TCG: one host thread per sandbox CPU (multi, default) or one for all "
+                         "(single); env MINIVMM_NESTED_TCG_THREADS")
     ap.add_argument("--scratch", help="scratch disk image to use and keep (created if missing); default: a fresh one per run")
     ap.add_argument("--scratch-gib", type=int, default=16, help="size of a new scratch disk (sparse)")
     ap.add_argument("--grace", type=int, default=20, help="seconds between SIGTERM and SIGKILL when stopping the command")
