@@ -4,7 +4,8 @@ each case runs scripts/nested-kvm.sh for real (QEMU TCG boots; no /dev/kvm
 needed on this machine) and checks its exit status and output.
 
   status     the command's exit status comes back exactly; stdout and stderr
-             arrive on their own streams; cwd and environment are the caller's
+             arrive on their own streams; cwd and environment are the caller's;
+             MINIVMM_NESTED_CPUS sets the sandbox's CPU count
   kvm        inside there is a hardware-virtualization /dev/kvm (svm, not PVM)
              and /var/tmp is a real block device (ext4), O_DIRECT works
   timeout    a command past --timeout is stopped: exit 124
@@ -40,10 +41,11 @@ def expect(label, ok, detail):
 
 
 def case_status():
-    rc, out, err = run(["--", "sh", "-c", 'echo "out $PWD $NESTED_TEST_VAR"; echo err >&2; exit 7'],
-                       env={"NESTED_TEST_VAR": "passed-through"})
+    rc, out, err = run(["--", "sh", "-c", 'echo "out $PWD $NESTED_TEST_VAR $(nproc)"; echo err >&2; exit 7'],
+                       env={"NESTED_TEST_VAR": "passed-through", "MINIVMM_NESTED_CPUS": "1"})
     expect("status: exit 7 comes back", rc == 7, f"rc={rc} err={err[-500:]}")
-    expect("status: stdout, cwd and environment", out.strip() == f"out {REPO} passed-through", repr(out))
+    expect("status: stdout, cwd, environment, MINIVMM_NESTED_CPUS=1 gives one CPU",
+           out.strip() == f"out {REPO} passed-through 1", repr(out))
     expect("status: stderr on its own stream", "err" in err and "err" not in out, repr(err[-300:]))
 
 
