@@ -42,10 +42,10 @@ def expect(label, ok, detail):
 
 def case_status():
     rc, out, err = run(["--", "sh", "-c", 'echo "out $PWD $NESTED_TEST_VAR $(nproc)"; echo err >&2; exit 7'],
-                       env={"NESTED_TEST_VAR": "passed-through", "MINIVMM_NESTED_CPUS": "1"})
+                       env={"NESTED_TEST_VAR": "passed-through", "MINIVMM_NESTED_CPUS": "2"})
     expect("status: exit 7 comes back", rc == 7, f"rc={rc} err={err[-500:]}")
-    expect("status: stdout, cwd, environment, MINIVMM_NESTED_CPUS=1 gives one CPU",
-           out.strip() == f"out {REPO} passed-through 1", repr(out))
+    expect("status: stdout, cwd, environment, MINIVMM_NESTED_CPUS=2 gives two CPUs (default 1)",
+           out.strip() == f"out {REPO} passed-through 2", repr(out))
     expect("status: stderr on its own stream", "err" in err and "err" not in out, repr(err[-300:]))
 
 
