@@ -224,8 +224,11 @@ class Boot:
 
 def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
     """boot_once, again (up to 3 times) when the sandbox never got to run anything: QEMU could
-    not lock the scratch disk, or the sandbox kernel froze before its init started (no heartbeat
-    at all: TCG soft lockups, docs/nested-kvm.md). Either way the scratch disk was not touched."""
+    not lock the scratch disk, the sandbox kernel froze before its init started (no heartbeat
+    at all: TCG soft lockups, docs/nested-kvm.md), or it froze before the guest printed a
+    line (seen with a one-CPU sandbox: stuck in the guest's APIC timer calibration, before any
+    disk was probed). In each case the guest wrote nothing to the images, and the boot's own
+    steps (setup, check, snapshot) are repeatable."""
     for attempt in range(3):
         b = boot_once(args, n, spec, cut_after)
         tail = stderr_tail(b.stderr_path, 50)
@@ -235,6 +238,8 @@ def boot(args, n: int, spec: dict, cut_after: float | None) -> Boot:
             why = "the scratch disk was still locked by the previous QEMU"
         elif "froze: no heartbeat" in tail and "(during boot)" in tail:
             why = "the sandbox kernel froze before its init ran"
+        elif "froze: no heartbeat" in tail and all(line.startswith("PC ") for _, line in b.lines):
+            why = "the sandbox froze before the guest printed anything"
         else:
             return b
         print(f"boot {n}: {why}; retrying (nothing ran)", flush=True)
