@@ -27,13 +27,12 @@ done
 cmake -S "$root" -B "$build" >/dev/null
 cmake --build "$build" --target "${which}_bench" -j2 >/dev/null
 saved_dir="${MINIVMM_BENCH_OUT:-$HOME/.cache/minivmm/bench}"
-name=$which  # device --driver-poll / --same-thread are saved apart: device-poll-*.txt, device-same-thread-*.txt
-for a in "$@"; do
-  case "$a" in
-    --driver-poll) [ "$name" = "$which-same-thread" ] || name=$which-poll ;;
-    --same-thread) name=$which-same-thread ;;
-  esac
-done
+# device --same-thread and --driver-poll are saved apart (device-same-thread-*, device-poll-*).
+case " $* " in
+  *" --same-thread "*) name=$which-same-thread ;;
+  *" --driver-poll "*) name=$which-poll ;;
+  *) name=$which ;;
+esac
 saved="$saved_dir/$name-$(date -u +%Y%m%dT%H%M%SZ).txt"
 mkdir -p "$saved_dir"
 {
