@@ -1,6 +1,8 @@
 #include "bench/bench_peers.h"
 
 #include <fcntl.h>
+#include <sys/resource.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <spdlog/spdlog.h>
@@ -29,6 +31,20 @@ double json_number_after(const std::string& s, size_t from, const std::string& k
   if (k == std::string::npos) return 0;
   const auto colon = s.find(':', k + key.size());
   return std::stod(s.substr(colon + 1));
+}
+
+double rusage_cpu_seconds(int who) {
+  rusage u{};
+  if (::getrusage(who, &u) != 0) return 0;
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec) / 1e6;
+}
+
+std::string cpu_cell(const Result& r) {
+  if (r.cpu_seconds <= 0) return "-";
+  char buf[32];
+  std::snprintf(buf, sizeof buf, "%.1f", r.cpu_us_per_io());
+  return buf;
 }
 
 std::string ratio(double ours, std::optional<double> peer) {
@@ -71,6 +87,7 @@ void create_image(const std::string& file, uint64_t size) {
 void warm_cache(const std::string& file, uint64_t size) {
   UniqueFd fd(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
   if (!fd) throw sys_error("open " + file);
+  if (::fdatasync(fd.get()) != 0) throw sys_error("fdatasync " + file);
   std::vector<uint8_t> chunk(1 << 20);
   for (uint64_t off = 0; off < size; off += chunk.size()) {
     if (::pread(fd.get(), chunk.data(), chunk.size(), static_cast<off_t>(off)) < 0) {
@@ -79,7 +96,15 @@ void warm_cache(const std::string& file, uint64_t size) {
   }
 }
 
-std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode mode, const Case& c,
+double process_cpu_seconds() { return rusage_cpu_seconds(RUSAGE_SELF); }
+
+double thread_cpu_seconds() {
+  timespec t{};
+  if (::clock_gettime(CLOCK_THREAD_CPUTIME_ID, &t) != 0) return 0;
+  return static_cast<double>(t.tv_sec) + static_cast<double>(t.tv_nsec) / 1e9;
+}
+
+std::optional<Result> run_qemu_img(const std::string& file, storage::CacheMode mode, const Case& c,
                                    uint64_t count) {
   count = std::max<uint64_t>(count, 1);
   const std::string cmd =
@@ -88,14 +113,18 @@ std::optional<double> run_qemu_img(const std::string& file, storage::CacheMode m
       std::to_string(kStep) + (c.write ? " -w" : "") +
       (c.flush_every ? " --flush-interval=" + std::to_string(c.flush_every) : "") + " " + file +
       " 2>&1";
+  const double cpu_before = rusage_cpu_seconds(RUSAGE_CHILDREN);
   const std::string out = capture(cmd);
   const auto at = out.find("Run completed in ");
   if (at == std::string::npos) {
     spdlog::warn("qemu-img bench gave no result: {}", out);
     return std::nullopt;
   }
-  const double secs = std::stod(out.substr(at + 17));
-  return secs > 0 ? std::optional<double>(count / secs) : std::nullopt;
+  Result r;
+  r.ops = count;
+  r.seconds = std::stod(out.substr(at + 17));
+  r.cpu_seconds = rusage_cpu_seconds(RUSAGE_CHILDREN) - cpu_before;
+  return r.seconds > 0 ? std::optional<Result>(r) : std::nullopt;
 }
 
 Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c, bool direct) {
@@ -111,33 +140,38 @@ Result run_fio(const std::string& file, uint64_t size, double seconds, const Cas
   const auto sect = out.find(c.write ? "\"write\" :" : "\"read\" :");
   if (sect == std::string::npos) return r;
   const auto clat = out.find("\"clat_ns\"", sect);
-  r.seconds = 1;
-  r.ops = static_cast<uint64_t>(json_number_after(out, sect, "\"iops\""));
+  r.seconds = seconds;
+  r.ops = static_cast<uint64_t>(json_number_after(out, sect, "\"iops\"") * seconds);
   r.p50_us = json_number_after(out, clat, "\"50.000000\"") / 1000;
   r.p99_us = json_number_after(out, clat, "\"99.000000\"") / 1000;
+  // fio's job CPU, in percent of its run time.
+  r.cpu_seconds =
+      (json_number_after(out, 0, "\"usr_cpu\"") + json_number_after(out, 0, "\"sys_cpu\"")) / 100 *
+      seconds;
   return r;
 }
 
 void print_table_header(bool with_fio_column) {
   std::printf(
       "| who / mode           | test               |      IOPS |  p50 (us) |  p99 (us) "
-      "| qemu-img IOPS | vs qemu |%s\n",
+      "| qemu-img IOPS | vs qemu |%s CPU us/IO | qemu-img CPU us/IO |\n",
       with_fio_column ? " vs fio |" : "");
   std::printf(
       "|----------------------|--------------------|-----------|-----------|-----------"
-      "|---------------|---------|%s\n",
+      "|---------------|---------|%s------------|--------------------|\n",
       with_fio_column ? "--------|" : "");
   std::fflush(stdout);
 }
 
 void print_row(const std::string& who, const Case& c, const Result& r,
-               std::optional<double> qemu_iops, std::optional<double> fio_iops,
+               const std::optional<Result>& qemu, std::optional<double> fio_iops,
                bool with_fio_column) {
-  const std::string qemu = qemu_iops ? std::to_string(static_cast<long>(*qemu_iops)) : "-";
+  const std::optional<double> qemu_iops = qemu ? std::optional<double>(qemu->iops()) : std::nullopt;
+  const std::string qemu_cell = qemu ? std::to_string(static_cast<long>(*qemu_iops)) : "-";
   std::printf("| %-20s | %-18s | %9.0f | %9.1f | %9.1f | %13s | %7s |", who.c_str(), c.name.c_str(),
-              r.iops(), r.p50_us, r.p99_us, qemu.c_str(), ratio(r.iops(), qemu_iops).c_str());
+              r.iops(), r.p50_us, r.p99_us, qemu_cell.c_str(), ratio(r.iops(), qemu_iops).c_str());
   if (with_fio_column) std::printf(" %6s |", ratio(r.iops(), fio_iops).c_str());
-  std::printf("\n");
+  std::printf(" %10s | %18s |\n", cpu_cell(r).c_str(), qemu ? cpu_cell(*qemu).c_str() : "-");
   std::fflush(stdout);
 }
 

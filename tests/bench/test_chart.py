@@ -57,6 +57,22 @@ class ParseTest(unittest.TestCase):
         self.assertEqual(t.load_before, "?")
         self.assertEqual((t.rows[0].iops, t.rows[0].qemu_iops, t.rows[0].vs_qemu), (1234, None, None))
 
+    def test_table_with_cpu_columns(self):
+        # Since 2026-11-30 both programs end each row with the CPU columns.
+        with tempfile.TemporaryDirectory() as d:
+            path = os.path.join(d, "cpu.txt")
+            with open(path, "w") as f:
+                f.write("date: 2026-11-30T03:27Z  host: x, 2 CPUs\n"
+                        "| who / mode | test | IOPS | p50 (us) | p99 (us) | qemu-img IOPS | vs qemu "
+                        "| vs fio | CPU us/IO | qemu-img CPU us/IO |\n"
+                        "|---|---|---|---|---|---|---|---|---|---|\n"
+                        "| device unsafe | write QD1 | 53337 | 20.1 | 40.3 | 32925 | 1.62x | 0.72x "
+                        "| 18.6 | 28.5 |\n"
+                        "| fio direct=1 | write QD1 | 29404 | 24.4 | 52.5 | - | - | - | 9.0 | - |\n")
+            t = chart.parse(path)
+        self.assertEqual((t.rows[0].iops, t.rows[0].qemu_iops, t.rows[0].vs_qemu), (53337, 32925, 1.62))
+        self.assertEqual(t.fio[("direct=1", "write QD1")], 29404)
+
 
 class RenderTest(unittest.TestCase):
     def test_renders_a_png(self):
