@@ -10,7 +10,7 @@ namespace minivmm::bench {
 namespace {
 std::string usage(bool allow_requests) {
   return std::string(
-             "--file PATH --size-mib N --seconds S --flush-every N --no-peers --mode M "
+             "--file PATH --size-mib N --seconds S --rounds N --flush-every N --no-peers --mode M "
              "--engine sync|uring") +
          (allow_requests ? " --requests N --driver-poll --same-thread --poll-max-us N "
                            "--driver-halt-poll-us N"
@@ -30,6 +30,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
     if (a == "--file") o.file = next();
     else if (a == "--size-mib") o.size = std::stoull(next()) << 20;
     else if (a == "--seconds") o.seconds = std::stod(next());
+    else if (a == "--rounds") o.rounds = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--flush-every") o.flush_every = static_cast<unsigned>(std::stoul(next()));
     else if (a == "--no-peers") o.peers = false;
     else if (a == "--mode") o.only_mode = next();
@@ -52,6 +53,7 @@ Options parse_options(int argc, char** argv, const std::string& default_file, bo
       throw Error("unknown option " + a + " (use " + usage(allow_requests) + ")");
     }
   }
+  if (o.rounds == 0) throw Error("--rounds must be at least 1");
   return o;
 }
 

@@ -14,6 +14,10 @@ struct Options {
   double seconds = 0.5;
   unsigned flush_every = 16;
   bool peers = true;
+  // Each row runs minivmm and qemu-img this many times, alternating, and
+  // shows each program's median run: this machine's disk drifts by 10-20%
+  // between consecutive seconds, more than some rows' difference.
+  unsigned rounds = 1;
   storage::IoEngineKind engine = storage::IoEngineKind::Auto;
   std::string only_mode;  // empty: all five
   // Stop each row after this many requests instead of after `seconds` (0:

@@ -151,6 +151,28 @@ Result run_fio(const std::string& file, uint64_t size, double seconds, const Cas
   return r;
 }
 
+Result median_by_iops(std::vector<Result> runs) {
+  if (runs.empty()) throw Error("median of no runs");
+  std::sort(runs.begin(), runs.end(),
+            [](const Result& a, const Result& b) { return a.iops() < b.iops(); });
+  return runs[(runs.size() - 1) / 2];
+}
+
+Row run_row(const std::string& file, uint64_t size, storage::CacheMode mode, const Case& c,
+            unsigned rounds, bool peers, const std::function<Result()>& run_ours) {
+  std::vector<Result> ours, qemu;
+  for (unsigned i = 0; i < rounds; ++i) {
+    warm_cache(file, size);
+    ours.push_back(run_ours());
+    if (!peers) continue;
+    warm_cache(file, size);
+    if (auto q = run_qemu_img(file, mode, c, ours.back().ops)) qemu.push_back(*q);
+  }
+  Row row{median_by_iops(std::move(ours)), std::nullopt};
+  if (!qemu.empty()) row.qemu = median_by_iops(std::move(qemu));
+  return row;
+}
+
 void print_table_header(bool with_fio_column) {
   std::printf(
       "| who / mode           | test               |      IOPS |  p50 (us) |  p99 (us) "

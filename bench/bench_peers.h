@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <functional>
 #include <optional>
 #include <string>
 #include <vector>
@@ -66,6 +67,19 @@ std::optional<Result> run_qemu_img(const std::string& file, storage::CacheMode m
                                    uint64_t count);
 // fio --ioengine=io_uring, truly random offsets: the raw ceiling.
 Result run_fio(const std::string& file, uint64_t size, double seconds, const Case& c, bool direct);
+
+// One table row: each program's median run (by IOPS; the lower middle one
+// for an even count), of `rounds` runs alternating minivmm, qemu-img,
+// minivmm, ..., each from the same page cache (warm_cache). qemu-img is
+// given as many requests as minivmm's run completed; no peers: nullopt.
+struct Row {
+  Result ours;
+  std::optional<Result> qemu;
+};
+Row run_row(const std::string& file, uint64_t size, storage::CacheMode mode, const Case& c,
+            unsigned rounds, bool peers, const std::function<Result()>& run_ours);
+// The run with the median IOPS; `runs` must not be empty.
+Result median_by_iops(std::vector<Result> runs);
 
 // The table: header once, then one row per result.
 void print_table_header(bool with_fio_column);

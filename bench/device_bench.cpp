@@ -270,9 +270,10 @@ int run(int argc, char** argv) {
   const std::vector<Case> cases = bench::standard_cases(o.flush_every);
   std::printf(
       "device path: harness driver -> virtqueue (%u entries, EVENT_IDX) -> VirtioBlk -> "
-      "Disk; file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per row\n",
+      "Disk; file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per run, "
+      "%u run(s) per program per row, alternating (medians shown)\n",
       kQueueSize, o.file.c_str(), static_cast<unsigned long long>(o.size >> 20),
-      static_cast<unsigned long long>(kStep), o.seconds);
+      static_cast<unsigned long long>(kStep), o.seconds, o.rounds);
   // The ceiling first, so every row can show its ratio to it.
   std::vector<Result> fio_buffered, fio_direct;
   if (o.peers) {
@@ -299,20 +300,17 @@ int run(int argc, char** argv) {
     if (!o.only_mode.empty() && o.only_mode != storage::to_string(mode)) continue;
     for (size_t i = 0; i < cases.size(); ++i) {
       const Case& c = cases[i];
-      bench::warm_cache(o.file, o.size);
-      Result r;
-      {
+      const bench::Row row = bench::run_row(o.file, o.size, mode, c, o.rounds, o.peers, [&] {
         DeviceUnderLoad device(o, mode, c.depth);  // closed (unlocked) before qemu-img runs
-        r = device.run(o, c);
-      }
-      bench::warm_cache(o.file, o.size);
-      const auto q = o.peers ? bench::run_qemu_img(o.file, mode, c, r.ops) : std::nullopt;
+        return device.run(o, c);
+      });
       std::optional<double> fio;
       if (o.peers) {
         const Result& f = storage::traits(mode).direct ? fio_direct[i] : fio_buffered[i];
         fio = f.iops();
       }
-      bench::print_row("device " + std::string(storage::to_string(mode)), c, r, q, fio, true);
+      bench::print_row("device " + std::string(storage::to_string(mode)), c, row.ours, row.qemu,
+                       fio, true);
     }
   }
   if (o.peers) {

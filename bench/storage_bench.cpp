@@ -123,23 +123,22 @@ int run(int argc, char** argv) {
   bench::create_image(o.file, o.size);
   const std::vector<Case> cases = bench::standard_cases(o.flush_every);
   std::printf(
-      "file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per row\n"
+      "file %s, %llu MiB, 4 KiB requests at (k * %llu) mod size, %.1f s per run, "
+      "%u run(s) per program per row, alternating (medians shown)\n"
       "CPU us/IO: user + system time of the whole process (io_uring's workers included) "
       "per request\n\n",
       o.file.c_str(), static_cast<unsigned long long>(o.size >> 20),
-      static_cast<unsigned long long>(kStep), o.seconds);
+      static_cast<unsigned long long>(kStep), o.seconds, o.rounds);
   bench::print_table_header(false);
   for (CacheMode mode : {CacheMode::Writeback, CacheMode::None, CacheMode::Writethrough,
                          CacheMode::Directsync, CacheMode::Unsafe}) {
     if (!o.only_mode.empty() && o.only_mode != to_string(mode)) continue;
     for (const Case& c : cases) {
-      // Same starting page cache for both: the whole image cached (buffered
-      // modes start from a warm cache; O_DIRECT modes do not use it).
-      bench::warm_cache(o.file, o.size);
-      const Result r = run_ours(o, mode, c);
-      bench::warm_cache(o.file, o.size);
-      const auto q = o.peers ? bench::run_qemu_img(o.file, mode, c, r.ops) : std::nullopt;
-      bench::print_row("minivmm " + std::string(to_string(mode)), c, r, q);
+      // Same starting page cache for both: the whole image cached and clean
+      // (buffered modes start from a warm cache; O_DIRECT modes do not use it).
+      const bench::Row row = bench::run_row(o.file, o.size, mode, c, o.rounds, o.peers,
+                                            [&] { return run_ours(o, mode, c); });
+      bench::print_row("minivmm " + std::string(to_string(mode)), c, row.ours, row.qemu);
     }
   }
   if (o.peers) {

@@ -5,7 +5,7 @@
 #   device:  host-side virtio driver -> virtqueue -> VirtioBlk -> Disk
 # Both compare with `qemu-img bench` (same file, offsets, depth, mode) and
 # fio's io_uring ceiling in the same run. Extra arguments go to the program
-# (--seconds S, --size-mib N, --flush-every N, --mode M, --engine sync|uring,
+# (--seconds S, --rounds N, --size-mib N, --flush-every N, --mode M, --engine sync|uring,
 # --file PATH, --no-peers; device also --requests N). The image must live on
 # a disk-backed filesystem (O_DIRECT fails on tmpfs).
 # The whole output (what stdout shows) is also saved, outside the repository, as

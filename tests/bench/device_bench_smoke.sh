@@ -9,7 +9,7 @@ bench=${1:?usage: device_bench_smoke.sh DEVICE_BENCH WORK_DIR}
 work=${2:?usage: device_bench_smoke.sh DEVICE_BENCH WORK_DIR}
 mkdir -p "$work"
 for driver in "" --driver-poll --same-thread; do
-  out=$("$bench" --no-peers --requests 300 --size-mib 8 --file "$work/smoke.img" $driver)
+  out=$("$bench" --no-peers --requests 300 --rounds 2 --size-mib 8 --file "$work/smoke.img" $driver)
   rows=$(grep -c '^| device ' <<<"$out" || true)
   zero=$(awk -F'|' '/^\| device / && $4 + 0 <= 0' <<<"$out")
   echo "driver '${driver:-irq}': $rows rows"
