@@ -4,4 +4,4 @@
 # (minivmm_virtio_test_harness, tests/devices/virtio/CMakeLists.txt).
 add_executable(device_bench ${CMAKE_CURRENT_LIST_DIR}/device_bench.cpp)
 target_link_libraries(device_bench PRIVATE minivmm_bench_peers minivmm_virtio_blk
-  minivmm_virtio_test_harness minivmm_storage spdlog::spdlog)
+  minivmm_virtio_test_harness minivmm_storage minivmm_spdlog)
