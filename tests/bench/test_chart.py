@@ -17,6 +17,15 @@ import chart  # noqa: E402
 
 STORAGE = os.path.join(HERE, "fixtures", "storage.txt")
 DEVICE = os.path.join(HERE, "fixtures", "device.txt")
+def parse_text(text):
+    """chart.parse on a temporary file holding text."""
+    with tempfile.TemporaryDirectory() as d:
+        path = os.path.join(d, "table.txt")
+        with open(path, "w") as f:
+            f.write(text)
+        return chart.parse(path)
+
+
 TESTS = ["write QD1", "write QD32", "read QD1", "read QD32", "write+flush/16 QD1"]
 
 
@@ -45,31 +54,23 @@ class ParseTest(unittest.TestCase):
 
     def test_indented_table_without_peers(self):
         # As pasted into bench/README.md (indented header), run with --no-peers.
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "nopeers.txt")
-            with open(path, "w") as f:
-                f.write("    date: 2026-11-29T18:00Z  host: x\n"
-                        "| who / mode | test | IOPS | p50 (us) | p99 (us) | qemu-img IOPS | vs qemu |\n"
-                        "|---|---|---|---|---|---|---|\n"
-                        "| minivmm none | read QD1 | 1234 | 1.0 | 2.0 | - | - |\n")
-            t = chart.parse(path)
+        t = parse_text("    date: 2026-11-29T18:00Z  host: x\n"
+                       "| who / mode | test | IOPS | p50 (us) | p99 (us) | qemu-img IOPS | vs qemu |\n"
+                       "|---|---|---|---|---|---|---|\n"
+                       "| minivmm none | read QD1 | 1234 | 1.0 | 2.0 | - | - |\n")
         self.assertEqual(t.date, "2026-11-29T18:00Z")
         self.assertEqual(t.load_before, "?")
         self.assertEqual((t.rows[0].iops, t.rows[0].qemu_iops, t.rows[0].vs_qemu), (1234, None, None))
 
     def test_table_with_cpu_columns(self):
         # Since 2026-11-30 both programs end each row with the CPU columns.
-        with tempfile.TemporaryDirectory() as d:
-            path = os.path.join(d, "cpu.txt")
-            with open(path, "w") as f:
-                f.write("date: 2026-11-30T03:27Z  host: x, 2 CPUs\n"
-                        "| who / mode | test | IOPS | p50 (us) | p99 (us) | qemu-img IOPS | vs qemu "
-                        "| vs fio | CPU us/IO | qemu-img CPU us/IO |\n"
-                        "|---|---|---|---|---|---|---|---|---|---|\n"
-                        "| device unsafe | write QD1 | 53337 | 20.1 | 40.3 | 32925 | 1.62x | 0.72x "
-                        "| 18.6 | 28.5 |\n"
-                        "| fio direct=1 | write QD1 | 29404 | 24.4 | 52.5 | - | - | - | 9.0 | - |\n")
-            t = chart.parse(path)
+        t = parse_text("date: 2026-11-30T03:27Z  host: x, 2 CPUs\n"
+                       "| who / mode | test | IOPS | p50 (us) | p99 (us) | qemu-img IOPS | vs qemu "
+                       "| vs fio | CPU us/IO | qemu-img CPU us/IO |\n"
+                       "|---|---|---|---|---|---|---|---|---|---|\n"
+                       "| device unsafe | write QD1 | 53337 | 20.1 | 40.3 | 32925 | 1.62x | 0.72x "
+                       "| 18.6 | 28.5 |\n"
+                       "| fio direct=1 | write QD1 | 29404 | 24.4 | 52.5 | - | - | - | 9.0 | - |\n")
         self.assertEqual((t.rows[0].iops, t.rows[0].qemu_iops, t.rows[0].vs_qemu), (53337, 32925, 1.62))
         self.assertEqual(t.fio[("direct=1", "write QD1")], 29404)
 
