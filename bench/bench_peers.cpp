@@ -47,6 +47,14 @@ std::string cpu_cell(const Result& r) {
   return buf;
 }
 
+// The run with the median IOPS (the lower middle one for an even count).
+Result median_by_iops(std::vector<Result> runs) {
+  if (runs.empty()) throw Error("median of no runs");
+  std::sort(runs.begin(), runs.end(),
+            [](const Result& a, const Result& b) { return a.iops() < b.iops(); });
+  return runs[(runs.size() - 1) / 2];
+}
+
 std::string ratio(double ours, std::optional<double> peer) {
   if (!peer || *peer <= 0) return "-";
   char buf[32];
@@ -149,13 +157,6 @@ Result run_fio(const std::string& file, uint64_t size, double seconds, const Cas
       (json_number_after(out, 0, "\"usr_cpu\"") + json_number_after(out, 0, "\"sys_cpu\"")) / 100 *
       seconds;
   return r;
-}
-
-Result median_by_iops(std::vector<Result> runs) {
-  if (runs.empty()) throw Error("median of no runs");
-  std::sort(runs.begin(), runs.end(),
-            [](const Result& a, const Result& b) { return a.iops() < b.iops(); });
-  return runs[(runs.size() - 1) / 2];
 }
 
 Row run_row(const std::string& file, uint64_t size, storage::CacheMode mode, const Case& c,

@@ -78,8 +78,6 @@ struct Row {
 };
 Row run_row(const std::string& file, uint64_t size, storage::CacheMode mode, const Case& c,
             unsigned rounds, bool peers, const std::function<Result()>& run_ours);
-// The run with the median IOPS; `runs` must not be empty.
-Result median_by_iops(std::vector<Result> runs);
 
 // The table: header once, then one row per result.
 void print_table_header(bool with_fio_column);

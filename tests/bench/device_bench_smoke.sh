@@ -16,7 +16,7 @@ for driver in "" --driver-poll --same-thread; do
   # The CPU column is there; its numbers need rows longer than these to mean
   # anything (other threads' CPU time is counted a scheduler tick late).
   if [ "$rows" -ne 25 ] || [ -n "$zero" ] || ! grep -q '| CPU us/IO |' <<<"$out"; then
-    echo "FAIL: expected 25 device rows with IOPS > 0, got:" >&2
+    echo "FAIL: expected 25 device rows with IOPS > 0 and a CPU us/IO column, got:" >&2
     echo "$out" >&2
     exit 1
   fi
