@@ -5,7 +5,9 @@
 #include <signal.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <unistd.h>
 
+#include <algorithm>
 #include <cstring>
 #include <initializer_list>
 #include <memory>
@@ -13,32 +15,32 @@
 
 #include "common/error.h"
 #include "vmm/host/seccomp_violation.h"
+#include "vmm/host/terminal.h"
 
 namespace minivmm {
 namespace {
 
-// One syscall allowed only when argument `arg` equals one of `values`
-// (seccomp_rule_add(3): one rule per value, SCMP_CMP_EQ on the full 64 bits).
-struct ArgRule {
+// One allowed form of a syscall: every comparison in `all_of` holds
+// (seccomp_rule_add(3) ANDs the comparisons of one rule and ORs the rules);
+// none: allowed with any arguments. Comparisons are on the full 64 bits.
+struct Rule {
   const char* name;
-  unsigned arg;
-  std::vector<scmp_datum_t> values;
-};
-
-// One syscall allowed only when (argument `arg` & mask) == value
-// (SCMP_CMP_MASKED_EQ).
-struct MaskedRule {
-  const char* name;
-  unsigned arg;
-  scmp_datum_t mask;
-  scmp_datum_t value;
+  std::vector<scmp_arg_cmp> all_of;
 };
 
 struct Policy {
-  std::vector<const char*> always;
-  std::vector<ArgRule> conditional;
-  std::vector<MaskedRule> masked;
+  std::vector<Rule> rules;
 };
+
+// Spelled out rather than SCMP_A0() and friends, whose compound literals
+// leave datum_b to -Wmissing-field-initializers under clang.
+scmp_arg_cmp arg_eq(unsigned arg, scmp_datum_t value) {
+  return {.arg = arg, .op = SCMP_CMP_EQ, .datum_a = value, .datum_b = 0};
+}
+
+scmp_arg_cmp arg_masked_eq(unsigned arg, scmp_datum_t mask, scmp_datum_t value) {
+  return {.arg = arg, .op = SCMP_CMP_MASKED_EQ, .datum_a = mask, .datum_b = value};
+}
 
 // Every thread: glibc's malloc (brk, mmap and friends), std::mutex and
 // condition variables (futex), spdlog's timestamps and log lines to stderr
@@ -49,10 +51,30 @@ struct Policy {
 // One by one, not vector::insert of an initializer list: GCC 12 at -O3
 // reports a false -Wstringop-overflow in that insert (Release builds).
 void allow(Policy& p, std::initializer_list<const char*> names) {
-  for (const char* name : names) p.always.push_back(name);
+  for (const char* name : names) p.rules.push_back({name, {}});
 }
 
-void add_common(Policy& p) {
+// `name` with argument `arg` equal to any one of `values`, and `also`.
+void allow_each(Policy& p, const char* name, unsigned arg,
+                std::initializer_list<scmp_datum_t> values,
+                std::initializer_list<scmp_arg_cmp> also = {}) {
+  for (scmp_datum_t v : values) {
+    Rule r{name, {arg_eq(arg, v)}};
+    for (const scmp_arg_cmp& c : also) r.all_of.push_back(c);
+    p.rules.push_back(std::move(r));
+  }
+}
+
+// tgkill(tgid, tid, sig) only to a thread of this process (`pid`: every
+// thread shares it) and only with `sig`: no thread may signal another
+// process, whatever its tid.
+void allow_tgkill(Policy& p, pid_t pid, int sig) {
+  p.rules.push_back(
+      {"tgkill",
+       {arg_eq(0, static_cast<scmp_datum_t>(pid)), arg_eq(2, static_cast<scmp_datum_t>(sig))}});
+}
+
+void add_common(Policy& p, pid_t pid) {
   allow(p, {"brk", "munmap", "madvise", "mremap",  // malloc, stacks
             "futex", "sched_yield",                // mutexes, condvars
             "clock_gettime", "clock_nanosleep", "nanosleep", "gettimeofday", "rt_sigreturn",
@@ -61,35 +83,40 @@ void add_common(Policy& p) {
             "write", "writev"});                       // logs, eventfds
   // Only the calling thread's own signal stack; sanitizer runtimes (ASan)
   // remove theirs at thread exit, after the filter is in.
-  p.always.push_back("sigaltstack");
-  p.conditional.push_back({"tgkill", 2, {SIGABRT}});
-  p.conditional.push_back({"rt_sigaction", 0, {SIGABRT}});
+  allow(p, {"sigaltstack"});
+  allow_tgkill(p, pid, SIGABRT);
+  allow_each(p, "rt_sigaction", 0, {SIGABRT});
   // New memory, never executable: no thread maps code after set-up.
-  p.masked.push_back({"mmap", 2, PROT_EXEC, 0});
-  p.masked.push_back({"mprotect", 2, PROT_EXEC, 0});
+  p.rules.push_back({"mmap", {arg_masked_eq(2, PROT_EXEC, 0)}});
+  p.rules.push_back({"mprotect", {arg_masked_eq(2, PROT_EXEC, 0)}});
+  // The SIGSYS handler restores the console's terminal in whichever thread
+  // trapped (seccomp_violation.h): exactly that call, ioctl(0, TCSETS)
+  // (restore_terminal_now, terminal.h). Refused, it would trap again inside
+  // the handler with SIGSYS blocked, and the kernel kills the process
+  // (seccomp(2), SECCOMP_RET_TRAP) with the terminal left raw.
+  allow_each(p, "ioctl", 1, {TCSETS}, {arg_eq(0, kConsoleTerminalFd)});
 }
 
-// The vCPU ioctls the run loop makes (vcpu.cpp): KVM_RUN, register access
-// for RIP sampling, int3 injection and diagnostics, KVM_IRQ_LINE on the VM
-// fd when the UART raises its interrupt.
-const std::vector<scmp_datum_t> kVcpuIoctls = {
-    KVM_RUN,          KVM_GET_REGS,        KVM_SET_REGS,        KVM_GET_SREGS,
-    KVM_SET_SREGS,    KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE,
-    KVM_GET_MP_STATE, KVM_IRQ_LINE};
-
-Policy policy_for(ThreadKind kind) {
+Policy policy_for(ThreadKind kind, pid_t pid) {
   Policy p;
-  add_common(p);
+  add_common(p, pid);
   switch (kind) {
     case ThreadKind::kVcpu:
       // poll: the console output's bounded wait (console_output.h).
       allow(p, {"poll", "ppoll"});
-      p.conditional.push_back({"ioctl", 1, kVcpuIoctls});
+      // The vCPU ioctls the run loop makes (vcpu.cpp): KVM_RUN, register
+      // access for RIP sampling, int3 injection and diagnostics, KVM_IRQ_LINE
+      // on the VM fd when the UART raises its interrupt.
+      allow_each(p, "ioctl", 1,
+                 {KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
+                  KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE, KVM_GET_MP_STATE,
+                  KVM_IRQ_LINE});
       break;
     case ThreadKind::kIoLoop:
       // The epoll loop and eventfds, the io_uring engine (io_uring_enter:
-      // submit and reap), the sync engine (preadv2/pwritev2, fdatasync,
-      // fallocate for discard/write-zeroes), the write log (writev).
+      // submit and reap; the only kind that owns a ring), the sync engine
+      // (preadv2/pwritev2, fdatasync, fallocate for discard/write-zeroes),
+      // the write log (writev).
       allow(p, {"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "read", "readv",
                 "pread64", "preadv", "preadv2", "pwrite64", "pwritev", "pwritev2", "fdatasync",
                 "fsync", "fallocate", "io_uring_enter", "close"});
@@ -97,19 +124,18 @@ Policy policy_for(ThreadKind kind) {
     case ThreadKind::kConsole:
       // Reads stdin, raises the UART's interrupt (KVM_IRQ_LINE on the VM fd).
       allow(p, {"read", "poll", "ppoll"});
-      p.conditional.push_back({"ioctl", 1, {KVM_IRQ_LINE}});
+      allow_each(p, "ioctl", 1, {KVM_IRQ_LINE});
       break;
     case ThreadKind::kControl:
       // Waits (poll, the signalfd), interrupts vCPUs (tgkill with the interrupt
       // signal), reads vCPU state for the exit diagnostics, restores the
-      // terminal (TCSETS*), tears down (close, munmap; io_uring_enter while
-      // the io_uring engine's destructor reaps what is left in the ring).
-      allow(p, {"read", "poll", "ppoll", "close", "io_uring_enter"});
-      p.conditional.push_back({"tgkill", 2, {static_cast<scmp_datum_t>(SIGRTMIN)}});
-      p.conditional.push_back(
-          {"ioctl",
-           1,
-           {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS, TCSETSW, TCSETSF}});
+      // terminal (TCSETS*), tears down (close, munmap). No io_uring_enter:
+      // the disks, their rings with them, are drained and closed on the
+      // I/O loop's thread.
+      allow(p, {"read", "poll", "ppoll", "close"});
+      allow_tgkill(p, pid, SIGRTMIN);
+      allow_each(p, "ioctl", 1,
+                 {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS, TCSETSW, TCSETSF});
       break;
   }
   return p;
@@ -137,28 +163,16 @@ void add_rule(scmp_filter_ctx ctx, const char* name, int nr, unsigned count,
 Filter build_filter(ThreadKind kind) {
   Filter f(seccomp_init(SCMP_ACT_TRAP));
   if (!f) throw Error("seccomp_init failed");
-  const Policy p = policy_for(kind);
-  for (const char* name : p.always) {
-    if (auto nr = resolve(name)) add_rule(f.get(), name, *nr, 0, nullptr);
-  }
-  for (const ArgRule& r : p.conditional) {
+  // A syscall of another ABI than the filter's (int 0x80's i386 table, or
+  // x32 numbers, which libseccomp sends the same way on x86_64) traps like
+  // any other forbidden call; libseccomp's default kills only the calling
+  // thread, leaving the VMM hung without a word.
+  const int rc = seccomp_attr_set(f.get(), SCMP_FLTATR_ACT_BADARCH, SCMP_ACT_TRAP);
+  if (rc < 0) throw sys_error("seccomp_attr_set(SCMP_FLTATR_ACT_BADARCH)", -rc);
+  for (const Rule& r : policy_for(kind, getpid()).rules) {
     const auto nr = resolve(r.name);
     if (!nr) continue;
-    for (scmp_datum_t v : r.values) {
-      // Spelled out rather than SCMP_CMP(), whose compound literal leaves
-      // datum_b to -Wmissing-field-initializers under clang.
-      const scmp_arg_cmp cmp{.arg = r.arg, .op = SCMP_CMP_EQ, .datum_a = v, .datum_b = 0};
-      add_rule(f.get(), r.name, *nr, 1, &cmp);
-    }
-  }
-  for (const MaskedRule& r : p.masked) {
-    const auto nr = resolve(r.name);
-    if (!nr) continue;
-    const scmp_arg_cmp cmp{.arg = r.arg,
-                           .op = SCMP_CMP_MASKED_EQ,
-                           .datum_a = r.mask,
-                           .datum_b = r.value};
-    add_rule(f.get(), r.name, *nr, 1, &cmp);
+    add_rule(f.get(), r.name, *nr, static_cast<unsigned>(r.all_of.size()), r.all_of.data());
   }
   return f;
 }
@@ -176,10 +190,11 @@ const char* thread_kind_name(ThreadKind kind) {
 }
 
 std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
-  const Policy p = policy_for(kind);
-  std::vector<std::string> names(p.always.begin(), p.always.end());
-  for (const ArgRule& r : p.conditional) names.push_back(std::string(r.name) + "(conditional)");
-  for (const MaskedRule& r : p.masked) names.push_back(std::string(r.name) + "(conditional)");
+  std::vector<std::string> names;
+  for (const Rule& r : policy_for(kind, getpid()).rules) {
+    std::string name = r.all_of.empty() ? r.name : std::string(r.name) + "(conditional)";
+    if (std::find(names.begin(), names.end(), name) == names.end()) names.push_back(name);
+  }
   return names;
 }
 

@@ -1,5 +1,6 @@
 #include "vmm/host/terminal.h"
 
+#include <sys/ioctl.h>
 #include <unistd.h>
 
 #include <atomic>
@@ -12,10 +13,16 @@ namespace {
 // cannot reach the RawTerminal object; there is one controlling terminal per
 // process, so there is at most one RawTerminal to mirror. `armed` is a
 // lock-free atomic, the only kind of shared state a signal handler may read.
+// The settings are kept as the kernel's own struct termios (TCGETS), opaque:
+// restoring them is then exactly one ioctl(fd, TCSETS), the one call every
+// seccomp filter allows. glibc's tcsetattr(TCSANOW) adds a TCGETS to check
+// the result, and its struct termios is not the kernel's.
 struct EmergencyRestore {
   std::atomic<bool> armed{false};
   int fd = -1;
-  termios saved{};
+  // Larger than the kernel's struct termios on any architecture (36 bytes
+  // on x86_64, asm/termbits.h); TCGETS/TCSETS copy exactly that many.
+  alignas(8) unsigned char kernel_termios[128]{};
 };
 EmergencyRestore g_emergency;
 static_assert(std::atomic<bool>::is_always_lock_free);
@@ -30,8 +37,8 @@ RawTerminal::RawTerminal(int fd) : fd_(fd) {
   raw.c_lflag &= ~static_cast<tcflag_t>(ICANON | ECHO | IEXTEN);
   raw.c_cc[VMIN] = 1;
   raw.c_cc[VTIME] = 0;
+  if (::ioctl(fd, TCGETS, g_emergency.kernel_termios) != 0) return;
   g_emergency.fd = fd;
-  g_emergency.saved = saved_;
   g_emergency.armed.store(true, std::memory_order_release);
   active_ = tcsetattr(fd, TCSANOW, &raw) == 0;
   if (!active_) g_emergency.armed.store(false, std::memory_order_release);
@@ -45,7 +52,7 @@ RawTerminal::~RawTerminal() {
 
 void restore_terminal_now() {
   if (g_emergency.armed.load(std::memory_order_acquire)) {
-    tcsetattr(g_emergency.fd, TCSANOW, &g_emergency.saved);
+    ::ioctl(g_emergency.fd, TCSETS, g_emergency.kernel_termios);
   }
 }
 

@@ -6,8 +6,14 @@
 #pragma once
 
 #include <termios.h>
+#include <unistd.h>
 
 namespace minivmm {
+
+// The terminal minivmm puts in raw mode: the guest console's stdin. Every
+// seccomp filter allows restoring exactly this fd (seccomp_filter.cpp), so
+// restore_terminal_now() works from whichever thread traps.
+inline constexpr int kConsoleTerminalFd = STDIN_FILENO;
 
 class RawTerminal {
  public:
@@ -23,8 +29,10 @@ class RawTerminal {
 };
 
 // Restores the settings saved by the live RawTerminal, if any. Async-signal-
-// safe (tcsetattr(3) is on signal-safety(7)'s list): callable from a signal
-// handler or right before _exit.
+// safe: one bare ioctl(fd, TCSETS) (what tcsetattr(TCSANOW), which is on
+// signal-safety(7)'s list, does), no libc state; callable from a signal
+// handler or right before _exit. Every seccomp filter allows exactly that
+// call for kConsoleTerminalFd.
 void restore_terminal_now();
 
 }  // namespace minivmm

@@ -7,6 +7,9 @@
 // - makes a forbidden syscall, and the child must end with exit code 78 and
 //   the violation line naming the thread kind and the syscall number.
 // The hook is this test binary itself: minivmm has no way to run it.
+// Where the parent must look at more than the exit status and stderr (a
+// terminal's settings, a process the child signals), the child is a plain
+// fork() instead.
 #include "vmm/host/seccomp_filter.h"
 
 #include <fcntl.h>
@@ -14,6 +17,7 @@
 #include <liburing.h>
 #include <linux/kvm.h>
 #include <poll.h>
+#include <pty.h>
 #include <signal.h>
 #include <spdlog/sinks/stdout_color_sinks.h>
 #include <spdlog/spdlog.h>
@@ -21,14 +25,19 @@
 #include <sys/eventfd.h>
 #include <sys/ioctl.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
+#include <cerrno>
 #include <cstdlib>
+#include <cstring>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -38,6 +47,7 @@
 
 #include "vmm/exit_codes.h"
 #include "vmm/host/seccomp_violation.h"
+#include "vmm/host/terminal.h"
 
 namespace minivmm {
 namespace {
@@ -214,6 +224,196 @@ TEST_F(SeccompFilterDeathTest, NoKindMayMapExecutableMemory) {
   }
 }
 
+// Outside the control kind, terminal settings may only be restored, and
+// only on the console's terminal (the SIGSYS handler's one call).
+TEST_F(SeccompFilterDeathTest, OnlyTheConsoleTerminalMayBeRestoredOutsideControl) {
+  for (ThreadKind kind : {ThreadKind::kVcpu, ThreadKind::kIoLoop, ThreadKind::kConsole}) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    EXPECT_EXIT(run_sandboxed(kind,
+                              [] {
+                                termios t{};
+                                ioctl(kConsoleTerminalFd + 5, TCSETS, &t);
+                              }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_ioctl));
+    EXPECT_EXIT(run_sandboxed(kind,
+                              [] {
+                                termios t{};
+                                ioctl(kConsoleTerminalFd, TCSETSF, &t);
+                              }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_ioctl));
+  }
+}
+
+// io_uring_enter starts whatever a ring's SQEs say; only the loop thread
+// owns rings (the disks are drained and closed there).
+TEST_F(SeccompFilterDeathTest, OnlyTheIoLoopMayEnterAnIoUring) {
+  for (ThreadKind kind : {ThreadKind::kVcpu, ThreadKind::kConsole, ThreadKind::kControl}) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    EXPECT_EXIT(run_sandboxed(kind, [] { syscall(SYS_io_uring_enter, -1, 0, 0, 0, nullptr, 0); }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_io_uring_enter));
+  }
+}
+
+// tgkill is allowed for abort() (every kind) and the vCPU interrupt signal
+// (control): both aimed at a thread of this process.
+TEST_F(SeccompFilterDeathTest, EveryKindMaySignalItsOwnThreads) {
+  for (ThreadKind kind : kAllKinds) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    auto body = [kind] {
+      static std::atomic<bool> caught{false};
+      struct sigaction sa {};
+      sa.sa_handler = [](int) { caught = true; };
+      sigaction(SIGABRT, &sa, nullptr);
+      run_sandboxed(kind, [] {
+        if (syscall(SYS_tgkill, getpid(), gettid(), SIGABRT) != 0 || !caught) std::_Exit(3);
+        common_work();
+      });
+    };
+    EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "at work");
+  }
+}
+
+// A process that only waits to be signalled, and dies with its parent.
+pid_t start_bystander() {
+  const pid_t parent = getpid();
+  const pid_t pid = fork();
+  if (pid == 0) {
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (getppid() != parent) _exit(0);
+    for (;;) pause();
+  }
+  return pid;
+}
+
+// With a signal the filter allows, aimed at another process: it must trap.
+// Were it allowed, the bystander would die and the thread carry on (exit 0).
+TEST_F(SeccompFilterDeathTest, NoKindMaySignalAnotherProcess) {
+  for (ThreadKind kind : kAllKinds) {
+    const int allowed_sig = kind == ThreadKind::kControl ? SIGRTMIN : SIGABRT;
+    SCOPED_TRACE(thread_kind_name(kind));
+    auto body = [kind, allowed_sig] {
+      const pid_t bystander = start_bystander();
+      run_sandboxed(kind, [bystander, allowed_sig] {
+        syscall(SYS_tgkill, bystander, bystander, allowed_sig);
+      });
+    };
+    EXPECT_EXIT(body(), ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                violation(kind, SYS_tgkill));
+  }
+}
+
+#if defined(__x86_64__)
+// getpid through the i386 ABI: int 0x80 with eax 20 (arch/x86/entry/syscalls/syscall_32.tbl).
+long int80_getpid() {
+  long ret;
+  asm volatile("int $0x80" : "=a"(ret) : "a"(20L) : "memory");
+  return ret;
+}
+
+// getpid through the x32 ABI: syscall with 39 | __X32_SYSCALL_BIT. The
+// filter sees it even where the kernel has no x32 support (ENOSYS after).
+long x32_getpid() {
+  long ret;
+  asm volatile("syscall" : "=a"(ret) : "a"(39L | __X32_SYSCALL_BIT) : "rcx", "r11", "memory");
+  return ret;
+}
+
+// Whether this kernel runs int 0x80 at all (CONFIG_IA32_EMULATION, not
+// ia32_emulation=0): without it the instruction faults before seccomp.
+bool kernel_runs_int80() {
+  const pid_t pid = fork();
+  if (pid == 0) _exit(int80_getpid() == getpid() ? 0 : 1);
+  int status = 0;
+  waitpid(pid, &status, 0);
+  return WIFEXITED(status) && WEXITSTATUS(status) == 0;
+}
+
+// A syscall of another ABI must be reported like any forbidden call, not
+// kill only the calling thread (the process would hang on, silent).
+TEST_F(SeccompFilterDeathTest, ForeignAbiSyscallsAreReportedInEveryKind) {
+  const bool int80 = kernel_runs_int80();
+  for (ThreadKind kind : kAllKinds) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    if (int80) {
+      EXPECT_EXIT(run_sandboxed(kind, [] { int80_getpid(); }),
+                  ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                  std::string("seccomp: ") + thread_kind_name(kind) +
+                      " thread made forbidden syscall 20 of a foreign ABI \\(arch 0x40000003");
+    }
+    EXPECT_EXIT(run_sandboxed(kind, [] { x32_getpid(); }),
+                ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+                std::string("seccomp: ") + thread_kind_name(kind) +
+                    " thread made forbidden syscall 39 of the x32 ABI \\(number 0x40000027");
+  }
+  if (!int80) GTEST_SKIP() << "int 0x80 faults on this kernel (no ia32 emulation); x32 checked";
+}
+#endif
+
+// What a forbidden syscall leaves behind when the console's terminal is raw.
+struct RawTerminalViolation {
+  int status = 0;
+  std::string log;  // the child's stderr
+  termios before{};
+  termios after{};
+};
+
+// A forked child whose stdin is a pty's slave puts it in raw mode as minivmm
+// does, then a thread of `kind` loads its filter and calls openat.
+RawTerminalViolation forbidden_call_with_raw_terminal(ThreadKind kind) {
+  RawTerminalViolation r;
+  int master = -1;
+  int slave = -1;
+  int err[2];
+  if (openpty(&master, &slave, nullptr, nullptr, nullptr) != 0 || pipe(err) != 0) {
+    ADD_FAILURE() << "openpty/pipe: " << std::strerror(errno);
+    return r;
+  }
+  tcgetattr(slave, &r.before);
+  const pid_t pid = fork();
+  if (pid == 0) {
+    dup2(slave, kConsoleTerminalFd);
+    dup2(err[1], STDERR_FILENO);
+    set_up_like_minivmm();
+    const RawTerminal raw(kConsoleTerminalFd);
+    termios now{};
+    if (tcgetattr(kConsoleTerminalFd, &now) != 0 || (now.c_lflag & ICANON)) _exit(2);
+    std::thread t([kind] {
+      install_seccomp_filter(kind);
+      syscall(SYS_openat, AT_FDCWD, "/etc/hostname", O_RDONLY);
+    });
+    t.join();
+    _exit(0);
+  }
+  close(err[1]);
+  char buf[512];
+  for (ssize_t n; (n = read(err[0], buf, sizeof(buf))) > 0;) r.log.append(buf, n);
+  waitpid(pid, &r.status, 0);
+  tcgetattr(slave, &r.after);
+  close(err[0]);
+  close(slave);
+  close(master);
+  return r;
+}
+
+// The SIGSYS handler restores the terminal from the thread that trapped; a
+// filter refusing that would trap again inside the handler, and the kernel
+// would kill the process (SIGSYS, status 159) with the terminal left raw.
+TEST(SeccompViolation, EveryKindExitsWith78AndRestoresARawTerminal) {
+  for (ThreadKind kind : kAllKinds) {
+    SCOPED_TRACE(thread_kind_name(kind));
+    const RawTerminalViolation r = forbidden_call_with_raw_terminal(kind);
+    ASSERT_TRUE(WIFEXITED(r.status)) << "killed by signal " << WTERMSIG(r.status) << "; " << r.log;
+    EXPECT_EQ(WEXITSTATUS(r.status), exit_code::kSeccompViolation) << r.log;
+    EXPECT_NE(r.log.find(violation(kind, SYS_openat)), std::string::npos) << r.log;
+    EXPECT_EQ(r.after.c_lflag, r.before.c_lflag);
+    EXPECT_EQ(r.after.c_iflag, r.before.c_iflag);
+    EXPECT_TRUE(r.after.c_lflag & ICANON);
+  }
+}
+
 TEST(SeccompFilter, ListsLeaveOutWhatNoThreadNeeds) {
   for (ThreadKind kind : kAllKinds) {
     const auto names = seccomp_allowed_syscalls(kind);
@@ -222,6 +422,9 @@ TEST(SeccompFilter, ListsLeaveOutWhatNoThreadNeeds) {
       EXPECT_EQ(std::count(names.begin(), names.end(), never), 0)
           << thread_kind_name(kind) << " allows " << never;
     }
+    EXPECT_EQ(std::count(names.begin(), names.end(), "io_uring_enter"),
+              kind == ThreadKind::kIoLoop ? 1 : 0)
+        << thread_kind_name(kind);
   }
 }
 
