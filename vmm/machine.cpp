@@ -368,6 +368,9 @@ void filter_main_thread(RunState& state, bool sandbox) {
 
 // Stops the vCPUs and joins their threads; requests the guest already
 // submitted finish before the disks close, then each disk's stats line.
+// The disks close on the loop's thread, which owns them: whatever their
+// engines still have to reap (io_uring_enter) is that thread's to do; the
+// main thread's filter does not allow it.
 void stop_vcpus_and_drain_disks(std::vector<std::unique_ptr<Vcpu>>& vcpus,
                                 std::vector<std::jthread>& threads, virtio::EventLoop& loop,
                                 std::vector<BlockDevice>& disks) {
@@ -376,6 +379,7 @@ void stop_vcpus_and_drain_disks(std::vector<std::unique_ptr<Vcpu>>& vcpus,
   for (auto& v : vcpus) spdlog::debug("{}", v->describe());
   for (auto& d : disks) d.transport->quiesce();
   log_disk_stats(loop, disks);
+  loop.run_sync([&disks] { disks.clear(); });
 }
 
 // The RIP profile (when sampled) and how often int3 was emulated.
