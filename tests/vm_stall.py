@@ -4,7 +4,7 @@ Two causes look the same from outside (no progress, minivmm alive) and need
 opposite answers:
 - a sandbox stall: in the nested-KVM sandbox a vCPU sometimes stays in guest
   mode and never exits (docs/nested-kvm.md, "Guests hang or triple-fault");
-  its thread's guest_time in /proc rises one-for-one with the clock while
+  its thread's guest_time in /proc rises one-for-one with its CPU time while
   nothing waits on a disk. Not minivmm's fault: the test is retried once on
   a fresh sandbox boot, as the runner retries its other infrastructure
   failures (exit 125);
@@ -39,9 +39,12 @@ UNKNOWN = "unknown"
 # The runner's infrastructure-failure status (tools/nested_kvm.py).
 EXIT_INFRA = 125
 
-# A vCPU that spent at least this share of the interval in guest mode did not
-# come out of it: a guest at work exits to the host (timer, I/O) far more.
+# A vCPU stuck in guest mode: at least this share of its CPU time was guest
+# time (docs/nested-kvm.md: guest_time rising one-for-one with CPU time)...
 STUCK_GUEST_SHARE = 0.9
+# ...and it was on a CPU for at least this share of the interval, so it was
+# running, not halted (vCPUs stuck together share the sandbox's one CPU).
+STUCK_ON_CPU_SHARE = 0.25
 
 RING = re.compile(r"ring disk=(\d+) queue=(\d+) ready=(\d) avail_idx=(\d+) last_avail=(\d+) "
                   r"used_idx=(\d+) in_flight=(\d+) needs_reset=(\d) io_loop=(\w+)")
@@ -143,14 +146,14 @@ def classify(e: Evidence, clock_ticks_per_s: int = 100) -> Verdict:
         hang = _hang_reasons(e.rings_before, e.rings_after, seconds)
         if hang:
             return Verdict(MINIVMM_HANG, hang)
-    vcpu_share = [(v, v.guest_ticks / e.interval_ticks if e.interval_ticks else 0.0)
-                  for v in e.vcpus]
-    described = [f"{v.name} {share:.0%} of {seconds:.1f} s in guest mode "
-                 f"({v.cpu_ticks / e.interval_ticks if e.interval_ticks else 0:.0%} on a CPU)"
-                 for v, share in vcpu_share]
+    interval = max(e.interval_ticks, 1)
+    described = [f"{v.name} {v.guest_ticks / interval:.0%} of {seconds:.1f} s in guest mode "
+                 f"({v.cpu_ticks / interval:.0%} on a CPU)" for v in e.vcpus]
     if e.rings_before is None or e.rings_after is None:
         return Verdict(UNKNOWN, ["minivmm logged no ring report after SIGUSR1"] + described)
-    stuck = [d for (v, share), d in zip(vcpu_share, described) if share >= STUCK_GUEST_SHARE]
+    stuck = [d for v, d in zip(e.vcpus, described)
+             if v.cpu_ticks >= STUCK_ON_CPU_SHARE * interval
+             and v.guest_ticks >= STUCK_GUEST_SHARE * v.cpu_ticks]
     if stuck:
         idle = "no disk request pending" if e.rings_after else "no disks"
         return Verdict(SANDBOX_STALL, stuck + [idle])

@@ -104,6 +104,17 @@ class ClassifyTest(unittest.TestCase):
         self.assertEqual(v.kind, UNKNOWN, v)
         self.assertIn("no vCPU stuck in guest mode", str(v))
 
+    def test_vcpus_stuck_together_on_one_sandbox_cpu_are_a_stall(self):
+        idle = [ring(avail=3, last=3, used=3)]
+        v = classify([vcpu(140, cpu=150), vcpu(138, cpu=148, name="minivmm-vcpu1")], idle, idle)
+        self.assertEqual(v.kind, SANDBOX_STALL, v)
+        self.assertIn("minivmm-vcpu1", str(v))
+
+    def test_vcpu_mostly_halted_is_not_a_stall(self):
+        # What little it ran was guest code, but it was off the CPU (halted).
+        v = classify([vcpu(20, cpu=21)], [], [])
+        self.assertEqual(v.kind, UNKNOWN, v)
+
     def test_vcpu_busy_outside_guest_mode_is_not_a_stall(self):
         # On a CPU the whole time, but in minivmm or the host kernel (exits).
         v = classify([vcpu(100, cpu=TICKS)], [], [])
