@@ -73,6 +73,8 @@ class Ring:
         return (self.avail_idx - self.last_avail) % 65536
 
     def __str__(self):
+        if not self.ready:
+            return f"disk {self.disk} queue {self.queue}: not set up by the guest"
         return (f"disk {self.disk} queue {self.queue}: avail_idx={self.avail_idx} "
                 f"last_avail={self.last_avail} used_idx={self.used_idx} in_flight={self.in_flight}"
                 f"{' needs_reset' if self.needs_reset else ''}"
