@@ -116,6 +116,10 @@ bool SplitQueue::pop_into(DescriptorChain& chain) {
   return true;
 }
 
+uint16_t* SplitQueue::avail_idx_word() const {
+  return avail_ ? reinterpret_cast<uint16_t*>(avail_ + kRingIdx) : nullptr;
+}
+
 bool SplitQueue::has_available() const {
   return ready() && !broken() && load_avail_idx() != last_avail_;
 }

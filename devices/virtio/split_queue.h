@@ -70,6 +70,14 @@ class SplitQueue {
   bool broken() const { return !broken_reason_.empty(); }
   const std::string& broken_reason() const { return broken_reason_; }
 
+  // Ring state for reports (the SIGUSR1 ring lines): the next avail index the
+  // device will take, the used idx it last published, and where the driver's
+  // avail idx lives in host memory (guest RAM: another thread may read it
+  // with an atomic load to see what the driver published; null if not ready).
+  uint16_t last_avail() const { return last_avail_; }
+  uint16_t used_idx() const { return used_idx_; }
+  uint16_t* avail_idx_word() const;
+
  private:
   uint16_t load_avail_idx() const;
   void publish_avail_event(uint16_t index);

@@ -74,13 +74,18 @@ VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions optio
       log_(log_name(options_, disk_ ? disk_->path() : std::string())) {
   validate(disk_.get(), options_);
   offered_features_ = offered_features(*disk_, options_);
+  published_ = std::make_unique<PublishedQueue[]>(options_.num_queues);
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
   completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
   poller_handle_ =
       loop_.add_poller({[this] { return poll(); }, [this](bool polling) { set_polling(polling); }});
+  register_ring_state_source(this);
 }
 
 VirtioBlk::~VirtioBlk() {
+  // First: after this no report posts a refresh, and one posted before runs
+  // ahead of the reset below (the loop runs posted tasks in order).
+  unregister_ring_state_source(this);
   loop_.remove_poller(poller_handle_);
   loop_.run_sync([this] { reset(); });
   loop_.remove(completion_handle_);
@@ -161,6 +166,7 @@ void VirtioBlk::activate(DeviceActivation activation) {
   for (const SplitQueue& q : queues_) head_in_flight_.emplace_back(q.size(), false);
   signals_ = activation.signals;
   active_ = true;
+  publish_ring_state();
 }
 
 void VirtioBlk::notify(uint16_t queue) {
@@ -323,6 +329,45 @@ void VirtioBlk::signal_used() {
     interrupt |= queues_[i].needs_interrupt();
   }
   if (interrupt) signals_->used_buffer();
+  publish_ring_state();
+}
+
+void VirtioBlk::publish_ring_state() {
+  // Relaxed: each value is a report on its own; one batch's stores are two
+  // or three per queue, whatever the number of requests in it.
+  for (size_t i = 0; i < options_.num_queues; ++i) {
+    PublishedQueue& p = published_[i];
+    const bool live = active_ && i < queues_.size() && queues_[i].ready();
+    p.avail_idx.store(live ? queues_[i].avail_idx_word() : nullptr, std::memory_order_relaxed);
+    p.last_avail.store(live ? queues_[i].last_avail() : 0, std::memory_order_relaxed);
+    p.used_idx.store(live ? queues_[i].used_idx() : 0, std::memory_order_relaxed);
+    p.needs_reset.store(live && queues_[i].broken(), std::memory_order_relaxed);
+  }
+}
+
+std::vector<QueueRingState> VirtioBlk::published_ring_states() const {
+  std::vector<QueueRingState> out(options_.num_queues);
+  for (size_t i = 0; i < out.size(); ++i) {
+    const PublishedQueue& p = published_[i];
+    QueueRingState& s = out[i];
+    // The pointer stays valid after a reset clears it: guest RAM outlives
+    // every device (a stale read is only a stale report).
+    if (uint16_t* avail = p.avail_idx.load(std::memory_order_relaxed)) {
+      s.ready = true;
+      s.avail_idx = std::atomic_ref<uint16_t>(*avail).load(std::memory_order_relaxed);
+    }
+    s.last_avail = p.last_avail.load(std::memory_order_relaxed);
+    s.used_idx = p.used_idx.load(std::memory_order_relaxed);
+    s.needs_reset = p.needs_reset.load(std::memory_order_relaxed);
+  }
+  return out;
+}
+
+void VirtioBlk::refresh_ring_states(std::function<void()> answered) {
+  loop_.post([this, answered = std::move(answered)] {
+    publish_ring_state();
+    answered();
+  });
 }
 
 void VirtioBlk::reset() {
@@ -335,6 +380,7 @@ void VirtioBlk::reset() {
   used_pending_.clear();
   head_in_flight_.clear();
   signals_ = nullptr;
+  publish_ring_state();
   negotiated_features_.store(0);
   if (disk_->write_cache_enabled() != original_write_cache_) {
     disk_->set_write_cache(original_write_cache_);

@@ -17,13 +17,14 @@
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"
+#include "devices/virtio_blk/ring_report.h"
 #include "devices/virtio_blk/virtio_blk_config_space.h"
 #include "devices/virtio_blk/virtio_blk_options.h"
 #include "storage/disk.h"
 
 namespace minivmm::virtio::blk {
 
-class VirtioBlk : public VirtioDevice {
+class VirtioBlk : public VirtioDevice, public RingStateSource {
  public:
   // Throws minivmm::Error for invalid `options`.
   VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions options, EventLoop& loop);
@@ -46,6 +47,10 @@ class VirtioBlk : public VirtioDevice {
   void reset() override;
   void quiesce() override;
 
+  // RingStateSource (the SIGUSR1 ring lines).
+  std::vector<QueueRingState> published_ring_states() const override;
+  void refresh_ring_states(std::function<void()> answered) override;
+
  private:
   ConfigSpace config_space() const;  // loop thread
   void process_queue(uint16_t queue);
@@ -57,6 +62,9 @@ class VirtioBlk : public VirtioDevice {
   bool poll();
   void set_polling(bool polling);
   void signal_used();
+  // Loop thread, once per batch (after signal_used): the ring state that
+  // published_ring_states() reports.
+  void publish_ring_state();
   // What a request's completion needs, kept in a reused slot so the disk
   // callback captures only {this, slot} (fits std::function's inline
   // storage: no allocation per request). The slot also owns the request's
@@ -102,6 +110,16 @@ class VirtioBlk : public VirtioDevice {
   // before it was used is ring corruption (2.7.13), not a new request: this
   // bounds requests in flight to the queue size.
   std::vector<std::vector<bool>> head_in_flight_;
+
+  // Written by the loop thread (publish_ring_state), read by any thread.
+  // avail_idx points into guest RAM (null while the queue is not live).
+  struct PublishedQueue {
+    std::atomic<uint16_t*> avail_idx{nullptr};
+    std::atomic<uint16_t> last_avail{0};
+    std::atomic<uint16_t> used_idx{0};
+    std::atomic<bool> needs_reset{false};
+  };
+  std::unique_ptr<PublishedQueue[]> published_;  // options_.num_queues entries
 };
 
 }  // namespace minivmm::virtio::blk

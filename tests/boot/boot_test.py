@@ -24,6 +24,8 @@ import sys
 import tempfile
 import time
 
+import vm_stall  # tests/, on PYTHONPATH (add_vm_test)
+
 BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
 MEMORY_LINE = re.compile(rb"Memory: (\d+)K/(\d+)K available")
@@ -127,15 +129,23 @@ def main():
         cmd += ["--disk", f"{path},cache={cache},serial=boot-disk-{i}"]
     print("running:", " ".join(cmd), flush=True)
     start = time.monotonic()
-    try:
-        p = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
-                           timeout=args.timeout)
-    except subprocess.TimeoutExpired as e:
-        sys.stdout.buffer.write(e.stdout or b"")
-        print(f"FAIL: no exit within {args.timeout} s")
-        return 1
+    # The log goes to a file, so a timed-out wait can read it while minivmm
+    # still runs (vm_stall: stalled sandbox or hung minivmm).
+    with tempfile.TemporaryFile() as log_file:
+        p = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log_file)
+        try:
+            console, _ = p.communicate(timeout=args.timeout)
+        except subprocess.TimeoutExpired:
+            stall = vm_stall.after_timeout(
+                p, lambda: os.pread(log_file.fileno(), 1 << 24, 0).decode(errors="replace"), "boot")
+            p.kill()
+            console, _ = p.communicate()
+            sys.stdout.buffer.write(console[-3000:])
+            print(f"FAIL: no exit within {args.timeout} s"
+                  f"{f' (minivmm still running: {stall})' if stall else ''}")
+            return 1
+        log = os.pread(log_file.fileno(), 1 << 30, 0)
     elapsed = time.monotonic() - start
-    console, log = p.stdout, p.stderr
     sys.stdout.buffer.write(console[-3000:])
     sys.stdout.buffer.write(log[-3000:])
 

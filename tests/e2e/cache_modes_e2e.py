@@ -52,6 +52,7 @@ sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import agent_log  # noqa: E402
 import records  # noqa: E402
+import vm_stall  # noqa: E402  (tests/, on PYTHONPATH)
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 WRITE_CACHE = {"writeback": True, "none": True, "writethrough": False, "directsync": False, "unsafe": True}
@@ -165,6 +166,7 @@ def run_vm(minivmm: str, config: str, images: list[str], timeout: float):
             rc = proc.wait(timeout=0.2)
         except subprocess.TimeoutExpired:
             if time.monotonic() - start > timeout:
+                vm_stall.after_timeout(proc, err.text, "cache modes e2e")
                 proc.kill()
                 proc.wait()
                 rc = None

@@ -43,6 +43,7 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
 from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
 from pty_console import verdict  # noqa: E402
+import vm_stall  # noqa: E402  (tests/, on PYTHONPATH)
 
 MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
@@ -91,9 +92,13 @@ class Boot:
         try:
             rc = self.proc.wait(timeout=max(1, self.timeout - (time.monotonic() - self.t0)))
         except subprocess.TimeoutExpired:
+            stall = vm_stall.after_timeout(
+                self.proc, lambda: os.pread(self.log.fileno(), 1 << 24, 0).decode(errors="replace"),
+                label)
             self.proc.kill()
             rc = self.proc.wait()
-            failures.append(f"{label}: minivmm did not exit within {self.timeout}s")
+            failures.append(f"{label}: minivmm did not exit within {self.timeout}s"
+                            f"{f' (minivmm still running: {stall})' if stall else ''}")
         self.reader.join(timeout=10)
         self.log.seek(0)
         log = self.log.read().decode(errors="replace")

@@ -13,12 +13,15 @@ import tempfile
 import termios
 import time
 
+import vm_stall  # tests/, on PYTHONPATH
+
 
 class Console:
     """The master side of minivmm's terminal: what the guest prints, what we type."""
 
-    def __init__(self, fd):
-        self.fd, self.buf = fd, b""
+    def __init__(self, fd, on_timeout=lambda: ""):
+        # on_timeout: what to add to a timeout's message (a stall diagnosis)
+        self.fd, self.buf, self.on_timeout = fd, b"", on_timeout
 
     def read_until(self, pattern, timeout):
         rx = re.compile(pattern) if isinstance(pattern, bytes) else pattern
@@ -30,7 +33,8 @@ class Console:
                 return out
             left = deadline - time.monotonic()
             if left <= 0:
-                raise TimeoutError(f"no {rx.pattern!r} within {timeout}s; console tail: {self.buf[-600:]!r}")
+                raise TimeoutError(f"no {rx.pattern!r} within {timeout}s{self.on_timeout()}; "
+                                   f"console tail: {self.buf[-600:]!r}")
             r, _, _ = select.select([self.fd], [], [], min(left, 1))
             if r:
                 try:
@@ -72,7 +76,15 @@ class PtyVm:
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(cmd, stdin=self.slave, stdout=self.slave, stderr=self.log, env=env,
                                      preexec_fn=controlling_tty)
-        self.console = Console(self.master)
+        self.console = Console(self.master, lambda: self._stall_verdict("console wait"))
+
+    def _log_text(self):
+        return os.pread(self.log.fileno(), 1 << 24, 0).decode(errors="replace")
+
+    def _stall_verdict(self, label):
+        """Why minivmm made no progress, if it still runs (vm_stall.after_timeout)."""
+        verdict = vm_stall.after_timeout(self.proc, self._log_text, label)
+        return f" (minivmm still running: {verdict})" if verdict else ""
 
     def type(self, text):
         os.write(self.master, text)
@@ -82,9 +94,10 @@ class PtyVm:
         try:
             rc = self.proc.wait(timeout=timeout)
         except subprocess.TimeoutExpired:
+            why = self._stall_verdict(label)
             self.proc.kill()
             rc = self.proc.wait()
-            failures.append(f"{label}: minivmm did not exit within {timeout}s")
+            failures.append(f"{label}: minivmm did not exit within {timeout}s{why}")
         after = termios.tcgetattr(self.slave)
         if after != self.before:
             failures.append(f"{label}: terminal settings not restored: before {self.before}, after {after}")

@@ -4,6 +4,8 @@ on real KVM with a tiny spin guest and two disks in different cache modes:
 - each SIGUSR1 logs one `disk N stats: ...` line per disk, with the exit
   line's prefix and the durability fields (at_risk_bytes, at_risk_requests,
   flush_p50_us, flush_p99_us, flush_max_us), and stops nothing;
+- then one `ring disk=N queue=M ...` line per virtio-blk queue (not set up
+  by this guest: ready=0), the I/O loop answering (io_loop=ok);
 - it works under the seccomp sandbox (the default) and without it;
 - the exit stats line carries the same fields; the final flush on the
   writeback disk is in its flush latency.
@@ -27,6 +29,8 @@ LINE = re.compile(
     r"flush_requests=(\d+) fdatasyncs=(\d+) discards=(\d+) write_zeroes=(\d+) "
     r"at_risk_bytes=(\d+) at_risk_requests=(\d+) flush_p50_us=(\d+) flush_p99_us=(\d+) "
     r"flush_max_us=(\d+)$")
+RING = re.compile(r"ring disk=(\d+) queue=(\d+) ready=0 avail_idx=0 last_avail=0 used_idx=0 "
+                  r"in_flight=0 needs_reset=0 io_loop=ok$")
 
 
 def report(label, ok, detail=""):
@@ -53,6 +57,10 @@ class Vmm:
         with self.lock:
             return [m for m in (LINE.search(l) for l in self.lines) if m]
 
+    def ring_lines(self):
+        with self.lock:
+            return [m for m in (RING.search(l) for l in self.lines) if m]
+
     def wait(self, pred, timeout=30):
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
@@ -75,7 +83,7 @@ def run(d, sandbox):
     wb = tiny_guest.write_disk(d, f"wb-{sandbox}.img")
     wt = tiny_guest.write_disk(d, f"wt-{sandbox}.img", 2 << 20)
     args = ["--kernel", kernel, "--disk", wb + ",cache=writeback",
-            "--disk", wt + ",cache=writethrough"]
+            "--disk", wt + ",cache=writethrough,queues=2"]
     if not sandbox:
         args.append("--no-seccomp")
     vmm = Vmm(args)
@@ -86,6 +94,12 @@ def run(d, sandbox):
         return
     for n in (1, 2):
         vmm.p.send_signal(signal.SIGUSR1)
+        # Disk 0 has one queue, disk 1 two: three ring lines per report.
+        ok = vmm.wait(lambda: len(vmm.ring_lines()) >= 3 * n, 10)
+        rings = [(m.group(1), m.group(2)) for m in vmm.ring_lines()[3 * n - 3:3 * n]]
+        ok = ok and rings == [("0", "0"), ("1", "0"), ("1", "1")]
+        report(f"{label}: SIGUSR1 #{n} logs one ring line per queue, the I/O loop answering", ok,
+               f"{rings}" if ok else f"{rings}; log tail: {vmm.log()[-800:]}")
         ok = vmm.wait(lambda: len(vmm.stats_lines()) >= 2 * n, 10)
         got = vmm.stats_lines()
         report(f"{label}: SIGUSR1 #{n} logs one stats line per disk", ok and len(got) == 2 * n,

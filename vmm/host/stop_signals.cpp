@@ -8,7 +8,10 @@
 #include <sys/signalfd.h>
 #include <unistd.h>
 
+#include <chrono>
+
 #include "common/error.h"
+#include "devices/virtio_blk/ring_report.h"
 #include "storage/disk_stats.h"
 #include "vmm/exit_codes.h"
 #include "vmm/host/terminal.h"
@@ -36,6 +39,11 @@ UniqueFd block_and_open_signalfd() {
 }
 
 const char* signal_name(int signo) { return signo == SIGINT ? "SIGINT" : "SIGTERM"; }
+
+// How long SIGUSR1's ring report waits for the I/O loop to publish fresh
+// ring state. The loop answers within one epoll round when it is healthy;
+// seconds leave room for a loaded host or the nested sandbox's slow clock.
+constexpr std::chrono::milliseconds kRingReportLoopWait{2000};
 
 }  // namespace
 
@@ -79,6 +87,11 @@ void StopSignals::on_signal(RunState& state, int signo) {
     // Each disk publishes a snapshot from its loop thread; reading it takes
     // that disk's mutex only (futex, write: allowed for the control thread).
     if (storage::log_registered_disk_stats() == 0) spdlog::info("SIGUSR1: no disks");
+    // Then each virtio-blk queue's ring (ring_report.h): what the guest
+    // published against what the device took and returned.
+    for (const std::string& line : virtio::blk::registered_ring_state_lines(kRingReportLoopWait)) {
+      spdlog::info("{}", line);
+    }
     return;
   }
   const char* name = signal_name(signo);

@@ -8,7 +8,9 @@
 // A signal that arrives after the guest itself asked to stop counts as the
 // first (the stop already under way is graceful), so it takes two to force.
 // SIGUSR1 goes the same way but stops nothing: the watcher logs the
-// `disk N stats: ...` line of every open disk (storage/disk_stats.h).
+// `disk N stats: ...` line of every open disk (storage/disk_stats.h), then a
+// `ring disk=N queue=M ...` line per virtio-blk queue
+// (devices/virtio_blk/ring_report.h; it waits up to 2 s for the I/O loop).
 #pragma once
 
 #include <functional>

@@ -65,6 +65,20 @@ TEST_F(SplitQueueTest, PopsInOrderAndPushesUsed) {
   EXPECT_EQ(len, 513u);
 }
 
+TEST_F(SplitQueueTest, ReportsRingIndicesAndWhereTheDriversAvailIdxLives) {
+  EXPECT_EQ(SplitQueue().avail_idx_word(), nullptr);  // a queue not set up
+  SplitQueue q(mem, layout, false, false);
+  EXPECT_EQ(q.avail_idx_word(), reinterpret_cast<uint16_t*>(at(layout.driver + 2)));
+  make_available({1, 3});
+  EXPECT_EQ(*q.avail_idx_word(), 2);
+  EXPECT_EQ(q.last_avail(), 0);  // published, not taken
+  ASSERT_TRUE(q.pop());
+  EXPECT_EQ(q.last_avail(), 1);
+  EXPECT_EQ(q.used_idx(), 0);
+  q.push_used(1, 0);
+  EXPECT_EQ(q.used_idx(), 1);
+}
+
 TEST_F(SplitQueueTest, InterruptUnlessDriverSetsNoInterrupt) {
   SplitQueue q(mem, layout, false, false);
   EXPECT_FALSE(q.needs_interrupt());  // nothing used yet
