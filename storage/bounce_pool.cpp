@@ -4,8 +4,8 @@
 
 namespace minivmm::storage {
 
-BouncePool::BouncePool(size_t capacity, size_t buffer_bytes, size_t alignment)
-    : capacity_(capacity), buffer_bytes_(buffer_bytes), alignment_(alignment) {}
+BouncePool::BouncePool(const Shape& shape)
+    : capacity_(shape.capacity), buffer_bytes_(shape.buffer_bytes), alignment_(shape.alignment) {}
 
 AlignedBuffer BouncePool::take() {
   if (!free_.empty()) {

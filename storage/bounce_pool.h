@@ -20,7 +20,12 @@ namespace minivmm::storage {
 
 class BouncePool {
  public:
-  BouncePool(size_t capacity, size_t buffer_bytes, size_t alignment);
+  struct Shape {
+    size_t capacity = 0;      // buffers, at most
+    size_t buffer_bytes = 0;  // each
+    size_t alignment = 0;     // of each buffer's start
+  };
+  explicit BouncePool(const Shape& shape);
 
   // A free buffer (allocated now if none was yet), or an empty one
   // (data() == nullptr) when all `capacity` are taken. Throws

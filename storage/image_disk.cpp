@@ -39,7 +39,9 @@ ImageDisk::ImageDisk(const DiskOptions& options, ImageFile image, std::unique_pt
       mode_(options.cache),
       read_only_(options.read_only),
       write_cache_(traits(options.cache).write_cache),
-      bounce_pool_(kBouncePoolBuffers, kBounceChunkBytes, bounce_alignment(image_)),
+      bounce_pool_({.capacity = kBouncePoolBuffers,
+                    .buffer_bytes = kBounceChunkBytes,
+                    .alignment = bounce_alignment(image_)}),
       path_(options.path) {
   register_disk_stats(this);
 }
@@ -475,25 +477,29 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
   prepare(op);
 }
 
-void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
-  PendingRequest* found = find(id);
-  if (!found) return;
-  PendingRequest& p = *found;
-  const Step step = p.steps.front();
-  if (step == Step::Transfer && p.bounce.data() && result >= 0 &&
-      static_cast<uint64_t>(result) == transfer_length(p)) {
+bool ImageDisk::finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result) {
+  if (p.bounce.data() && result >= 0 && static_cast<uint64_t>(result) == transfer_length(p)) {
     if (p.request.op == DiskRequest::Op::Read) {
       copy_to_iov(p.request.iov, p.bounce.data(), static_cast<uint64_t>(result), p.bounced);
     }
     p.bounced += static_cast<uint64_t>(result);
     if (p.bounced < p.length) {  // more chunks: same step, next range
       issue(id, p);
-      return;
+      return false;
     }
     result = static_cast<int64_t>(p.length);  // the whole transfer, as unbounced
   }
   // The transfer is over (or failed): its buffer can serve a waiting request.
-  if (step == Step::Transfer) give_back_bounce(p);
+  give_back_bounce(p);
+  return true;
+}
+
+void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
+  PendingRequest* found = find(id);
+  if (!found) return;
+  PendingRequest& p = *found;
+  const Step step = p.steps.front();
+  if (step == Step::Transfer && !finish_bounce_chunk(id, p, result)) return;
   if (step == Step::Sync) {
     note_sync_failure(result);
     if (result >= 0) note_sync_done(p.sync_covers);

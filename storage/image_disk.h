@@ -132,6 +132,10 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   bool take_bounce(PendingRequest& p);
   // At the end of the transfer step (the later steps do not need it).
   void give_back_bounce(PendingRequest& p);
+  // A transfer step's completion: copies a bounced chunk and issues the
+  // next one (false: the step goes on), else gives the buffer back and sets
+  // `result` to what the whole transfer did (true).
+  bool finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result);
   // Issues (or stages) waiting requests, oldest first, while buffers are free.
   void resume_bounce_waiters();
   // After a durable write got its route at submit: staged, else issued.

@@ -19,13 +19,13 @@ namespace minivmm::storage {
 namespace {
 
 TEST(BouncePool, AllocatesNothingBeforeTheFirstTake) {
-  BouncePool pool(4, 8192, 4096);
+  BouncePool pool({.capacity = 4, .buffer_bytes = 8192, .alignment = 4096});
   EXPECT_EQ(pool.allocated_bytes(), 0u);
   EXPECT_EQ(pool.bound_bytes(), 4u * 8192);
 }
 
 TEST(BouncePool, HandsOutAtMostCapacityBuffersThenNone) {
-  BouncePool pool(3, 8192, 4096);
+  BouncePool pool({.capacity = 3, .buffer_bytes = 8192, .alignment = 4096});
   std::vector<AlignedBuffer> taken;
   for (int i = 0; i < 3; ++i) {
     taken.push_back(pool.take());
@@ -39,7 +39,7 @@ TEST(BouncePool, HandsOutAtMostCapacityBuffersThenNone) {
 }
 
 TEST(BouncePool, AReturnedBufferIsReusedNotReallocated) {
-  BouncePool pool(1, 8192, 4096);
+  BouncePool pool({.capacity = 1, .buffer_bytes = 8192, .alignment = 4096});
   AlignedBuffer first = pool.take();
   uint8_t* const address = first.data();
   pool.give_back(std::move(first));

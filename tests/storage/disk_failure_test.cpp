@@ -227,7 +227,7 @@ TEST_F(DiskFailure, DrainWaitsForAnEngineThatKeepsCompletingSlowly) {
   DiskOptions o;
   o.path = path_;
   auto disk = open_disk_with_engine(o, std::make_unique<test::StallingEngine>(state));
-  AlignedBuffer buf(3 * 4096, 4096);
+  AlignedBuffer buf(size_t{3} * 4096, 4096);
   int results[3] = {1, 1, 1};
   for (int i = 0; i < 3; ++i) {
     const uint64_t at = 4096 * static_cast<uint64_t>(i);
