@@ -64,6 +64,7 @@ struct DiskStats {
   uint64_t discards = 0;                // guest discards the host carried out
   uint64_t write_zeroes = 0;            // guest write-zeroes the host carried out
   uint64_t bounce_bytes_peak = 0;       // O_DIRECT bounce memory held at once, at most
+  uint64_t bounce_waits = 0;            // requests that waited for a bounce buffer (pool exhausted)
   // The durability window: writes and write-zeroes completed to the guest
   // successfully without being made durable first (write cache on, or a mode
   // that ignores flushes), and not yet covered by a completed host fdatasync

@@ -25,10 +25,11 @@ constexpr uint64_t kBatchSyncTag = 0;
 // fdatasync covers the whole batch. A submitter that never lets the host go
 // idle would starve it; past this many waiting writes it goes out anyway.
 constexpr size_t kMaxWritesPerBatchSync = 1024;
-// drain(): a round can reap nothing while the engine resubmits a short
-// transfer; this many such rounds in a row mean a request the engine does
-// not know about (bounded: drain never spins forever).
-constexpr int kMaxIdleDrainRounds = 64;
+
+// O_DIRECT needs the buffer aligned to the device's DMA alignment and block.
+size_t bounce_alignment(const ImageFile& image) {
+  return std::max<size_t>({4096, image.logical_block_size, image.memory_alignment});
+}
 
 }  // namespace
 
@@ -38,6 +39,9 @@ ImageDisk::ImageDisk(const DiskOptions& options, ImageFile image, std::unique_pt
       mode_(options.cache),
       read_only_(options.read_only),
       write_cache_(traits(options.cache).write_cache),
+      bounce_pool_({.capacity = kBouncePoolBuffers,
+                    .buffer_bytes = kBounceChunkBytes,
+                    .alignment = bounce_alignment(image_)}),
       path_(options.path) {
   register_disk_stats(this);
 }
@@ -141,10 +145,8 @@ void ImageDisk::release(uint64_t id) {
   p.durability = Durability::NotNeeded;
   p.at_risk_on_ack = false;
   p.sync_covers = {};
-  bounce_bytes_ -= p.bounce.size();
-  p.bounce = AlignedBuffer();
-  p.bounce_iov = {};
-  p.bounced = 0;
+  p.waiting_for_bounce = false;
+  give_back_bounce(p);
   requests_.release(id);
 }
 
@@ -157,14 +159,55 @@ bool ImageDisk::needs_bounce(const DiskRequest& request) const {
   });
 }
 
-void ImageDisk::set_up_bounce(PendingRequest& p) {
-  // One chunk, reused for the whole transfer (issue 9, finding 1): memory
-  // per request is bounded whatever length the guest describes.
-  const size_t align = std::max<size_t>({4096, image_.logical_block_size, image_.memory_alignment});
-  const uint64_t size = std::min<uint64_t>(p.length, kBounceChunkBytes);
-  p.bounce = AlignedBuffer(size, align);
-  bounce_bytes_ += size;
-  stats_.bounce_bytes_peak = std::max(stats_.bounce_bytes_peak, bounce_bytes_);
+bool ImageDisk::take_bounce(PendingRequest& p) {
+  // One chunk, reused for the whole transfer: memory per request is bounded
+  // whatever length the guest describes; the pool bounds it per disk.
+  p.bounce = bounce_pool_.take();
+  if (!p.bounce.data()) return false;
+  const uint64_t held = uint64_t{bounce_pool_.taken()} * bounce_pool_.buffer_bytes();
+  stats_.bounce_bytes_peak = std::max(stats_.bounce_bytes_peak, held);
+  return true;
+}
+
+void ImageDisk::give_back_bounce(PendingRequest& p) {
+  bounce_pool_.give_back(std::move(p.bounce));
+  p.bounce = AlignedBuffer();
+  p.bounce_iov = {};
+  p.bounced = 0;
+}
+
+void ImageDisk::stage_or_issue(uint64_t id, PendingRequest& p) {
+  if (p.durability == Durability::Staged) {
+    staged_writes_.push_back(id);  // the route depends on the batch: kick()
+    return;
+  }
+  issue(id, p);
+}
+
+void ImageDisk::resume_bounce_waiters() {
+  // Every buffer taken belongs to a transfer in the engine (or staged, and
+  // issued by this kick()), so one comes back whenever a transfer ends and
+  // the oldest waiter goes next: no waiter waits forever.
+  while (!bounce_waiters_.empty() && engine_failure_.empty()) {
+    const uint64_t id = bounce_waiters_.front();
+    PendingRequest* p = find(id);
+    if (!p || !p->waiting_for_bounce) {
+      bounce_waiters_.pop_front();
+      continue;
+    }
+    try {
+      if (!take_bounce(*p)) return;
+    } catch (const std::exception& e) {
+      spdlog::error("storage: {}: request failed before reaching the host: {}", path_, e.what());
+      bounce_waiters_.pop_front();
+      orphaned_.emplace_back(std::move(p->request.done), -EIO);
+      release(id);
+      continue;
+    }
+    bounce_waiters_.pop_front();
+    p->waiting_for_bounce = false;
+    stage_or_issue(id, *p);
+  }
 }
 
 uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
@@ -217,13 +260,17 @@ void ImageDisk::submit(DiskRequest request) {
     ref.at_risk_on_ack = (op == DiskRequest::Op::Write || op == DiskRequest::Op::WriteZeroes) &&
                          length > 0 && !writes_must_be_durable();
     const bool transfer = ref.steps.front() == Step::Transfer;
-    if (transfer && needs_bounce(ref.request)) set_up_bounce(ref);
     if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
-      ref.durability = Durability::Staged;  // the route depends on the batch: kick()
-      staged_writes_.push_back(id);
+      ref.durability = Durability::Staged;
+    }
+    // Behind earlier waiters, never past them (FIFO).
+    if (transfer && needs_bounce(ref.request) && (!bounce_waiters_.empty() || !take_bounce(ref))) {
+      bounce_waiters_.push_back(id);
+      ref.waiting_for_bounce = true;
+      ++stats_.bounce_waits;
       return;
     }
-    issue(id, ref);
+    stage_or_issue(id, ref);
   } catch (const std::exception& e) {
     // Allocation failure: this request fails, nothing stays live.
     spdlog::error("storage: {}: request failed before reaching the host: {}", path_, e.what());
@@ -263,6 +310,7 @@ void ImageDisk::fail_engine(const std::string& why) {
   staged_writes_.clear();
   awaiting_sync_.clear();
   covered_by_sync_.clear();
+  bounce_waiters_.clear();
 }
 
 void ImageDisk::call_done(const std::function<void(int)>& done, int status) {
@@ -292,6 +340,7 @@ void ImageDisk::note_sync_failure(int64_t result) {
 }
 
 void ImageDisk::kick() {
+  resume_bounce_waiters();
   issue_staged_writes();
   if (engine_failure_.empty()) {
     try {
@@ -428,23 +477,29 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
   prepare(op);
 }
 
-void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
-  PendingRequest* found = find(id);
-  if (!found) return;
-  PendingRequest& p = *found;
-  const Step step = p.steps.front();
-  if (step == Step::Transfer && p.bounce.data() && result >= 0 &&
-      static_cast<uint64_t>(result) == transfer_length(p)) {
+bool ImageDisk::finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result) {
+  if (p.bounce.data() && result >= 0 && static_cast<uint64_t>(result) == transfer_length(p)) {
     if (p.request.op == DiskRequest::Op::Read) {
       copy_to_iov(p.request.iov, p.bounce.data(), static_cast<uint64_t>(result), p.bounced);
     }
     p.bounced += static_cast<uint64_t>(result);
     if (p.bounced < p.length) {  // more chunks: same step, next range
       issue(id, p);
-      return;
+      return false;
     }
     result = static_cast<int64_t>(p.length);  // the whole transfer, as unbounced
   }
+  // The transfer is over (or failed): its buffer can serve a waiting request.
+  give_back_bounce(p);
+  return true;
+}
+
+void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
+  PendingRequest* found = find(id);
+  if (!found) return;
+  PendingRequest& p = *found;
+  const Step step = p.steps.front();
+  if (step == Step::Transfer && !finish_bounce_chunk(id, p, result)) return;
   if (step == Step::Sync) {
     note_sync_failure(result);
     if (result >= 0) note_sync_done(p.sync_covers);

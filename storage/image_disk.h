@@ -21,6 +21,7 @@
 
 #include <array>
 #include <chrono>
+#include <deque>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -30,6 +31,7 @@
 
 #include "common/slot_pool.h"
 #include "storage/aligned_buffer.h"
+#include "storage/bounce_pool.h"
 #include "storage/disk.h"
 #include "storage/image_file.h"
 #include "storage/io_engine.h"
@@ -42,6 +44,19 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   // transfer goes through it in chunks (memory per request is bounded
   // whatever the guest describes).
   static constexpr uint64_t kBounceChunkBytes = 256 << 10;
+  // Bounce buffers per disk, at most, however many queues and requests the
+  // guest keeps busy (without a bound, 256 misaligned reads in flight held
+  // 64 MiB, and queues x queue size of them ~4 GiB). Requests past it wait,
+  // FIFO, for a buffer to come back (bounce_pool.h). 16 transfers of
+  // 256 KiB in the host at once already keep a disk streaming, and the pool
+  // only fills as far as requests really bounce at once, so a device whose
+  // queues hold fewer never reaches it.
+  static constexpr size_t kBouncePoolBuffers = 16;
+  static constexpr uint64_t kBouncePoolBytes = kBouncePoolBuffers * kBounceChunkBytes;  // 4 MiB
+  // drain(): a round can reap nothing while the engine resubmits a short
+  // transfer; this many such rounds in a row mean a request the engine does
+  // not know about, and drain() fails the engine rather than spin forever.
+  static constexpr int kMaxIdleDrainRounds = 64;
 
   ImageDisk(const DiskOptions& options, ImageFile image, std::unique_ptr<IoEngine> engine);
   ~ImageDisk() override;
@@ -97,7 +112,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     bool fell_back = false;       // already retried an unsupported fallocate mode
     bool host_discarded = false;  // Discard: the punch really happened
     Durability durability = Durability::NotNeeded;
-    AlignedBuffer bounce;  // O_DIRECT copy of misaligned guest buffers, one chunk
+    AlignedBuffer bounce;  // O_DIRECT copy of misaligned guest buffers, from bounce_pool_
+    bool waiting_for_bounce = false;  // in bounce_waiters_, not issued yet
     iovec bounce_iov{};
     uint64_t bounced = 0;         // bytes of the transfer done through `bounce`
     bool at_risk_on_ack = false;  // a successful completion joins the durability window
@@ -112,7 +128,18 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   PendingRequest* find(uint64_t id);
   void release(uint64_t id);
   bool needs_bounce(const DiskRequest& request) const;
-  void set_up_bounce(PendingRequest& p);
+  // A buffer from bounce_pool_ for p's transfer; false when none is free.
+  bool take_bounce(PendingRequest& p);
+  // At the end of the transfer step (the later steps do not need it).
+  void give_back_bounce(PendingRequest& p);
+  // A transfer step's completion: copies a bounced chunk and issues the
+  // next one (false: the step goes on), else gives the buffer back and sets
+  // `result` to what the whole transfer did (true).
+  bool finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result);
+  // Issues (or stages) waiting requests, oldest first, while buffers are free.
+  void resume_bounce_waiters();
+  // After a durable write got its route at submit: staged, else issued.
+  void stage_or_issue(uint64_t id, PendingRequest& p);
   uint64_t transfer_length(const PendingRequest& p) const;
   void issue(uint64_t id, PendingRequest& p);
   // engine_->prepare, where a throw fails the engine (see fail_engine).
@@ -165,11 +192,14 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   size_t durable_in_host_ = 0;  // Dsync/BatchSync writes issued, not completed
   size_t batch_in_host_ = 0;    // BatchSync writes issued, not completed
 
-  uint64_t bounce_bytes_ = 0;   // bounce memory held by live requests
-  int sticky_sync_error_ = 0;   // first failed fdatasync's -errno, 0 if none
-  std::string engine_failure_;  // why the engine failed; empty while it works
-  Finished orphaned_;           // callbacks of requests failed by fail_engine
-  std::string path_;            // for log lines
+  BouncePool bounce_pool_;
+  std::deque<uint64_t> bounce_waiters_;  // request ids waiting for a bounce buffer, FIFO
+  int sticky_sync_error_ = 0;            // first failed fdatasync's -errno, 0 if none
+  std::string engine_failure_;           // why the engine failed; empty while it works
+  // Callbacks of requests failed outside a completion round (fail_engine, a
+  // bounce allocation failing in kick), run before that call returns.
+  Finished orphaned_;
+  std::string path_;  // for log lines
 };
 
 }  // namespace minivmm::storage

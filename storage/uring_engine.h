@@ -16,6 +16,12 @@
 // held for long. Transfers over kInlineMaxBytes or kInlineMaxSegments always
 // go through the ring. Inline completions are reported through reap() like
 // all others.
+//
+// The ring is restricted (IORING_REGISTER_RESTRICTIONS) to the opcodes the
+// engine issues: READV, WRITEV, FSYNC, FALLOCATE and NOP, no SQE flags and
+// no later io_uring_register, so it cannot do what the seccomp sandbox
+// forbids the I/O loop (open files, connect sockets). A kernel without
+// restrictions (before 5.10) gets no io_uring engine.
 #pragma once
 
 #include <liburing.h>
@@ -61,6 +67,9 @@ class UringEngine final : public IoEngine {
   void wait() override;
   // io_uring_enter calls made to submit (tests check kMaxSubmitBatch).
   uint64_t submit_calls() const { return submit_calls_; }
+  // Tests only: the ring itself, to prove what it refuses. Use it only
+  // while the engine has nothing in flight.
+  io_uring& ring_for_tests() { return ring_; }
 
  private:
   struct InFlightOp {

@@ -15,6 +15,7 @@
 
 #include "common/unique_fd.h"
 #include "faulty_engine.h"
+#include "stalling_engine.h"
 #include "storage/aligned_buffer.h"
 #include "storage/image_disk.h"
 #include "storage/open_disk.h"
@@ -194,6 +195,49 @@ TEST_F(DiskFailure, HugeSyncRequestTakesManyLoopTurns) {
   EXPECT_EQ(result, 0);
   EXPECT_GE(turns, kLen / kSyncBytesPerKick - 1);
   EXPECT_EQ(buf.data()[kLen - 1], test::pattern_byte(kLen - 1));
+}
+
+// An engine that never completes a request (one it lost): drain() gives up
+// after kMaxIdleDrainRounds rounds that reaped nothing, failing the request
+// and the engine, instead of waiting forever.
+TEST_F(DiskFailure, DrainFailsARequestTheEngineNeverCompletesAfterTheIdleRoundLimit) {
+  auto state = std::make_shared<test::StallState>();
+  DiskOptions o;
+  o.path = path_;
+  auto disk = open_disk_with_engine(o, std::make_unique<test::StallingEngine>(state));
+  AlignedBuffer buf(4096, 4096);
+  int result = 1;
+  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), 4096}}, &result));
+  disk->kick();
+  disk->drain();
+  EXPECT_EQ(result, -EIO);  // not the engine's -ETIMEDOUT safety valve
+  EXPECT_EQ(state->wait_calls, static_cast<uint64_t>(ImageDisk::kMaxIdleDrainRounds));
+  EXPECT_EQ(disk->in_flight(), 0u);
+  // The engine is failed: a later request fails at once, nothing hangs.
+  int later = 1;
+  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), 4096}}, &later));
+  EXPECT_EQ(later, -EIO);
+}
+
+// The limit counts quiet rounds in a row: an engine that completes one
+// request every (limit - 1) rounds keeps a drain going until all are done.
+TEST_F(DiskFailure, DrainWaitsForAnEngineThatKeepsCompletingSlowly) {
+  auto state = std::make_shared<test::StallState>();
+  state->waits_per_completion = ImageDisk::kMaxIdleDrainRounds - 1;
+  DiskOptions o;
+  o.path = path_;
+  auto disk = open_disk_with_engine(o, std::make_unique<test::StallingEngine>(state));
+  AlignedBuffer buf(size_t{3} * 4096, 4096);
+  int results[3] = {1, 1, 1};
+  for (int i = 0; i < 3; ++i) {
+    const uint64_t at = 4096 * static_cast<uint64_t>(i);
+    disk->submit(request(DiskRequest::Op::Read, at, {{buf.data() + at, 4096}}, &results[i]));
+  }
+  disk->kick();
+  disk->drain();
+  for (const int r : results) EXPECT_EQ(r, 0);
+  // More quiet rounds in all than the limit, never that many in a row.
+  EXPECT_GT(state->wait_calls, static_cast<uint64_t>(ImageDisk::kMaxIdleDrainRounds));
 }
 
 }  // namespace
