@@ -3,6 +3,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <optional>
 #include <vector>
@@ -97,28 +99,28 @@ class RunFiles {
 
   // The identity of a log file, once it is known that it can be written.
   static FileId log_id(const std::string& role, const std::string& path) {
+    const auto failed = [&](const std::string& what) {
+      const int err = errno;
+      return ConfigError(what + ": " + std::strerror(err));
+    };
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
       if (!S_ISREG(st.st_mode)) {
         throw ConfigError(named(role, path) + " is " + file_type_name(st.st_mode) +
                           ", not a regular file");
       }
-      if (::access(path.c_str(), W_OK) != 0) {
-        throw ConfigError(sys_error("cannot write " + named(role, path)).what());
-      }
+      if (::access(path.c_str(), W_OK) != 0) throw failed("cannot write " + named(role, path));
       return id_of(st);
     }
-    if (errno != ENOENT) throw ConfigError(sys_error("cannot reach " + named(role, path)).what());
+    if (errno != ENOENT) throw failed("cannot reach " + named(role, path));
     const std::filesystem::path p(path);
     const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
     const std::string cannot_create = "cannot create " + named(role, path) + ": directory '" + dir;
-    if (::stat(dir.c_str(), &st) != 0) throw ConfigError(sys_error(cannot_create + "'").what());
+    if (::stat(dir.c_str(), &st) != 0) throw failed(cannot_create + "'");
     if (!S_ISDIR(st.st_mode)) {
       throw ConfigError(cannot_create + "' is " + file_type_name(st.st_mode));
     }
-    if (::access(dir.c_str(), W_OK | X_OK) != 0) {
-      throw ConfigError(sys_error(cannot_create + "'").what());
-    }
+    if (::access(dir.c_str(), W_OK | X_OK) != 0) throw failed(cannot_create + "'");
     return {FileId::Kind::kNewEntry, st.st_dev, st.st_ino, p.filename().string()};
   }
 
