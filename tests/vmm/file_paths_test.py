@@ -28,6 +28,12 @@ TIMEOUT_S = 20  # every case fails within a second; a hang is a failure
 # mov dx, 0x4f0; xor eax, eax; out dx, eax; jmp $ (exit device: status 0)
 EXIT_ZERO = bytes([0x66, 0xba, 0xf0, 0x04, 0x31, 0xc0, 0xef, 0xeb, 0xfe])
 failures = []
+originals = {}  # path -> content, written afresh before each case
+
+
+def write(p, content):
+    with open(p, "wb") as f:
+        f.write(content)
 
 
 def snapshot(paths):
@@ -39,6 +45,9 @@ def snapshot(paths):
 
 
 def run(name, args, expect_code, expect_text=(), victims=()):
+    # Each case starts from intact files, whatever an earlier one did.
+    for p, content in originals.items():
+        write(p, content)
     before = snapshot(victims)
     try:
         p = subprocess.run([MINIVMM, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
@@ -62,8 +71,8 @@ def run(name, args, expect_code, expect_text=(), victims=()):
 with tempfile.TemporaryDirectory() as d:
     def path(name, content=b""):
         p = os.path.join(d, name)
-        with open(p, "wb") as f:
-            f.write(content)
+        write(p, content)
+        originals[p] = content
         return p
 
     def fifo(name):
@@ -71,7 +80,7 @@ with tempfile.TemporaryDirectory() as d:
         os.mkfifo(p)
         return p
 
-    kernel = tiny_guest.write_guest(d, "exit0", EXIT_ZERO)
+    kernel = path("exit0.elf", tiny_guest.elf(EXIT_ZERO))
     initrd = path("initrd.img", os.urandom(4096))
     disk_a = path("a.img", os.urandom(1 << 20))
     disk_b = path("b.img", os.urandom(1 << 20))
@@ -134,7 +143,8 @@ with tempfile.TemporaryDirectory() as d:
         ["config file '/dev/zero' is a character device, not a regular file"])
     run("config file is /dev/urandom", ["-c", "/dev/urandom"], 65,
         ["config file '/dev/urandom' is a character device"])
-    big = path("big.toml")
+    big = os.path.join(d, "big.toml")
+    write(big, b"")
     os.truncate(big, (1 << 20) + 1)
     run("config file over 1 MiB", ["-c", big], 65, ["1048577 bytes, over the 1048576-byte limit"])
     run("config file is a directory", ["-c", d], 65,
