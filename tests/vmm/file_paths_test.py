@@ -8,7 +8,8 @@ every file it was given left byte for byte as it was:
 - a FIFO as kernel, initrd, serial log or config file: open(2) would block
   until a writer came, so each case runs under a timeout;
 - a config that is a character device (/dev/zero would be read without end),
-  a directory or larger than the 1 MiB limit; a serial log in a directory
+  a directory or larger than the 1 MiB limit; one that runs out of memory
+  while parsed (exit 70 with a message, not an abort); a serial log in a directory
   that does not exist; one image given as two writable disks; an unknown
   --disk key (the message lists the keys, ro among them).
 None of these needs /dev/kvm: every check comes before it is opened. The
@@ -16,6 +17,7 @@ kernel is a tiny guest that exits at once, so a binary that skipped the
 checks would get as far as opening the logs where /dev/kvm works.
 usage: file_paths_test.py MINIVMM"""
 import os
+import resource
 import subprocess
 import sys
 import tempfile
@@ -44,14 +46,17 @@ def snapshot(paths):
     return out
 
 
-def run(name, args, expect_code, expect_text=(), victims=()):
+def run(name, args, expect_code, expect_text=(), victims=(), memory_limit=None):
     # Each case starts from intact files, whatever an earlier one did.
     for p, content in originals.items():
         write(p, content)
     before = snapshot(victims)
     try:
+        def limit():
+            if memory_limit:
+                resource.setrlimit(resource.RLIMIT_AS, (memory_limit, memory_limit))
         p = subprocess.run([MINIVMM, *args], stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                           stdin=subprocess.DEVNULL, timeout=TIMEOUT_S)
+                           stdin=subprocess.DEVNULL, timeout=TIMEOUT_S, preexec_fn=limit)
         code, out = p.returncode, p.stdout.decode(errors="replace")
     except subprocess.TimeoutExpired as e:
         code, out = "timeout", (e.output or b"").decode(errors="replace")
@@ -149,6 +154,18 @@ with tempfile.TemporaryDirectory() as d:
     run("config file over 1 MiB", ["-c", big], 65, ["1048577 bytes, over the 1048576-byte limit"])
     run("config file is a directory", ["-c", d], 65,
         ["config file '" + d + "' is a directory, not a regular file"])
+    # Out of memory while the config is parsed (std::bad_alloc, no minivmm
+    # error type) is an internal error with a message, not an abort. Under
+    # the same address-space limit a small config gets as far as /dev/kvm.
+    many_keys = os.path.join(d, "many-keys.toml")
+    with open(many_keys, "w") as f:
+        f.write("[x]\n")
+        while f.tell() < (1 << 20) - 20:
+            f.write(f"k{f.tell()} = 1\n")
+    run("small config under a 16 MiB address-space limit", ["-c", config, "--kvm", os.path.join(d, "no-kvm")],
+        69, ["no-kvm"], memory_limit=16 << 20)
+    run("out of memory parsing the config", ["-c", many_keys], 70,
+        ["minivmm: internal error: std::bad_alloc"], memory_limit=16 << 20)
 
     # Paths that cannot work, said plainly.
     run("serial log in a missing directory",
