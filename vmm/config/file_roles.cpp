@@ -45,6 +45,16 @@ std::optional<struct stat> stat_existing(const std::string& path) {
   return st;
 }
 
+// The directory entry `path` would be created as, when that directory
+// exists; nullopt otherwise.
+std::optional<FileId> entry_to_create(const std::string& path) {
+  const std::filesystem::path p(path);
+  const std::string dir = p.has_parent_path() ? p.parent_path().string() : ".";
+  const auto st = stat_existing(dir);
+  if (!st || !S_ISDIR(st->st_mode)) return std::nullopt;
+  return FileId{FileId::Kind::kNewEntry, st->st_dev, st->st_ino, p.filename().string()};
+}
+
 class RunFiles {
  public:
   // An input that exists; `regular_only`: refuse any other kind of file.
@@ -52,7 +62,10 @@ class RunFiles {
   void add_input(const std::string& role, const std::string& path, bool regular_only) {
     if (path.empty()) return;
     const auto st = stat_existing(path);
-    if (!st) return;  // reported by whoever opens it
+    if (!st) {  // reported by whoever opens it; a log must not create it
+      add_missing_input(role, path);
+      return;
+    }
     if (regular_only && !S_ISREG(st->st_mode)) {
       throw ErrorType(named(role, path) + " is " + file_type_name(st->st_mode) +
                       ", not a regular file");
@@ -61,9 +74,12 @@ class RunFiles {
   }
 
   void add_disk(size_t index, const DiskConfig& disk) {
-    const auto st = stat_existing(disk.path);
-    if (!st) return;  // the disk's open reports it
     const std::string name = "disk " + std::to_string(index);
+    const auto st = stat_existing(disk.path);
+    if (!st) {  // the disk's open reports it; a log must not create it
+      add_missing_input(name + "'s image", disk.path);
+      return;
+    }
     const FileId id = id_of(*st);
     for (const Disk& other : disks_) {
       // Two read-only disks may share an image: nothing writes it.
@@ -90,6 +106,10 @@ class RunFiles {
   }
 
  private:
+  void add_missing_input(const std::string& role, const std::string& path) {
+    if (const auto id = entry_to_create(path)) inputs_.push_back({role, path, *id});
+  }
+
   struct Disk {
     std::string name;  // "disk 0"
     std::string path;

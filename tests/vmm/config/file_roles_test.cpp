@@ -92,6 +92,16 @@ TEST_F(FileRolesTest, TwoLogsNamingOneFileAreRefusedEvenBeforeItExists) {
                          "': writing the log would destroy it");
 }
 
+TEST_F(FileRolesTest, LogNamingAnImageThatDoesNotExistYetIsRefused) {
+  // The log would be created first and then opened as the image.
+  add_disk(file("a.img"), false, path("b.img"));
+  add_disk(path("b.img"));
+  fs::remove(path("b.img"));
+  EXPECT_EQ(error(), "disk 0's write log '" + path("b.img") +
+                         "' is the same file as disk 1's image '" + path("b.img") +
+                         "': writing the log would destroy it");
+}
+
 TEST_F(FileRolesTest, WriteLogNamingAnotherDisksImageIsRefused) {
   add_disk(file("a.img"), false, path("b.img"));
   add_disk(file("b.img"), true);
