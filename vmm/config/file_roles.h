@@ -3,7 +3,8 @@
 // truncated, so a log path that names a disk image, the kernel, the initrd,
 // the config file, the System.map or another log would destroy that file.
 // Files are compared by identity (st_dev and st_ino; for a block device the
-// device), so symlinks, hard links and ./ spellings all count.
+// device; for a path that does not exist yet, its directory's identity and
+// its name), so symlinks, hard links and ./ spellings all count.
 #pragma once
 
 #include <string>
