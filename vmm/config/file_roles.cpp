@@ -92,9 +92,11 @@ class RunFiles {
     inputs_.push_back({name + "'s image", disk.path, id});
   }
 
-  void add_log(const std::string& role, const std::string& path) {
+  // `fifo_ok`: the log may be a FIFO, for a process that reads it as it is
+  // written (nothing to truncate there).
+  void add_log(const std::string& role, const std::string& path, bool fifo_ok) {
     if (path.empty()) return;
-    const RunFile log{role, path, log_id(role, path)};
+    const RunFile log{role, path, log_id(role, path, fifo_ok)};
     for (const auto* files : {&inputs_, &logs_}) {
       for (const RunFile& f : *files) {
         if (f.id != log.id) continue;
@@ -118,16 +120,16 @@ class RunFiles {
   };
 
   // The identity of a log file, once it is known that it can be written.
-  static FileId log_id(const std::string& role, const std::string& path) {
+  static FileId log_id(const std::string& role, const std::string& path, bool fifo_ok) {
     const auto failed = [&](const std::string& what) {
       const int err = errno;
       return ConfigError(what + ": " + std::strerror(err));
     };
     struct stat st {};
     if (::stat(path.c_str(), &st) == 0) {
-      if (!S_ISREG(st.st_mode)) {
-        throw ConfigError(named(role, path) + " is " + file_type_name(st.st_mode) +
-                          ", not a regular file");
+      if (!S_ISREG(st.st_mode) && !(fifo_ok && S_ISFIFO(st.st_mode))) {
+        throw ConfigError(named(role, path) + " is " + file_type_name(st.st_mode) + ", not " +
+                          (fifo_ok ? "a regular file or a FIFO" : "a regular file"));
       }
       if (::access(path.c_str(), W_OK) != 0) throw failed("cannot write " + named(role, path));
       return id_of(st);
@@ -158,9 +160,10 @@ void check_run_files(const VmConfig& config, const std::string& config_path) {
   files.add_input<BootFileError>("initrd", config.initrd, true);
   files.add_input<ConfigError>("System.map", config.system_map, true);
   for (size_t i = 0; i < config.disks.size(); ++i) files.add_disk(i, config.disks[i]);
-  files.add_log("serial log", config.serial_log);
+  // The console has stdout for a reader; a write log has no other way out.
+  files.add_log("serial log", config.serial_log, false);
   for (size_t i = 0; i < config.disks.size(); ++i) {
-    files.add_log("disk " + std::to_string(i) + "'s write log", config.disks[i].write_log);
+    files.add_log("disk " + std::to_string(i) + "'s write log", config.disks[i].write_log, true);
   }
 }
 

@@ -22,7 +22,8 @@ class BootFileError : public Error {
 };
 
 // Throws ConfigError when a log names the same file as an input or another
-// log, is not a regular file, or cannot be created or written (naming the
+// log, is not a regular file (a write log may also be a FIFO: a process
+// reading it as written), or cannot be created or written (naming the
 // path and why); when two disks name the same image and either is writable;
 // or when the System.map is not a regular file. Throws BootFileError when
 // the kernel or initrd is not a regular file (a FIFO would block the

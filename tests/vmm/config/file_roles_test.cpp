@@ -131,7 +131,7 @@ TEST_F(FileRolesTest, LogThatCannotBeCreatedNamesThePathAndWhy) {
   EXPECT_EQ(error(), "serial log '" + dir_.string() + "' is a directory, not a regular file");
 }
 
-TEST_F(FileRolesTest, NonRegularKernelInitrdAndLogsAreRefused) {
+TEST_F(FileRolesTest, NonRegularKernelInitrdAndLogsAreRefusedButAWriteLogMayBeAFifo) {
   ASSERT_EQ(mkfifo(path("fifo").c_str(), 0600), 0);
   config_.kernel = path("fifo");
   EXPECT_EQ(error(), "kernel '" + path("fifo") + "' is a FIFO, not a regular file");
@@ -141,9 +141,15 @@ TEST_F(FileRolesTest, NonRegularKernelInitrdAndLogsAreRefused) {
   EXPECT_EQ(error(), "initrd '/dev/null' is a character device, not a regular file");
   EXPECT_THROW(check_run_files(config_, ""), BootFileError);
   config_.initrd = "";
-  add_disk(file("a.img"), false, path("fifo"));
-  EXPECT_EQ(error(), "disk 0's write log '" + path("fifo") + "' is a FIFO, not a regular file");
+  config_.serial_log = path("fifo");
+  EXPECT_EQ(error(), "serial log '" + path("fifo") + "' is a FIFO, not a regular file");
   EXPECT_THROW(check_run_files(config_, ""), ConfigError);
+  config_.serial_log = "";
+  add_disk(file("a.img"), false, path("fifo"));  // a reader process takes the log as written
+  EXPECT_EQ(error(), "");
+  config_.disks[0].write_log = "/dev/null";
+  EXPECT_EQ(error(),
+            "disk 0's write log '/dev/null' is a character device, not a regular file or a FIFO");
 }
 
 TEST_F(FileRolesTest, MissingInputsAreLeftToWhoOpensThem) {
