@@ -10,6 +10,7 @@
 #include <iostream>
 
 #include "vmm/config/cli.h"
+#include "vmm/config/file_roles.h"
 #include "vmm/exit_codes.h"
 #include "vmm/host/thread_stacks.h"
 #include "vmm/kvm/kvm_system.h"
@@ -69,6 +70,8 @@ int main(int argc, char** argv) {
       return exit_code::kOk;
     }
     config = build_config(cli);
+    // Before anything is opened, let alone truncated (file_roles.h).
+    check_run_files(config, cli.config_path);
   } catch (const UsageError& e) {
     std::cerr << "minivmm: " << e.what() << "\n"
               << "Try 'minivmm --help'.\n";
@@ -76,13 +79,21 @@ int main(int argc, char** argv) {
   } catch (const ConfigError& e) {
     std::cerr << "minivmm: config error: " << e.what() << "\n";
     return exit_code::kConfig;
+  } catch (const BootFileError& e) {
+    std::cerr << "minivmm: " << e.what() << "\n";
+    return exit_code::kImage;
   } catch (const Error& e) {
     std::cerr << "minivmm: " << e.what() << "\n";
     return exit_code::kConfig;
+  } catch (const std::exception& e) {
+    // Out of memory, a library's own exception: still a message and a
+    // documented exit code, never std::terminate's abort.
+    std::cerr << "minivmm: internal error: " << e.what() << "\n";
+    return exit_code::kInternal;
   }
 
-  setup_logging(config.log_level);
   try {
+    setup_logging(config.log_level);
     return run_machine(config, started);
   } catch (const KvmUnavailable& e) {
     spdlog::error("{}", e.what());

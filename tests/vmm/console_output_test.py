@@ -11,6 +11,7 @@ KVM with a tiny guest that prints console lines forever:
 - reader stuck: stdout is a pipe nobody reads. The vCPU must not block in
   write(2) for good: minivmm warns that it drops output, and SIGTERM still
   stops it promptly with exit code 0.
+- serial log: an existing log file is replaced by this run's console.
 usage: console_output_test.py MINIVMM"""
 import fcntl
 import os
@@ -131,6 +132,26 @@ def reader_stuck(d):
         print("   log:", text.strip()[-1500:])
 
 
+def serial_log_replaced(d):
+    """An existing serial log is emptied once it is known to be a regular
+    file, then holds this run's console only."""
+    # mov dx, 0x3f8; mov al, 'x'; out dx, al; mov al, '\n'; out dx, al;
+    # mov dx, 0x4f0; xor eax, eax; out dx, eax (exit device: status 0); jmp $
+    code = bytes([0x66, 0xba, 0xf8, 0x03, 0xb0, 0x78, 0xee, 0xb0, 0x0a, 0xee,
+                  0x66, 0xba, 0xf0, 0x04, 0x31, 0xc0, 0xef, 0xeb, 0xfe])
+    kernel = tiny_guest.write_guest(d, "one_line", code)
+    log = os.path.join(d, "console.log")
+    with open(log, "wb") as f:
+        f.write(b"the last run's console, longer than this one's\n" * 100)
+    p = subprocess.run([MINIVMM, "--kernel", kernel, "--no-stdin", "--serial-log", log],
+                       stdin=subprocess.DEVNULL, stdout=subprocess.PIPE,
+                       stderr=subprocess.PIPE, timeout=120)
+    with open(log, "rb") as f:
+        text = f.read()
+    report("serial log: holds this run's console only", text == b"x\n" and p.returncode == 0,
+           f"exit {p.returncode}, log {text[:60]!r}")
+
+
 def stdout_closed(d):
     kernel = tiny_guest.write_guest(d, "flood", tiny_guest.CONSOLE_FLOOD)
     disk = tiny_guest.write_disk(d, "closed.img")
@@ -160,6 +181,7 @@ if why:
 with tempfile.TemporaryDirectory() as d:
     reader_gone(d)
     reader_stuck(d)
+    serial_log_replaced(d)
     stdout_closed(d)
 print(f"{len(failures)} failed")
 sys.exit(1 if failures else 0)

@@ -40,7 +40,7 @@ the TOML config file (see configs/default.toml and README.md).
       --vcpus N             number of vCPUs, 1..min(254, KVM_CAP_MAX_VCPUS) [machine.vcpus]
       --disk SPEC           add a disk (repeatable; about 56, as many as the kernel
                             command line holds): PATH[,KEY=VALUE]... with the keys of a
-                            [[disk]] table: cache=MODE, read_only=true|false (or ro),
+                            [[disk]] table: cache=MODE, read_only=true|false|1|0 (or ro),
                             serial=ID (virtio-blk ID, up to 20 bytes), queues=N (1..64),
                             io_engine=auto|io_uring|sync, write_log=FILE (power-loss log)
                             MODE: writeback (default), none, writethrough, directsync, unsafe
@@ -59,7 +59,8 @@ Exit codes:
   0      guest powered off/rebooted, reported status 0, SIGINT/SIGTERM, or
          the console's reader went away (EPIPE on stdout)
   N      the guest wrote N to the exit device (32-bit write to port 0x4f0; N & 0xff)
-  64     bad command line          65  bad configuration
+  64     bad command line
+  65     bad configuration, incl. a log file naming another file of the run
   66     kernel/initrd/disk image missing or invalid
   69     /dev/kvm unavailable or lacking a capability
   70     internal error            75  unhandled VM exit (incl. emulation failure)

@@ -1,14 +1,16 @@
 #include "vmm/config/config.h"
 
+#include <unistd.h>
+
 #include <cstdlib>
 #include <filesystem>
-#include <fstream>
 #include <set>
 #include <sstream>
 
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
+#include "vmm/loader/regular_file.h"
 #include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/mptable.h"
 #include "vmm/x86_64/virtio_mmio_slots.h"
@@ -272,11 +274,23 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
 }
 
 VmConfig load_config_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw ConfigError("cannot read config file '" + path + "': " + std::strerror(errno));
-  std::stringstream buf;
-  buf << in.rdbuf();
-  return parse_config(buf.str(), path);
+  std::string text;
+  try {
+    const RegularFile file = open_regular_file(path, "config file", kMaxConfigFileBytes);
+    text.resize(file.size);
+    size_t done = 0;
+    while (done < text.size()) {
+      const ssize_t n = ::read(file.fd.get(), text.data() + done, text.size() - done);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0) throw sys_error("cannot read config file '" + path + "'");
+      if (n == 0) break;  // shrank since fstat: parse what is there
+      done += static_cast<size_t>(n);
+    }
+    text.resize(done);
+  } catch (const Error& e) {
+    throw ConfigError(e.what());
+  }
+  return parse_config(text, path);
 }
 
 }  // namespace minivmm

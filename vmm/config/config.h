@@ -33,6 +33,10 @@ inline constexpr uint32_t kMaxVcpus = 254;
 // 0 turns polling off. A millisecond bounds the CPU a poll can burn.
 inline constexpr uint32_t kDefaultIoPollUs = 32;
 inline constexpr uint32_t kMaxIoPollUs = 1000;
+// A config file is a regular file of at most 1 MiB: a hand-written one is a
+// few KiB, and a wrong path (/dev/zero, a disk image) must not be read
+// whole into memory.
+inline constexpr uint64_t kMaxConfigFileBytes = 1ull << 20;
 
 struct VmConfig {
   // [machine]
@@ -71,6 +75,8 @@ std::string expand_path(const std::string& value);
 
 // Parses TOML text; `source_name` appears in error messages.
 VmConfig parse_config(const std::string& toml_text, const std::string& source_name);
+// Throws ConfigError if `path` is not a regular file of at most
+// kMaxConfigFileBytes, cannot be read, or is not a valid config.
 VmConfig load_config_file(const std::string& path);
 
 }  // namespace minivmm

@@ -13,6 +13,9 @@ namespace blk = virtio::blk;
 
 std::string quoted(const std::string& v) { return "\"" + v + "\""; }
 
+// `ro` is short for `read_only`: one key under two names.
+std::string canonical_key(const std::string& key) { return key == "ro" ? "read_only" : key; }
+
 // The typed value of one option, converting text from a --disk flag.
 class OptionReader {
  public:
@@ -30,8 +33,9 @@ class OptionReader {
   bool boolean() const {
     if (const auto* b = std::get_if<bool>(&o_.value)) return *b;
     if (const auto* s = std::get_if<std::string>(&o_.value); s && source_ == DiskSource::kFlag) {
-      if (*s == "true") return true;
-      if (*s == "false") return false;
+      if (*s == "true" || *s == "1") return true;
+      if (*s == "false" || *s == "0") return false;
+      fail("= " + quoted(*s) + " must be a boolean (true/false or 1/0)");
     }
     fail("must be a boolean (true/false)");
   }
@@ -75,7 +79,10 @@ DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource 
   std::set<std::string> seen;
   for (const DiskOption& o : options) {
     const OptionReader r(o, source);
-    if (!seen.insert(o.key).second) r.fail("is given twice");
+    if (!seen.insert(canonical_key(o.key)).second) {
+      r.fail(o.key == canonical_key(o.key) ? "is given twice"
+                                           : "is given twice (as " + canonical_key(o.key) + ")");
+    }
     if (o.key == "path") {
       d.path = r.text();
       if (!d.path.empty()) d.path = resolve_path(d.path);
@@ -87,7 +94,7 @@ DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource 
                " is not a cache mode; allowed: " + std::string(storage::allowed_cache_modes()));
       }
       d.cache = *mode;
-    } else if (o.key == "read_only") {
+    } else if (canonical_key(o.key) == "read_only") {
       d.read_only = r.boolean();
     } else if (o.key == "serial") {
       d.id = r.text();
@@ -103,9 +110,7 @@ DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource 
       const std::string log = r.text();
       d.write_log = log.empty() ? log : resolve_path(log);  // "" = no log
     } else {
-      r.fail(
-          "is an unknown key; a disk takes path, cache, read_only, serial, queues, io_engine, "
-          "write_log");
+      r.fail("is an unknown key; a disk takes " + std::string(kDiskKeys));
     }
   }
   if (d.path.empty()) throw DiskOptionError("", 0, "needs a 'path'");
@@ -126,7 +131,7 @@ std::vector<DiskOption> split_disk_flag(const std::string& spec) {
       }
     }
     if (part == "ro") {
-      options.push_back({"read_only", true});
+      options.push_back({"ro", true});
       continue;
     }
     const size_t eq = part.find('=');

@@ -4,9 +4,9 @@
 // same bad value, give the same reason; only the prefix that says where
 // (file:line and disk[N], or the --disk flag) differs.
 //
-// Keys: path, cache, read_only, serial, queues, io_engine, write_log. The
-// user-facing key `serial` is the virtio-blk device ID (GET_ID), called `id`
-// in the code; it has nothing to do with the [serial] console section.
+// Keys: kDiskKeys (`ro` is another name of `read_only`). The user-facing
+// key `serial` is the virtio-blk device ID (GET_ID), called `id` in the
+// code; it has nothing to do with the [serial] console section.
 // The limits are the device's own (devices/virtio_blk/virtio_blk_options.h).
 #pragma once
 
@@ -20,6 +20,9 @@
 #include "storage/disk.h"
 
 namespace minivmm {
+
+inline constexpr const char* kDiskKeys =
+    "path, cache, read_only (or ro), serial, queues, io_engine, write_log";
 
 struct DiskConfig {
   std::string path;
@@ -58,13 +61,13 @@ class DiskOptionError : public Error {
 // Parses and validates one disk. `resolve_path` turns the path and
 // write_log values into the paths to open (${VAR}, ~, relative to the config
 // file). From a --disk flag, text values of integer and boolean keys are
-// converted ("4", "true"); from TOML they must have the TOML type. Throws
-// DiskOptionError.
+// converted ("4"; "true"/"1", "false"/"0"); from TOML they must have the
+// TOML type. Throws DiskOptionError.
 DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource source,
                              const std::function<std::string(const std::string&)>& resolve_path);
 
-// Splits a --disk spec into options: the first field is the path, `ro` is
-// read_only=true, every other field is key=value.
+// Splits a --disk spec into options: the first field is the path, a bare
+// `ro` is ro=true, every other field is key=value.
 std::vector<DiskOption> split_disk_flag(const std::string& spec);
 
 }  // namespace minivmm

@@ -4,6 +4,7 @@
 #include <limits.h>
 #include <poll.h>
 #include <spdlog/spdlog.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -12,12 +13,29 @@
 #include "common/error.h"
 
 namespace minivmm {
+namespace {
+
+// No O_TRUNC at open: only a regular file is emptied, so a path that turned
+// into something else since the start-up checks (vmm/config/file_roles.h)
+// is refused untouched. O_NONBLOCK: open(2) of a FIFO without a reader
+// would block (fifo(7)); cleared again for the regular file.
+UniqueFd open_log_file(const std::string& path) {
+  UniqueFd fd(::open(path.c_str(), O_WRONLY | O_CREAT | O_NONBLOCK | O_CLOEXEC, 0644));
+  if (!fd) throw sys_error("cannot create serial log '" + path + "'");
+  struct stat st {};
+  if (::fstat(fd.get(), &st) != 0) throw sys_error("serial log '" + path + "': fstat");
+  if (!S_ISREG(st.st_mode)) throw Error("serial log '" + path + "' is not a regular file");
+  if (::ftruncate(fd.get(), 0) != 0) throw sys_error("cannot empty serial log '" + path + "'");
+  if (::fcntl(fd.get(), F_SETFL, 0) != 0) throw sys_error("serial log '" + path + "': F_SETFL");
+  return fd;
+}
+
+}  // namespace
 
 ConsoleOutput::ConsoleOutput(const std::string& log_path, std::function<void()> on_closed)
     : fd_(STDOUT_FILENO), on_closed_(std::move(on_closed)) {
   if (!log_path.empty()) {
-    file_.reset(::open(log_path.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644));
-    if (!file_) throw sys_error("cannot create serial log file '" + log_path + "'");
+    file_ = open_log_file(log_path);
     fd_ = file_.get();
   }
   unbuffered_ = isatty(fd_);

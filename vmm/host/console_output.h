@@ -25,7 +25,8 @@ class ConsoleOutput {
  public:
   static constexpr std::chrono::milliseconds kMaxStall{1000};
 
-  // Empty path: stdout. Throws Error if the log file cannot be created.
+  // Empty path: stdout. Throws Error if the log file cannot be created or is
+  // not a regular file (which is then left as it was).
   // `on_closed` runs (on the writing thread, once) when the reader has gone.
   explicit ConsoleOutput(const std::string& log_path, std::function<void()> on_closed = {});
   ~ConsoleOutput();

@@ -10,10 +10,16 @@
 
 namespace minivmm {
 
+// Everything the boot path loads lies below 4 GiB (the boot page tables map
+// the first 4 GiB; setup_header's initrd_addr_max is 32-bit), so a larger
+// kernel or initrd could never load: refusing it up front spares reading it.
+inline constexpr uint64_t kMaxMappedFileBytes = 4ull << 30;
+
 class MappedFile {
  public:
-  // Throws Error naming `what` and `path` if the file cannot be mapped, is
-  // not a regular file, or is empty.
+  // Throws Error naming `what` and `path` if the file cannot be opened, is
+  // not a regular file (open_regular_file), is empty, is larger than
+  // kMaxMappedFileBytes, or cannot be mapped.
   MappedFile(const std::string& path, const std::string& what);
   ~MappedFile();
   MappedFile(const MappedFile&) = delete;

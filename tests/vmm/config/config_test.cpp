@@ -284,6 +284,71 @@ TEST(Config, LoadFileResolvesRelativePathsAgainstConfigDir) {
   EXPECT_THROW(load_config_file(dir + "/missing.toml"), ConfigError);
 }
 
+// Only a regular file of at most kMaxConfigFileBytes is read: a device
+// such as /dev/zero would be read without end, a directory reads as an
+// empty config, a FIFO would block the open.
+std::string load_error(const std::string& path) {
+  try {
+    load_config_file(path);
+  } catch (const ConfigError& e) {
+    return e.what();
+  }
+  return "accepted";
+}
+
+TEST(Config, LoadFileRefusesWhatIsNotARegularFileOfSaneSize) {
+  const std::string dir = ::testing::TempDir() + "cfgkinds";
+  std::filesystem::create_directories(dir);
+  EXPECT_EQ(load_error("/dev/zero"),
+            "config file '/dev/zero' is a character device, not a regular file");
+  EXPECT_EQ(load_error(dir), "config file '" + dir + "' is a directory, not a regular file");
+  const std::string big = dir + "/big.toml";
+  std::ofstream(big).close();
+  std::filesystem::resize_file(big, kMaxConfigFileBytes + 1);
+  EXPECT_EQ(load_error(big), "config file '" + big + "' is 1048577 bytes, over the " +
+                                 std::to_string(kMaxConfigFileBytes) + "-byte limit");
+  std::filesystem::resize_file(big, kMaxConfigFileBytes);  // the limit itself: a syntax error
+  EXPECT_NE(load_error(big).find("TOML syntax error"), std::string::npos);
+  std::filesystem::remove_all(dir);
+}
+
+TEST(DiskConfig, RoIsReadOnlyUnderAnotherName) {
+  EXPECT_TRUE(parse_disk_flag("/b.img,ro=1").read_only);
+  EXPECT_TRUE(parse_disk_flag("/b.img,ro=true").read_only);
+  EXPECT_FALSE(parse_disk_flag("/b.img,ro=0").read_only);
+  EXPECT_FALSE(parse_disk_flag("/b.img,ro=false").read_only);
+  EXPECT_TRUE(parse_disk_flag("/b.img,read_only=1").read_only);
+  EXPECT_FALSE(parse_disk_flag("/b.img,read_only=0").read_only);
+  EXPECT_TRUE(parse_config("[[disk]]\npath = \"/a\"\nro = true\n", "t.toml").disks[0].read_only);
+  try {
+    parse_disk_flag("/b.img,ro,read_only=false");
+    FAIL() << "ro and read_only both accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'read_only' is given twice"), std::string::npos)
+        << e.what();
+  }
+  try {
+    parse_disk_flag("/b.img,ro=yes");
+    FAIL() << "ro=yes accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'ro' = \"yes\" must be a boolean"), std::string::npos)
+        << e.what();
+  }
+}
+
+TEST(DiskConfig, UnknownKeyMessageListsEveryKey) {
+  try {
+    parse_disk_flag("/b.img,readonly=1");
+    FAIL() << "readonly accepted";
+  } catch (const UsageError& e) {
+    EXPECT_NE(std::string(e.what()).find("key 'readonly' is an unknown key; a disk takes path, "
+                                         "cache, read_only (or ro), serial, queues, io_engine, "
+                                         "write_log"),
+              std::string::npos)
+        << e.what();
+  }
+}
+
 TEST(Config, DebugSeccompKey) {
   EXPECT_TRUE(parse_config("", "test.toml").seccomp);
   EXPECT_FALSE(parse_config("[debug]\nseccomp = false\n", "test.toml").seccomp);
