@@ -134,8 +134,8 @@ def kernel_package():
 
 
 def archive_sha256(record, what):
-    """The SHA256 field of an apt-cache show record: the hash the archive's
-    signed Packages index gives for the .deb (deb-control(5), Packages)."""
+    """The SHA256 field of an apt-cache show record: the .deb's hash in the
+    archive's Packages index, which its signed Release file covers."""
     for line in record.splitlines():
         if line.startswith("SHA256:"):
             value = line.split(":", 1)[1].strip().lower()
@@ -608,9 +608,11 @@ def parse_args(argv):
     ap.add_argument("--boot-allowance", type=float, default=120, help="seconds allowed for the first heartbeat")
     ap.add_argument("--infra-retries", type=int, default=0,
                     help="after an infrastructure failure, run again on a fresh sandbox boot this many times")
-    ap.add_argument("--rw", action="append", default=[], metavar="DIR",
-                    help="also share DIR read-write (repeatable; the repository, $MINIVMM_BUILD_DIR, the cache "
-                         "and $TMPDIR always are; the rest of / is read-only inside)")
+    ap.add_argument("--rw", action="append", metavar="DIR",
+                    default=[d for d in os.environ.get("MINIVMM_NESTED_RW", "").split(":") if d],
+                    help="also share DIR read-write (repeatable; env MINIVMM_NESTED_RW, dirs separated by ':'; "
+                         "the repository, $MINIVMM_BUILD_DIR, the cache and $TMPDIR always are; the rest of / "
+                         "is read-only inside)")
     ap.add_argument("--keep-run", action="store_true", help="keep the run directory (console log, heartbeat)")
     ap.add_argument("--build-only", action="store_true", help="build the sandbox into the cache and exit")
     ap.add_argument("command", nargs=argparse.REMAINDER)

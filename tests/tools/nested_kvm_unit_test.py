@@ -89,6 +89,14 @@ class VerifiedDeb(unittest.TestCase):
         nested_kvm.verified_deb(self.debs, PATTERN, GOOD_SHA256, self.download(GOOD))
         self.assertEqual(stat.S_IMODE(self.debs.stat().st_mode), 0o700)
 
+    @unittest.skipUnless(os.geteuid() == 0, "needs root to give the directory to another user")
+    def test_debs_dir_of_another_user_is_refused(self):
+        self.debs.mkdir(mode=0o700)
+        os.chown(self.debs, 65534, 65534)
+        with self.assertRaises(nested_kvm.InfraError) as e:
+            nested_kvm.verified_deb(self.debs, PATTERN, GOOD_SHA256, self.download(GOOD))
+        self.assertIn(f"{self.debs} belongs to uid 65534", str(e.exception))
+
 
 class ArchiveSha256(unittest.TestCase):
     RECORD = ("Package: linux-image-6.1.0-99-amd64\nVersion: 6.1.999-1\n"
