@@ -9,7 +9,8 @@ needed on this machine) and checks its exit status and output.
   kvm        inside there is a hardware-virtualization /dev/kvm (svm, not PVM)
              and /var/tmp is a real block device (ext4), O_DIRECT works
   readonly   the host's / is read-only inside (EROFS in /etc, /usr, $HOME);
-             the repository and the cache are written through to the host
+             the repository, the cache and a --rw directory are written
+             through to the host
   timeout    a command past --timeout is stopped: exit 124
   signal     SIGTERM to the runner reaches the command (its trap runs) and the
              runner returns the command's status
@@ -20,9 +21,11 @@ needed on this machine) and checks its exit status and output.
 usage: nested_kvm_test.py REPO_ROOT
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.abspath(sys.argv[1])
@@ -68,7 +71,8 @@ def case_readonly():
     # default cache, but is not shared itself).
     outside = [d for d in ("/etc", "/usr", os.path.realpath(os.path.expanduser("~")))
                if not any((d + "/").startswith(w + "/") for w in (os.path.realpath(REPO), cache))]
-    inside = {REPO: "repository", cache: "cache"}
+    extra = os.path.realpath(tempfile.mkdtemp(prefix="nested-rw-", dir="/tmp"))
+    inside = {REPO: "repository", cache: "cache", extra: "--rw directory"}
     script = (
         "import errno, os\n"
         f"probe = {probe!r}\n"
@@ -83,7 +87,7 @@ def case_readonly():
         "        f.write(what)\n"
         "    print('wrote', d)\n")
     try:
-        rc, out, err = run(["--", "python3", "-c", script])
+        rc, out, err = run(["--rw", extra, "--", "python3", "-c", script])
         lines = set(out.splitlines())
         for d in outside:
             expect(f"readonly: writing {d} fails with EROFS", f"EROFS {d}" in lines,
@@ -98,7 +102,8 @@ def case_readonly():
                    rc == 0 and f"wrote {d}" in lines and on_host == what,
                    f"rc={rc} on the host: {on_host!r} out={out!r} err={err[-500:]}")
     finally:  # also what a sandbox that shares / read-write leaves behind
-        for d in [*outside, *inside]:
+        shutil.rmtree(extra, ignore_errors=True)
+        for d in [*outside, REPO, cache]:
             try:
                 os.unlink(os.path.join(d, probe))
             except FileNotFoundError:
