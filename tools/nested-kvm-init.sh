@@ -1,7 +1,9 @@
 #!/bin/busybox sh
 # PID 1 of the nested-KVM sandbox (tools/nested_kvm.py builds it into the
-# initramfs). Loads the modules, shares the host's / over 9p, mounts a scratch
-# ext4 on /var/tmp, then runs $RUN/cmd.sh chrooted into the host's tree:
+# initramfs). Loads the modules, mounts the host's / read-only over 9p and the
+# directories the command may write ($RUN/mounts) read-write over their own
+# paths, mounts a scratch ext4 on /var/tmp, then runs $RUN/cmd.sh chrooted
+# into the host's tree:
 #   ttyS0 console and kernel log   ttyS1 command stdout   ttyS2 command stderr
 #   ttyS3 heartbeat (the runner's freeze watchdog)
 # It reports the command's exit status in $RUN/status, or why the sandbox could
@@ -35,15 +37,25 @@ done </lib/modules/order
 
 say "modules loaded"
 # The run directory, uncached: the runner creates files there (stop) while we
-# run. The host's / is read through the page cache (cache=loose): executables
-# and libraries load several times faster, and nothing on the host changes
-# under a running command except the run directory.
+# run. The host's / is read-only (QEMU exports it readonly=on, and it is
+# mounted ro) and read through the page cache (cache=loose): executables and
+# libraries load several times faster, and nothing inside can write it, so
+# the cache holds nothing a killed sandbox could lose.
 mkdir -p /ctl /host
 mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 run /ctl ||
 	infra "cannot mount the run directory over 9p (modules that failed:${failed:- none})"
-mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
+mount -t 9p -o ro,trans=virtio,version=9p2000.L,msize=512000,cache=loose host /host ||
 	infra "cannot mount the host's / over 9p"
 [ -d "/host$RUN" ] || infra "run directory $RUN is not visible over 9p"
+# What the command may write (the repository, the build tree, the cache,
+# TMPDIR, --rw), each over its own path, uncached: a write() that returned is
+# in the host's page cache, so killing the sandbox loses no completed write,
+# and the host and the command see the same files.
+while read -r tag dir; do
+	[ -d "/host$dir" ] || infra "read-write directory $dir is not a directory in the host's /"
+	mount -t 9p -o trans=virtio,version=9p2000.L,msize=512000 "$tag" "/host$dir" ||
+		infra "cannot mount $dir read-write over 9p (mount tag $tag)"
+done </ctl/mounts
 # Inside the command's root the run directory is the uncached export too, so
 # what the command writes there ($MINIVMM_NESTED_RUN_DIR) is on the host at
 # once and survives the machine being killed (power-cut campaign write logs).

@@ -4,10 +4,15 @@
 The sandbox is Debian's own kernel (linux-image-amd64, downloaded and unpacked,
 never installed) under QEMU's software emulator with emulated AMD-V
 (`-cpu max`), where kvm_amd gives a /dev/kvm with hardware-virtualization
-semantics. The host's / is shared over 9p and the command runs chrooted into
-it, so the repository, the build tree and the cache are at the same paths;
-/var/tmp inside is a scratch ext4 on virtio-blk (real O_DIRECT, fdatasync,
-loop devices).
+semantics. The host's / is shared read-only over 9p and the command runs
+chrooted into it, so the host's tools and paths work unchanged; the directories
+it must write (its repository, the build tree, the cache, $TMPDIR, --rw) are
+shared read-write over the same paths. /var/tmp inside is a scratch ext4 on
+virtio-blk (real O_DIRECT, fdatasync, loop devices).
+
+A test harness, not an isolation boundary: the command runs as root inside and
+can change anything in the read-write directories, and QEMU runs with the
+caller's rights (root, on the project's machines).
 
 usage: nested_kvm.py [options] [--] COMMAND [ARG...]
        nested_kvm.py --build-only
@@ -56,6 +61,10 @@ HOST_TOOLS = {
 }
 EXIT_TIMEOUT = 124
 EXIT_INFRA = 125
+# Paths that are not the host's inside the sandbox: /var/tmp is the scratch
+# disk, /proc, /sys and /dev are the sandbox kernel's. A read-write export
+# there would be hidden by those mounts.
+NOT_SHARED = ("/var/tmp", "/proc", "/sys", "/dev")
 
 
 class InfraError(Exception):
@@ -66,9 +75,9 @@ def log(msg):
     print(f"nested-kvm: {msg}", file=sys.stderr, flush=True)
 
 
-def cache_root():
-    base = os.environ.get("MINIVMM_CACHE") or os.path.join(
-        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "minivmm")
+def cache_root(env=os.environ):
+    base = env.get("MINIVMM_CACHE") or os.path.join(
+        env.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "minivmm")
     return Path(base).resolve() / "nested"
 
 
@@ -103,21 +112,38 @@ def package_version(pkg):
 
 
 def kernel_package():
-    """linux-image-amd64's kernel package and version, remembered until apt's
-    package lists change (apt-cache takes seconds on a loaded machine)."""
+    """linux-image-amd64's kernel package, version and the archive's SHA256 of
+    its .deb, remembered until apt's package lists change (apt-cache takes
+    seconds on a loaded machine)."""
     lists = Path("/var/lib/apt/lists")
     stamp = f"{lists.stat().st_mtime_ns if lists.exists() else 0}"
     memo = cache_root() / "resolved-kernel"
     try:
-        saved_stamp, kpkg, kver = memo.read_text().split()
+        saved_stamp, kpkg, kver, sha256 = memo.read_text().split()
         if saved_stamp == stamp:
-            return kpkg, kver
+            return kpkg, kver, sha256
     except (OSError, ValueError):
         pass
     kpkg, kver = resolve_kernel_package()
+    sha256 = archive_sha256(
+        run_quiet(["apt-cache", "show", "--no-all-versions", f"{kpkg}={kver}"], f"apt-cache show {kpkg}={kver}"),
+        f"{kpkg} {kver}")
     memo.parent.mkdir(parents=True, exist_ok=True)
-    memo.write_text(f"{stamp} {kpkg} {kver}\n")
-    return kpkg, kver
+    memo.write_text(f"{stamp} {kpkg} {kver} {sha256}\n")
+    return kpkg, kver, sha256
+
+
+def archive_sha256(record, what):
+    """The SHA256 field of an apt-cache show record: the .deb's hash in the
+    archive's Packages index, which its signed Release file covers."""
+    for line in record.splitlines():
+        if line.startswith("SHA256:"):
+            value = line.split(":", 1)[1].strip().lower()
+            if len(value) == 64 and all(c in "0123456789abcdef" for c in value):
+                return value
+            raise InfraError(f"apt's package lists give {what} a malformed SHA256 {value!r}")
+    raise InfraError(f"apt's package lists have no SHA256 for {what}: cannot check its .deb "
+                     "(run apt-get update)")
 
 
 def resolve_kernel_package():
@@ -134,27 +160,73 @@ def resolve_kernel_package():
     raise InfraError("cannot resolve linux-image-amd64 to a kernel package (apt-get update?)")
 
 
-def sandbox_key(kpkg, kver):
+def sandbox_key(kpkg, kver, deb_sha256):
     h = hashlib.sha256()
-    for item in (kpkg, kver, package_version("busybox-static"), package_version("kmod"),
+    for item in (kpkg, kver, deb_sha256, package_version("busybox-static"), package_version("kmod"),
                  INIT_SCRIPT.read_bytes(), " ".join(MODULES)):
         h.update(item if isinstance(item, bytes) else item.encode())
         h.update(b"\0")
     return h.hexdigest()[:16]
 
 
-def download_kernel(debs, kpkg, kver):
-    deb = next(iter(debs.glob(f"{kpkg}_{kver.replace(':', '%3a')}_*.deb")), None)
-    if deb:
-        return deb
-    debs.mkdir(parents=True, exist_ok=True)
-    log(f"downloading {kpkg} {kver} (Debian package, unpacked into the cache, never installed)")
-    os.chmod(debs, 0o777)  # apt's _apt user writes there when not root
-    run_quiet(["apt-get", "download", "-q", f"{kpkg}={kver}"], f"apt-get download {kpkg}", cwd=debs)
-    deb = next(iter(debs.glob(f"{kpkg}_*.deb")), None)
-    if not deb:
-        raise InfraError(f"apt-get download {kpkg} left no .deb in {debs}")
-    return deb
+def private_dir(path):
+    """A directory only its owner can use (0700). Whoever can write the .deb
+    cache chooses the kernel the sandbox boots; an existing directory with
+    looser permissions (earlier versions made it 0777) is tightened."""
+    path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    st = path.stat()
+    if st.st_uid != os.geteuid():
+        raise InfraError(f"{path} belongs to uid {st.st_uid}, not to this user: "
+                         "set MINIVMM_CACHE to a directory of your own")
+    if st.st_mode & 0o7777 != 0o700:
+        os.chmod(path, 0o700)
+    return path
+
+
+def file_sha256(path):
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def verified_deb(debs, pattern, expected_sha256, download):
+    """The .deb in `debs` matching `pattern` whose SHA256 is the archive's.
+    A cached file that does not match (corrupt, truncated, replaced) is
+    deleted and downloaded again with download(); a download that still does
+    not match is refused."""
+    private_dir(debs)
+    for deb in sorted(debs.glob(pattern)):
+        got = file_sha256(deb)
+        if got == expected_sha256:
+            return deb
+        log(f"cached {deb} has SHA256 {got}, the archive says {expected_sha256}: downloading it again")
+        deb.unlink()
+    download()
+    found = sorted(debs.glob(pattern))
+    if not found:
+        raise InfraError(f"the download left no {pattern} in {debs}")
+    got = file_sha256(found[0])
+    if got != expected_sha256:
+        found[0].unlink()
+        raise InfraError(f"downloaded {found[0].name} has SHA256 {got}, but apt's package lists say "
+                         f"{expected_sha256}: refusing to use it (a corrupt download or a stale list: "
+                         "run apt-get update and try again)")
+    return found[0]
+
+
+def download_kernel(debs, kpkg, kver, sha256):
+    def download():
+        log(f"downloading {kpkg} {kver} (Debian package, unpacked into the cache, never installed)")
+        # As root apt would hand the download to its _apt user, which cannot
+        # write the private cache; it then warns and downloads as root. Say so
+        # up front: the file is checked against the archive's SHA256 anyway.
+        sandbox = ["-o", "APT::Sandbox::User=root"] if os.geteuid() == 0 else []
+        run_quiet(["apt-get", "download", "-q", *sandbox, f"{kpkg}={kver}"], f"apt-get download {kpkg}",
+                  cwd=debs)
+
+    return verified_deb(debs, f"{kpkg}_{kver.replace(':', '%3a')}_*.deb", sha256, download)
 
 
 def module_order(tree, release):
@@ -200,13 +272,15 @@ def build_initramfs(tree, release, out):
         shutil.rmtree(stage, ignore_errors=True)
 
 
-def unpacked_kernel(root, kpkg, kver):
+def unpacked_kernel(root, kpkg, kver, sha256):
     """The kernel package unpacked once per version (depmod run on it): the
-    initramfs can then be rebuilt without unpacking 70 MB again."""
+    initramfs can then be rebuilt without unpacking 70 MB again. A tree not
+    recorded as unpacked from a .deb with the archive's SHA256 is redone."""
     tree = root / "kernels" / f"{kpkg}_{kver}"
-    if (tree / ".complete").exists():
+    if (tree / ".complete").exists() and (tree / ".deb-sha256").exists() and \
+            (tree / ".deb-sha256").read_text().strip() == sha256:
         return tree
-    deb = download_kernel(root / "debs", kpkg, kver)
+    deb = download_kernel(root / "debs", kpkg, kver, sha256)
     log(f"unpacking {deb.name}")
     partial = tree.with_name(tree.name + ".partial")
     shutil.rmtree(partial, ignore_errors=True)
@@ -216,6 +290,7 @@ def unpacked_kernel(root, kpkg, kver):
     if len(releases) != 1:
         raise InfraError(f"{deb.name} holds {len(releases)} module trees, expected 1")
     run_quiet(["depmod", "-b", str(partial), releases[0]], "depmod")
+    (partial / ".deb-sha256").write_text(sha256 + "\n")
     (partial / ".complete").write_text(releases[0] + "\n")
     shutil.rmtree(tree, ignore_errors=True)
     os.rename(partial, tree)
@@ -229,15 +304,17 @@ def ensure_sandbox():
     """Build (once per key) the sandbox kernel + initramfs; return its directory."""
     check_host_tools()
     root = cache_root()
-    kpkg, kver = kernel_package()
-    key = sandbox_key(kpkg, kver)
+    kpkg, kver, sha256 = kernel_package()
+    key = sandbox_key(kpkg, kver, sha256)
     out = root / key
     if (out / "initramfs.cpio.gz").exists():
         return out
     start = time.monotonic()
     log(f"building the sandbox into {out} ({kpkg} {kver}; later runs reuse it)")
     root.mkdir(parents=True, exist_ok=True)
-    tree = unpacked_kernel(root, kpkg, kver)
+    if root.stat().st_mode & 0o022:  # others could replace the kernel or initramfs it boots
+        os.chmod(root, root.stat().st_mode & 0o755)
+    tree = unpacked_kernel(root, kpkg, kver, sha256)
     release = (tree / ".complete").read_text().strip()
     work = Path(tempfile.mkdtemp(prefix="partial-", dir=root))
     try:
@@ -253,6 +330,48 @@ def ensure_sandbox():
             shutil.rmtree(old, ignore_errors=True)
     log(f"sandbox built in {time.monotonic() - start:.1f}s")
     return out
+
+
+def repository_of(path):
+    """The top of the git work tree holding `path` (a .git directory or, in a
+    linked work tree, a .git file), or None."""
+    for d in (path, *path.parents):
+        if (d / ".git").exists():
+            return d
+    return None
+
+
+def writable_paths(cwd, env, extra=()):
+    """The host directories the command may write, as real paths, none inside
+    another: its repository (the cwd's git work tree, and the runner's own),
+    $MINIVMM_BUILD_DIR, the cache ($MINIVMM_CACHE), $TMPDIR and `extra` (--rw).
+    Everything else of the host's / is read-only inside. Paths that are not
+    directories, /, or hidden inside by the sandbox's own mounts (NOT_SHARED)
+    are left out."""
+    cwd = Path(cwd)
+    wanted = [HERE.parent, repository_of(cwd), cache_root(env).parent]
+    for var in ("MINIVMM_BUILD_DIR", "TMPDIR"):
+        if env.get(var):
+            wanted.append(cwd / env[var])
+    wanted += [cwd / p for p in extra]
+    real = set()
+    for p in wanted:
+        if p is None or not p.is_dir():
+            continue
+        p = p.resolve()
+        if can_share_rw(p):
+            real.add(p)
+    return sorted(p for p in real if not any(q in p.parents for q in real))
+
+
+def can_share_rw(real):
+    """Not /, and not where the sandbox's own mounts would hide it."""
+    return real != Path("/") and not any(real == Path(n) or Path(n) in real.parents for n in NOT_SHARED)
+
+
+def qemu_opt(value):
+    """A value inside a QEMU -opt list, where a comma is written twice."""
+    return str(value).replace(",", ",,")
 
 
 # Variables that describe the outer shell or process, not the user's setup.
@@ -327,7 +446,7 @@ def monitor_dump(run_dir):
 class Sandbox:
     """One boot of the sandbox running one command."""
 
-    def __init__(self, image_dir, args, run_dir, scratch):
+    def __init__(self, image_dir, args, run_dir, scratch, rw_paths):
         self.args, self.run_dir, self.scratch = args, run_dir, scratch
         self.qemu_cmd = [
             QEMU, "-accel", f"tcg,thread={args.tcg_threads}", "-cpu", "max",
@@ -343,10 +462,21 @@ class Sandbox:
             "-chardev", f"file,id=err,path={run_dir}/err.fifo", "-serial", "chardev:err",
             "-serial", f"file:{run_dir}/heartbeat.log",
             "-monitor", f"unix:{run_dir}/monitor.sock,server,nowait",
-            "-virtfs", "local,path=/,mount_tag=host,security_model=none,multidevs=remap",
-            "-virtfs", f"local,path={run_dir},mount_tag=run,security_model=none",
-            "-drive", f"file={scratch},if=virtio,format=raw,cache=unsafe,aio=threads",
+            # The host's / read-only: QEMU refuses every write to it (and the
+            # init mounts it ro), so only the exports below can change the host.
+            "-virtfs", "local,path=/,mount_tag=host,security_model=none,readonly=on,multidevs=remap",
+            "-virtfs", f"local,path={qemu_opt(run_dir)},mount_tag=run,security_model=none",
+            "-drive", f"file={qemu_opt(scratch)},if=virtio,format=raw,cache=unsafe,aio=threads",
         ]
+        # The init mounts each read-write export over its own path (run_dir/mounts).
+        mounts = ""
+        for i, path in enumerate(rw_paths):
+            if "\n" in str(path):
+                raise InfraError(f"cannot share {str(path)!r} read-write: its name has a line break")
+            self.qemu_cmd += ["-virtfs", f"local,path={qemu_opt(path)},mount_tag=rw{i},"
+                              "security_model=none,multidevs=remap"]
+            mounts += f"rw{i} {path}\n"
+        (run_dir / "mounts").write_text(mounts)
 
     def run(self, stop_requested):
         """Returns the command's exit status; raises InfraError or TimeoutError."""
@@ -383,6 +513,10 @@ class Sandbox:
             silence = now - beat_time
             limit = a.boot_allowance if beat_size == 0 else a.freeze_after
             if silence > limit and reason is None:
+                # QEMU is killed after this without a sync inside, and needs
+                # none: the host's / is read-only, and the read-write exports
+                # are uncached, so every write() the command completed is in
+                # the host's page cache already (docs/nested-kvm.md).
                 regs = monitor_dump(self.run_dir)
                 raise InfraError(
                     f"the sandbox froze: no heartbeat for {silence:.0f}s "
@@ -440,7 +574,8 @@ def run_once(image_dir, args, stop_requested):
     try:
         write_command(run_dir, args.command, os.getcwd())
         scratch = make_scratch(args, run_dir)
-        return Sandbox(image_dir, args, run_dir, scratch).run(stop_requested)
+        rw_paths = writable_paths(Path.cwd(), os.environ, args.rw)
+        return Sandbox(image_dir, args, run_dir, scratch, rw_paths).run(stop_requested)
     except InfraError:
         keep = True
         log(f"run directory kept for inspection: {run_dir}")
@@ -473,6 +608,11 @@ def parse_args(argv):
     ap.add_argument("--boot-allowance", type=float, default=120, help="seconds allowed for the first heartbeat")
     ap.add_argument("--infra-retries", type=int, default=0,
                     help="after an infrastructure failure, run again on a fresh sandbox boot this many times")
+    ap.add_argument("--rw", action="append", metavar="DIR",
+                    default=[d for d in os.environ.get("MINIVMM_NESTED_RW", "").split(":") if d],
+                    help="also share DIR read-write (repeatable; env MINIVMM_NESTED_RW, dirs separated by ':'; "
+                         "the repository, $MINIVMM_BUILD_DIR, the cache and $TMPDIR always are; the rest of / "
+                         "is read-only inside)")
     ap.add_argument("--keep-run", action="store_true", help="keep the run directory (console log, heartbeat)")
     ap.add_argument("--build-only", action="store_true", help="build the sandbox into the cache and exit")
     ap.add_argument("command", nargs=argparse.REMAINDER)
@@ -481,6 +621,13 @@ def parse_args(argv):
         args.command = args.command[1:]
     if not args.command and not args.build_only:
         ap.error("no command given")
+    for d in args.rw:
+        real = Path(d).resolve()
+        if not real.is_dir():
+            ap.error(f"--rw {d}: not a directory")
+        if not can_share_rw(real):
+            ap.error(f"--rw {d}: / and {', '.join(NOT_SHARED)} cannot be shared read-write "
+                     "(/var/tmp inside is the scratch disk; the others are the sandbox's own)")
     args.mkfs = False
     return args
 

@@ -8,6 +8,9 @@ needed on this machine) and checks its exit status and output.
              MINIVMM_NESTED_CPUS sets the sandbox's CPU count
   kvm        inside there is a hardware-virtualization /dev/kvm (svm, not PVM)
              and /var/tmp is a real block device (ext4), O_DIRECT works
+  readonly   the host's / is read-only inside (EROFS in /etc, /usr, $HOME);
+             the repository, the cache and a --rw directory are written
+             through to the host
   timeout    a command past --timeout is stopped: exit 124
   signal     SIGTERM to the runner reaches the command (its trap runs) and the
              runner returns the command's status
@@ -18,9 +21,11 @@ needed on this machine) and checks its exit status and output.
 usage: nested_kvm_test.py REPO_ROOT
 """
 import os
+import shutil
 import signal
 import subprocess
 import sys
+import tempfile
 import time
 
 REPO = os.path.abspath(sys.argv[1])
@@ -56,6 +61,53 @@ def case_kvm():
     rc, out, err = run(["--", "sh", "-c", script])
     expect("kvm: hardware-virtualization /dev/kvm, ext4 /var/tmp with O_DIRECT",
            rc == 0 and "kvm-ok" in out, f"rc={rc} out={out!r} err={err[-500:]}")
+
+
+def case_readonly():
+    cache = os.path.realpath(os.environ.get("MINIVMM_CACHE") or os.path.join(
+        os.environ.get("XDG_CACHE_HOME") or os.path.expanduser("~/.cache"), "minivmm"))
+    probe = f"minivmm-nested-rw-probe-{os.getpid()}"
+    # Directories outside what the sandbox shares read-write ($HOME holds the
+    # default cache, but is not shared itself).
+    outside = [d for d in ("/etc", "/usr", os.path.realpath(os.path.expanduser("~")))
+               if not any((d + "/").startswith(w + "/") for w in (os.path.realpath(REPO), cache))]
+    extra = os.path.realpath(tempfile.mkdtemp(prefix="nested-rw-", dir="/tmp"))
+    inside = {REPO: "repository", cache: "cache", extra: "--rw directory"}
+    script = (
+        "import errno, os\n"
+        f"probe = {probe!r}\n"
+        f"for d in {outside!r}:\n"
+        "    try:\n"
+        "        open(os.path.join(d, probe), 'w').close()\n"
+        "        print('wrote', d)\n"
+        "    except OSError as e:\n"
+        "        print(errno.errorcode.get(e.errno, e.errno), d)\n"
+        f"for d, what in {inside!r}.items():\n"
+        "    with open(os.path.join(d, probe), 'w') as f:\n"
+        "        f.write(what)\n"
+        "    print('wrote', d)\n")
+    try:
+        rc, out, err = run(["--rw", extra, "--", "python3", "-c", script])
+        lines = set(out.splitlines())
+        for d in outside:
+            expect(f"readonly: writing {d} fails with EROFS", f"EROFS {d}" in lines,
+                   f"rc={rc} out={out!r} err={err[-500:]}")
+        for d, what in inside.items():
+            try:
+                with open(os.path.join(d, probe)) as f:
+                    on_host = f.read()
+            except OSError as e:
+                on_host = f"({e})"
+            expect(f"readonly: the {what} is written through to the host",
+                   rc == 0 and f"wrote {d}" in lines and on_host == what,
+                   f"rc={rc} on the host: {on_host!r} out={out!r} err={err[-500:]}")
+    finally:  # also what a sandbox that shares / read-write leaves behind
+        shutil.rmtree(extra, ignore_errors=True)
+        for d in [*outside, REPO, cache]:
+            try:
+                os.unlink(os.path.join(d, probe))
+            except FileNotFoundError:
+                pass
 
 
 def case_timeout():
@@ -94,7 +146,7 @@ def case_missing():
            rc == 125 and "qemu-system-x86" in err and "install-deps" in err, f"rc={rc} err={err[-500:]}")
 
 
-for case in (case_missing, case_status, case_kvm, case_timeout, case_signal, case_freeze):
+for case in (case_missing, case_status, case_kvm, case_readonly, case_timeout, case_signal, case_freeze):
     start = time.monotonic()
     case()
     print(f"     ({case.__name__} took {time.monotonic() - start:.0f}s)", flush=True)
