@@ -536,17 +536,35 @@ class Sandbox:
             if stop_sent is not None and now - stop_sent > a.grace + 15:
                 log("the sandbox did not stop in time; killing QEMU")
                 qemu.kill()
-        status = self.run_dir / "status"
         if reason == "timeout":
             raise TimeoutError()
-        if status.exists():
-            return int(status.read_text().strip() or "125")
-        infra = self.run_dir / "infra_error"
-        if infra.exists():
-            raise InfraError(infra.read_text().strip())
+        rc = command_status(self.run_dir)
+        if rc is not None:
+            return rc
         qemu_msg = (self.run_dir / "qemu.log").read_text(errors="replace").strip()[-600:]
         raise InfraError(f"the sandbox ended (QEMU exit {qemu.returncode}) without a status"
                          f"{': ' + qemu_msg if qemu_msg else ''}; console tail:\n{console_tail(self.run_dir)}")
+
+
+def command_status(run_dir):
+    """The command's exit status from the run directory, None if it left none.
+
+    An exit 125 beside an infra_error file is the command saying the sandbox
+    itself failed under it (a vCPU stuck in guest mode: tests/vm_stall.py), so
+    it raises InfraError and the run is retried on a fresh boot; a plain 125
+    is the command's own status. infra_error without a status is the init's
+    report of a failure before the command ran.
+    """
+    status = run_dir / "status"
+    infra = run_dir / "infra_error"
+    if status.exists():
+        rc = int(status.read_text().strip() or str(EXIT_INFRA))
+        if rc == EXIT_INFRA and infra.exists():
+            raise InfraError(infra.read_text().strip())
+        return rc
+    if infra.exists():
+        raise InfraError(infra.read_text().strip())
+    return None
 
 
 def make_scratch(args, run_dir):

@@ -9,6 +9,9 @@
              earlier version left it world-writable
   sha256     the archive's SHA256 is read from an apt-cache show record, and
              a record without one is a clear error
+  status     a command's exit 125 with an infra_error file beside it is a
+             sandbox failure (retried on a fresh boot); any other status,
+             a plain 125 included, is the command's own
   rw paths   what the sandbox shares read-write: the repository, the build
              directory, the cache and TMPDIR, none nested in another, never /
              or /var/tmp (the scratch disk inside)
@@ -117,6 +120,46 @@ class ArchiveSha256(unittest.TestCase):
         with self.assertRaises(nested_kvm.InfraError) as e:
             nested_kvm.archive_sha256("SHA256: 1234\n", "pkg")
         self.assertIn("malformed SHA256", str(e.exception))
+
+
+class CommandStatus(unittest.TestCase):
+    """A command's 125 with an infra_error beside it is a sandbox failure
+    (retried on a fresh boot); a plain 125 or any other status is the command's."""
+
+    def setUp(self):
+        self.tmp = tempfile.TemporaryDirectory()
+        self.run_dir = Path(self.tmp.name)
+
+    def tearDown(self):
+        self.tmp.cleanup()
+
+    def write(self, name, text):
+        (self.run_dir / name).write_text(text)
+
+    def test_status_is_returned(self):
+        self.write("status", "3\n")
+        self.assertEqual(nested_kvm.command_status(self.run_dir), 3)
+
+    def test_plain_125_is_the_commands_own(self):
+        self.write("status", "125\n")
+        self.assertEqual(nested_kvm.command_status(self.run_dir), 125)
+
+    def test_125_with_infra_error_is_retried(self):
+        self.write("status", "125\n")
+        self.write("infra_error", "sandbox stall: vcpu0 98% in guest mode")
+        with self.assertRaisesRegex(nested_kvm.InfraError, "sandbox stall"):
+            nested_kvm.command_status(self.run_dir)
+
+    def test_infra_error_beside_another_status_is_ignored(self):
+        self.write("status", "1\n")
+        self.write("infra_error", "stale")
+        self.assertEqual(nested_kvm.command_status(self.run_dir), 1)
+
+    def test_no_status_is_none_and_init_failure_raises(self):
+        self.assertIsNone(nested_kvm.command_status(self.run_dir))
+        self.write("infra_error", "modprobe kvm_amd failed")
+        with self.assertRaises(nested_kvm.InfraError):
+            nested_kvm.command_status(self.run_dir)
 
 
 class WritablePaths(unittest.TestCase):
