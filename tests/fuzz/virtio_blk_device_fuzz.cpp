@@ -3,8 +3,9 @@
 // register writes, ring and descriptor updates, guest-memory changes between
 // notifies, held completions and resets (input language: device_fuzz_input.h).
 // After every input: nothing outside the image was asked of the disk, no
-// more requests are in flight than the queues hold (finding 3), and the
-// device comes down without hanging; ASan/UBSan check the rest.
+// more requests are in flight than the queues hold (a republished head is
+// not a new request), and the device comes down without hanging; ASan/UBSan
+// check the rest.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -90,7 +91,7 @@ class Session {
     driver_->settle();
     shared_loop().run_sync([this] {
       check(disk_->out_of_range == 0);
-      check(disk_->in_flight() <= size_t{kQueueSize} * queues_);  // finding 3
+      check(disk_->in_flight() <= size_t{kQueueSize} * queues_);
     });
     transport_.reset();  // device reset + drain: must return
   }
