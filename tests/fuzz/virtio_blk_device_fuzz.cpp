@@ -203,7 +203,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   Reader in{data, size};
   // Outlives the device (in-flight requests point into it); one for the whole
-  // run, cleared per input (a fresh one per input cost ~15% in page faults).
+  // run, cleared per input (a fresh one per input spends time in page faults).
   static GuestRam ram(256 << 10);
   ram.clear();
   try {
