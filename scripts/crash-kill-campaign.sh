@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Kill campaign (issue 5, item 1): one VM with a disk per cache mode, the
+# Kill campaign: one VM with a disk per cache mode, the
 # guest agent writing and flushing continuously, minivmm SIGKILLed at a seeded
 # random moment, every image checked against the process-kill promise, the
 # images booted again. Repeats for --kills rounds on the same images (a new

@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Power-cut campaign (issue 11): minivmm runs inside the nested-KVM sandbox
+# Power-cut campaign: minivmm runs inside the nested-KVM sandbox
 # with one disk per cache mode on the sandbox's ext4 scratch disk (kept across
 # boots), the guest agent writing and flushing continuously; at a seeded moment
 # the sandbox's QEMU is SIGKILLed (a power cut: its page cache is lost), the

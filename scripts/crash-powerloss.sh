@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Power-loss simulation over a real guest run (issue 5, item 2).
+# Power-loss simulation over a real guest run.
 #
 # For each cache mode: a fresh zeroed image (or a copy of --image), a copy of
 # it as the base, one minivmm run with the disk's write log on, then

@@ -10,7 +10,7 @@
 # Usage: scripts/fuzz-virtio.sh [seconds per target (default 30; 0 = no limit)] [libFuzzer args...]
 #   FUZZ_TARGETS="parser device"   which targets (default both)
 #   MINIVMM_FUZZ_BUILD_DIR=DIR     build directory (default build-fuzz)
-# The 10^7-execution run of issue 9 (each target, ASan/UBSan, no time limit):
+# The 10^7-execution run (each target, ASan/UBSan, no time limit):
 #   scripts/fuzz-virtio.sh 0 -runs=10000000
 # On several cores, more libFuzzer processes may share the corpus directory
 # (build-fuzz/corpus-TARGET); their executions add up (docs/virtio-blk.md).

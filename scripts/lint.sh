@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# The code habits check (issue 12): formatting against .clang-format and
+# The code habits check: formatting against .clang-format and
 # static checks against .clang-tidy, over every C++ file of the project.
 #
 # usage: scripts/lint.sh [--format-only | --tidy-only] [--fix] [--quiet] [FILE...]

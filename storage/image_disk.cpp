@@ -596,9 +596,9 @@ size_t ImageDisk::process_round() {
 }
 
 void ImageDisk::process_completions() {
-  // One round per call (issue 9, finding 6): the engine's eventfd stays
-  // readable while work remains, so the event loop comes back after serving
-  // whatever else is waiting.
+  // One round per call: the engine's eventfd stays readable while work
+  // remains, so the event loop comes back after serving whatever else is
+  // waiting, and one huge request cannot hold the loop thread.
   process_round();
 }
 

@@ -61,7 +61,7 @@ class IoEngine {
 };
 
 // Most bytes the synchronous engine moves per kick(), so one huge request
-// cannot hold the event-loop thread (issue 9, finding 6); the virtio-blk
+// cannot hold the event-loop thread; the virtio-blk
 // size_max (one segment) is of the same order.
 inline constexpr uint64_t kSyncBytesPerKick = 1 << 20;
 

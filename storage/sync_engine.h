@@ -3,7 +3,7 @@
 // disk still sees its completions only from process_completions(). Each
 // kick() moves at most kSyncBytesPerKick bytes (a longer transfer resumes at
 // the next kick), so one huge request cannot hold the event-loop thread and
-// the vCPU threads' run_sync calls behind it (issue 9, finding 6).
+// the vCPU threads' run_sync calls behind it.
 #pragma once
 
 #include <deque>

@@ -136,7 +136,7 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
     return false;
   }
   // Small transfers only: a large one would hold the loop thread for its
-  // copy (the bound the sync engine keeps per kick, issue 9 finding 6).
+  // copy (the bound the sync engine keeps per kick, kSyncBytesPerKick).
   if (p.cursor.count() > kInlineMaxSegments || p.cursor.remaining() > kInlineMaxBytes) return false;
   const int count = p.cursor.count();
   const int flags = write && !nowait_writes_ ? 0 : RWF_NOWAIT;

@@ -8,7 +8,7 @@
 // O_DIRECT, no RWF_DSYNC) inline with preadv2/pwritev2. io_uring serves a
 // buffered read from the page cache inline too, but hands every buffered
 // write on a filesystem without non-blocking buffered writes (ext4) to a
-// worker thread: a plain pwritev2 there is ~2.8x cheaper. Reads go with
+// worker thread, so a plain pwritev2 costs far less CPU. Reads go with
 // RWF_NOWAIT (a cache miss goes to the ring); writes with RWF_NOWAIT where
 // the filesystem supports it, else plain and timed: one that blocks longer
 // than kSlowInlineWrite (dirty throttling, journal) sends the next
@@ -51,9 +51,9 @@ class UringEngine final : public IoEngine {
   // SQEs per io_uring_enter. io_uring plugs the block layer for a submission
   // of three or more (io_submit_state_start), so a batch reaches the disk
   // only when the whole system call is done; on a virtual disk whose host
-  // serves requests as they come, QD32 O_DIRECT rows ran 0.7-0.85x qemu-img
-  // (one SQE per enter) with whole batches, 0.9-1.07x with 1 or 2 per enter
-  // (bench/README.md, "Submission batches"). 2: half the system calls of 1.
+  // serves requests as they come, whole batches left QD32 O_DIRECT rows
+  // behind qemu-img (one SQE per enter), 1 or 2 per enter level with it
+  // (bench/README.md, "Why the code is as it is"). 2: half the system calls of 1.
   static constexpr unsigned kMaxSubmitBatch = 2;
 
   std::string_view name() const override { return "io_uring"; }

@@ -73,7 +73,7 @@ class WriteLoggedDisk final : public Disk {
         log->append(c);  // before the guest can see it
       } catch (const std::exception& e) {
         // The recording is incomplete: the guest must not take this as a
-        // clean completion (issue 9, finding 2).
+        // clean completion.
         spdlog::error("storage: write log append failed: {}", e.what());
         if (result == 0) result = -EIO;
       }

@@ -39,7 +39,7 @@ struct BlkRequest {
     Unsupported,  // answer VIRTIO_BLK_S_UNSUPP
     Invalid,      // answer VIRTIO_BLK_S_IOERR
     NoStatus,     // no writable status byte can be located: the device must
-                  // ask for a reset, never return the chain (issue 9)
+                  // ask for a reset, never return the chain
   };
   Kind kind = Kind::NoStatus;
   uint8_t* status = nullptr;  // host address of the status byte (not for NoStatus)

@@ -81,7 +81,7 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
   };
   void on_disk_done(uint64_t slot, int result);
   // Hands `r` to the disk; a disk that throws fails the request (IOERR)
-  // instead of leaving it counted as live (issue 9, finding 2).
+  // instead of leaving it counted as live, so a reset's drain ends.
   bool submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r);
   void kick_disk();
 

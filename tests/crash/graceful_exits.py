@@ -4,7 +4,7 @@ cache mode) and the guest agent's continuous workload, let it write for a
 while, stop it with SIGTERM (or SIGKILL with --signal KILL), and repeat on the
 same images; then one plain boot must still reach late init.
 
-This is the reproduction for the sandbox freeze reported in issue 8 (after
+It reproduces the sandbox freeze of docs/nested-kvm.md (after
 ten SIGTERM-ended runs of 35-40 s in one nested-KVM sandbox, the eleventh
 minivmm printed nothing and the whole sandbox stopped). Run it inside the
 sandbox, where the runner's heartbeat watchdog turns a freeze into a report:

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Kill campaign (issue 5, item 1): SIGKILL minivmm mid-workload, check every image.
+"""Kill campaign: SIGKILL minivmm mid-workload, check every image.
 
 One VM, five virtio-blk disks, one per cache mode (distinct image sizes tell
 them apart in the guest). Each round boots the guest agent's continuous plan

@@ -1,5 +1,5 @@
 // Test-only LD_PRELOAD shim: a deliberately broken minivmm for the power-cut
-// campaign (issue 11, item 2), without touching storage/ or the real binary.
+// campaign, without touching storage/ or the real binary.
 // It is built only as a test target (tests/crash/CMakeLists.txt) and takes
 // effect only in a process started with LD_PRELOAD=<this .so> and
 //

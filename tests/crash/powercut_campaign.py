@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Power-cut campaign (issue 11): cut the power of the machine under minivmm, check each cache mode's promise.
+"""Power-cut campaign: cut the power of the machine under minivmm, check each cache mode's promise.
 
 minivmm runs inside the nested-KVM sandbox (scripts/nested-kvm.sh, a Linux
 machine that is a QEMU process on this host) with five disks, one per cache

@@ -13,7 +13,7 @@ What counts as durable (the host-level records are the only evidence):
     not cover it);
   * O_DIRECT alone is NOT durable (QEMU's model: cache=none still needs a
     flush for the device's volatile cache). --direct-is-durable changes that
-    for O_DIRECT images, to read the issue's wording literally.
+    for O_DIRECT images (a model where the disk has no volatile cache).
 Everything else may be lost at a power cut, each write independently and, for
 torn writes, sector by sector (512 B).
 

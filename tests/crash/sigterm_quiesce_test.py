@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Graceful stop (issue 5, item 3): SIGTERM once the guest has probed its
+"""Graceful stop: SIGTERM once the guest has probed its
 disk must end minivmm with exit code 0 and the "SIGTERM received" log line,
 after draining the disk and sending one final flush. With a write log on, the
 flush shows at the host level (fdatasync issued and completed, before the

@@ -3,8 +3,9 @@
 // register writes, ring and descriptor updates, guest-memory changes between
 // notifies, held completions and resets (input language: device_fuzz_input.h).
 // After every input: nothing outside the image was asked of the disk, no
-// more requests are in flight than the queues hold (finding 3), and the
-// device comes down without hanging; ASan/UBSan check the rest.
+// more requests are in flight than the queues hold (a republished head is
+// not a new request), and the device comes down without hanging; ASan/UBSan
+// check the rest.
 #include <cstddef>
 #include <cstdint>
 #include <cstdlib>
@@ -90,7 +91,7 @@ class Session {
     driver_->settle();
     shared_loop().run_sync([this] {
       check(disk_->out_of_range == 0);
-      check(disk_->in_flight() <= size_t{kQueueSize} * queues_);  // finding 3
+      check(disk_->in_flight() <= size_t{kQueueSize} * queues_);
     });
     transport_.reset();  // device reset + drain: must return
   }
@@ -202,7 +203,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   (void)quiet;
   Reader in{data, size};
   // Outlives the device (in-flight requests point into it); one for the whole
-  // run, cleared per input (a fresh one per input cost ~15% in page faults).
+  // run, cleared per input (a fresh one per input spends time in page faults).
   static GuestRam ram(256 << 10);
   ram.clear();
   try {

@@ -67,7 +67,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     BlkRequest r = parse_blk_request(mem, *chain, limits);
     if (r.kind == BlkRequest::Kind::NoStatus) {
       // The device stops the queue (DEVICE_NEEDS_RESET); it never returns
-      // such a chain used (issue 9, finding 4).
+      // such a chain used.
       queue.mark_broken(std::string(r.why));
       continue;
     }

@@ -1,4 +1,4 @@
-// What a guest (or a failing host) cannot do to a Disk (issue 9): make it
+// What a guest (or a failing host) cannot do to a Disk: make it
 // allocate without bound, leave a request live forever so drain() spins,
 // keep doing "useful" work on the loop thread for as long as it likes, or
 // see a flush succeed after the host lost a writeback error.
@@ -57,7 +57,7 @@ DiskRequest request(DiskRequest::Op op, uint64_t offset, std::vector<iovec> iov,
   return r;
 }
 
-// Finding 1: under O_DIRECT a misaligned guest buffer is bounced, but through
+// Under O_DIRECT a misaligned guest buffer is bounced, but through
 // a bounded buffer, not one as large as the request.
 TEST_F(DiskFailure, MisalignedODirectRequestBouncesThroughABoundedBuffer) {
   auto disk = open(CacheMode::None);
@@ -84,7 +84,7 @@ TEST_F(DiskFailure, MisalignedODirectRequestBouncesThroughABoundedBuffer) {
   EXPECT_LE(disk->stats().bounce_bytes_peak, ImageDisk::kBounceChunkBytes);
 }
 
-// Finding 2: an engine that throws in prepare() (allocation failure,
+// An engine that throws in prepare() (allocation failure,
 // write-log append failure) fails the request, it does not leave it live.
 TEST_F(DiskFailure, PrepareThrowingCompletesTheRequestWithEioAndFreesItsSlot) {
   auto disk = open(CacheMode::Writeback);
@@ -97,7 +97,7 @@ TEST_F(DiskFailure, PrepareThrowingCompletesTheRequestWithEioAndFreesItsSlot) {
   disk->drain();  // returns: nothing is live
 }
 
-// Finding 2: kick() failing (io_uring_submit error) fails what it could not
+// kick() failing (io_uring_submit error) fails what it could not
 // submit, and drain() ends instead of spinning.
 TEST_F(DiskFailure, KickThrowingFailsTheRequestsAndDrainEnds) {
   auto disk = open(CacheMode::Writeback);
@@ -119,7 +119,7 @@ TEST_F(DiskFailure, KickThrowingFailsTheRequestsAndDrainEnds) {
   EXPECT_EQ(disk->in_flight(), 0u);
 }
 
-// Finding 8: Linux reports a writeback error to fdatasync once; after that
+// Linux reports a writeback error to fdatasync once; after that
 // every flush and every durable write fails until restart (QEMU does the same).
 TEST_F(DiskFailure, FailedFdatasyncMakesLaterFlushesAndDurableWritesFail) {
   auto disk = open(CacheMode::Writeback);
@@ -152,7 +152,7 @@ TEST_F(DiskFailure, FailedBatchSyncInWritethroughIsSticky) {
   EXPECT_EQ(test::run_flush(*disk), -EIO);
 }
 
-// Finding 6: the synchronous engine does a bounded amount of work per kick,
+// The synchronous engine does a bounded amount of work per kick,
 // so one huge request cannot hold the event-loop thread.
 TEST_F(DiskFailure, SyncEngineBoundsTheBytesMovedPerKick) {
   auto engine = make_sync_engine();
@@ -176,7 +176,7 @@ TEST_F(DiskFailure, SyncEngineBoundsTheBytesMovedPerKick) {
   EXPECT_EQ(buf.data()[kLen - 1], test::pattern_byte(kLen - 1));
 }
 
-// Finding 6 at the Disk: one process_completions() call (one event-loop
+// The same bound at the Disk: one process_completions() call (one event-loop
 // turn) moves at most one engine budget, so a huge request on the sync
 // engine takes many turns and other loop work runs in between.
 TEST_F(DiskFailure, HugeSyncRequestTakesManyLoopTurns) {

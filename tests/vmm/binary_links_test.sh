@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The minivmm binary loads no C++ shared library (vmm/CMakeLists.txt: static
 # libstdc++/libgcc; spdlog, fmt and toml++ header-only). Each one it loaded
-# would be resident memory beside guest RAM: libstdc++ alone was 1.5 MiB of
-# 5.5 (bench/README.md, "Real guest").
+# would be resident memory beside guest RAM: a shared libstdc++ was the
+# largest part of it (bench/README.md).
 set -euo pipefail
 bin=${1:?usage: binary_links_test.sh MINIVMM}
 libs=$(ldd "$bin")

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Console output never kills or stalls minivmm (issue 9, finding 5), on real
+"""Console output never kills or stalls minivmm, on real
 KVM with a tiny guest that prints console lines forever:
 - reader gone: stdout is a pipe whose reader closes after 100 bytes
   (`minivmm | head -c 100`). minivmm must not die of SIGPIPE (exit 141, or

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Guest RAM above 4 GiB (issue 13, item 1), with a tiny guest instead of a
+"""Guest RAM above 4 GiB, with a tiny guest instead of a
 kernel so it takes seconds even where guest code is emulated:
 - a 16 GiB guest (or as much as the host allows, when that is less) maps the
   first and the last 2 MiB of its RAM above 4 GiB into its page tables,

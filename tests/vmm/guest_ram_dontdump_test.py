@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Guest RAM is left out of minivmm's core dumps (issue 9, item 9): the
+"""Guest RAM is left out of minivmm's core dumps: the
 mapping that backs it carries madvise(MADV_DONTDUMP), which
 /proc/PID/smaps shows as the "dd" VmFlag (proc(5)). Runs minivmm with an
 odd RAM size (80 MiB, so the mapping is the only one of that size) on a

@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""The real minivmm runs sandboxed (issue 9, item 9), on real KVM with a tiny
+"""The real minivmm runs sandboxed, on real KVM with a tiny
 guest, a disk and a pipe as stdin (so the console thread runs):
 - by default every minivmm thread (main, signal watcher, io loop, console,
   vCPUs) is in seccomp filter mode with exactly one filter (its own kind's:

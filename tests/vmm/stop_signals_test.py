@@ -1,8 +1,7 @@
 #!/usr/bin/env python3
-"""SIGINT/SIGTERM (issue 9, finding 2, the VMM part), on real KVM with tiny
-guests: the first signal stops gracefully (exit 0); when that stop hangs, a
-second one forces the exit (exit code 77, a log line saying so, terminal
-restored). Two hangs a signal must break:
+"""SIGINT/SIGTERM, on real KVM with tiny guests: the first signal stops
+gracefully (exit 0); when that stop hangs, a second one forces the exit (exit
+code 77, a log line saying so, terminal restored). Two hangs a signal must break:
 - in set-up: the disk's write log is a FIFO nobody opens, so opening it
   blocks (as a hung network disk would);
 - in the graceful stop: the write log is a FIFO whose pipe the test fills,

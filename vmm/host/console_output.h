@@ -2,7 +2,7 @@
 // line-buffered for files and pipes (one write per line keeps logs cheap and
 // whole), unbuffered for a terminal (an interactive prompt has no newline).
 //
-// Console output never kills or stalls the VMM (issue 9, finding 5):
+// Console output never kills or stalls the VMM:
 // - SIGPIPE is ignored process-wide (main.cpp), so a reader that went away
 //   shows up here as EPIPE (write(2)): output stops for good and `on_closed`
 //   runs once (minivmm stops the guest gracefully, as for SIGTERM).

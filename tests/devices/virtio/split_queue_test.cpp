@@ -201,7 +201,7 @@ TEST(QueueLayoutCheck, RejectsBadSizesAndPlacement) {
   EXPECT_TRUE(with([](QueueLayout& l) { l.desc = 0x1000; }));     // below RAM
 }
 
-// Issue 9, finding 7: the reason names the guest's address in hex (it used
+// The reason names the guest's address in hex (it used
 // to print a number the reader could take for a host pointer).
 TEST(QueueLayoutCheck, ReasonNamesTheGuestAddressInHex) {
   std::vector<uint8_t> ram(0x4000);

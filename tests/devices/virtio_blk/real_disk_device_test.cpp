@@ -1,6 +1,6 @@
 // VirtioBlk over a real Disk on a file, in every cache mode (so both the
 // page-cache fast path and the io_uring path: O_DIRECT, RWF_DSYNC, batch
-// fdatasync), on an own-thread EventLoop that polls (issue 10):
+// fdatasync), on an own-thread EventLoop that polls:
 //  - a guest request costs the device thread no heap allocation. This
 //    binary replaces the global operator new to count allocations per
 //    thread; the harness driver (this thread) may allocate, the loop thread

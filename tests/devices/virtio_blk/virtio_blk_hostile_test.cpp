@@ -29,8 +29,8 @@ class HostileTest : public VirtioBlkTest {
     driver->publish_head(0, head);
     driver->notify(0);
   }
-  // Issue 9, finding 4: the chain is not returned (no used entry), the
-  // device asks for a reset, and works again after it.
+  // A chain with no locatable status byte is not returned (no used entry),
+  // the device asks for a reset, and works again after it.
   void expect_needs_reset_without_used_entry() {
     driver->settle();
     EXPECT_NE(driver->status() & kStatusDeviceNeedsReset, 0u);
@@ -171,7 +171,7 @@ TEST_F(HostileTest, NextIndexOutOfRangeSetsNeedsResetWithoutUsedEntry) {
   expect_needs_reset_without_used_entry();
 }
 
-// Finding 3: a head republished while its request is still in flight is
+// A head republished while its request is still in flight is
 // ring corruption (2.7.13: the driver gave a buffer it does not own), not
 // a new request; before, each republish created another one without bound.
 TEST_F(HostileTest, RepublishedInFlightHeadSetsNeedsReset) {
@@ -198,7 +198,7 @@ TEST_F(HostileTest, RepublishedInFlightHeadSetsNeedsReset) {
   expect_device_still_serves();
 }
 
-// Finding 1: a segment larger than the advertised size_max is refused
+// A segment larger than the advertised size_max is refused
 // (5.2.4 / 5.2.6.1: the driver must respect it), before any disk work.
 TEST_F(HostileTest, SegmentLargerThanSizeMaxIsIoErr) {
   FakeDisk::Options big;
@@ -218,7 +218,7 @@ TEST_F(HostileTest, SegmentLargerThanSizeMaxIsIoErr) {
   EXPECT_EQ(status_of(ok), kStatusOk);
 }
 
-// Finding 2: a disk whose submit() throws: the request completes with IOERR
+// A disk whose submit() throws: the request completes with IOERR
 // and leaves nothing in flight (a reset does not wait for it forever).
 TEST_F(HostileTest, SubmitThrowingCompletesWithIoErr) {
   on_loop([&] {

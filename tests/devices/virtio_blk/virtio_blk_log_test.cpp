@@ -1,4 +1,4 @@
-// What the log says about guest-triggered trouble (issue 9, finding 7): a
+// What the log says about guest-triggered trouble: a
 // disk is named even without a serial, and a flood of bad requests yields a
 // bounded number of lines.
 #include <gtest/gtest.h>

@@ -61,7 +61,7 @@ TEST(E820MapTest, RamAboveThreeGiBContinuesAtFourGiB) {
   EXPECT_EQ(ram, 8 * kGiB - (0x100000 - 0x9fc00)) << "all RAM except the EBDA/BIOS area";
 }
 
-// The sizes issue 13 is about: every byte of RAM is in the map exactly once,
+// RAM sizes that reach past the 32-bit MMIO hole: every byte of RAM is in the map exactly once,
 // below the hole or from 4 GiB up, and the zero page carries the map.
 class E820LargeRamTest : public ::testing::TestWithParam<uint64_t> {};
 
