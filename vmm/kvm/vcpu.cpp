@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "vmm/exit_codes.h"
+#include "vmm/kvm/cpuid.h"
+#include "vmm/kvm/host_cpu.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/pvm_quirks.h"
 
@@ -96,17 +98,20 @@ void Vcpu::set_sregs(const kvm_sregs& s) const {
   if (ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) throw sys_error("KVM_SET_SREGS");
 }
 
-void Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) const {
-  for (auto& e : entries) {
-    if (e.function == 1) {
-      e.ebx = (e.ebx & 0x00ffffff) | (index_ << 24);  // initial APIC id
-      e.ecx |= 1u << 31;                              // running under a hypervisor
-    } else if (e.function == 0xb || e.function == 0x1f) {
-      e.edx = index_;  // x2APIC id
-    } else if (e.function == 0x40000001 && options_.hide_pv_hypercalls) {
-      hide_pv_hypercall_features(e);  // PVM (pvm_quirks.h)
-    }
+void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& supported) const {
+  VcpuCpuidPolicy policy;
+  policy.vcpu_index = index_;
+  policy.vcpu_count = options_.vcpu_count;
+  policy.vendor = cpuid_vendor(supported);
+  policy.permitted_xcr0 = guest_xstate_permission();
+  const std::string host_hypervisor = host_hypervisor_signature();
+  policy.hide_xsave = options_.hide_xsave || !host_tracks_guest_xsetbv(host_hypervisor);
+  policy.hide_pv_hypercalls = options_.hide_pv_hypercalls;
+  if (index_ == 0 && policy.hide_xsave && !options_.hide_xsave) {
+    spdlog::info("guest XSAVE hidden: the host ({}) does not pass a guest's XSETBV to KVM",
+                 host_hypervisor);
   }
+  const std::vector<kvm_cpuid_entry2> entries = normalize_cpuid(supported, policy);
   kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(static_cast<uint32_t>(entries.size()));
   std::memcpy(cpuid.entries(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
   if (ioctl(fd_.get(), kvm_abi::kSetCpuid2, cpuid.arg()) < 0) throw sys_error("KVM_SET_CPUID2");
