@@ -112,6 +112,12 @@ void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& supported) const {
                  host_hypervisor);
   }
   const std::vector<kvm_cpuid_entry2> entries = normalize_cpuid(supported, policy);
+  for (const auto& e : entries) {
+    if (e.function == 1) {
+      spdlog::debug("vCPU {}: CPUID 1: {:08x} {:08x} {:08x} {:08x} (KVM_SET_CPUID2, {} entries)",
+                    index_, e.eax, e.ebx, e.ecx, e.edx, entries.size());
+    }
+  }
   kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(static_cast<uint32_t>(entries.size()));
   std::memcpy(cpuid.entries(), entries.data(), entries.size() * sizeof(kvm_cpuid_entry2));
   if (ioctl(fd_.get(), kvm_abi::kSetCpuid2, cpuid.arg()) < 0) throw sys_error("KVM_SET_CPUID2");
