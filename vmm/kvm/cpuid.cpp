@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cstring>
+#include <iterator>
 #include <string_view>
 
 #include "vmm/kvm/pvm_quirks.h"
@@ -118,20 +119,27 @@ void replace_extended_topology(std::vector<kvm_cpuid_entry2>& table, uint32_t fu
                                       [function](const auto& e) { return e.function == function; });
   if (old_end == table.end()) return;  // the leaf is not offered
   table.erase(old_end, table.end());
-  auto level = [&](uint32_t index, uint32_t shift, uint32_t count, uint32_t type) {
+  struct Level {
+    uint32_t shift;  // EAX: x2APIC id bits below the next level
+    uint32_t count;  // EBX: logical processors at this level
+    uint32_t type;   // ECX[15:8]
+  };
+  const Level levels[] = {{.shift = 0, .count = 1, .type = kLevelSmt},
+                          {.shift = apic_id_width(p.vcpu_count),
+                           .count = p.vcpu_count,
+                           .type = kLevelCore},
+                          {.shift = 0, .count = 0, .type = 0}};
+  for (uint32_t index = 0; index < std::size(levels); ++index) {
     kvm_cpuid_entry2 e{};
     e.function = function;
     e.index = index;
     e.flags = KVM_CPUID_FLAG_SIGNIFCANT_INDEX;
-    e.eax = shift;
-    e.ebx = count;
-    e.ecx = index | (type << 8);
+    e.eax = levels[index].shift;
+    e.ebx = levels[index].count;
+    e.ecx = index | (levels[index].type << 8);
     e.edx = p.vcpu_index;
     table.push_back(e);
-  };
-  level(0, 0, 1, kLevelSmt);
-  level(1, apic_id_width(p.vcpu_count), p.vcpu_count, kLevelCore);
-  level(2, 0, 0, 0);
+  }
 }
 
 void clear_features_needing_xsave(std::vector<kvm_cpuid_entry2>& table) {
