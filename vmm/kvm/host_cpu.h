@@ -23,7 +23,8 @@ std::string host_hypervisor_signature();
 
 // Whether the host's XSETBV reaches KVM when a guest executes it. QEMU's
 // software emulator (signature "TCGTCGTCGTCG", the nested sandbox of
-// docs/nested-kvm.md) does not implement the SVM XSETBV intercept: the
+// docs/nested-kvm.md) does not implement the SVM XSETBV intercept (its
+// target/i386/svm.h stops at SVM_EXIT_MWAIT, 0x8b; XSETBV is 0x8d): the
 // guest's XSETBV changes XCR0 without KVM seeing it, so KVM keeps answering
 // CPUID.0xD.0:EBX for XCR0 = x87 (576 bytes) and restores XCR0 = x87 at
 // every VM entry. A Linux guest then fails its XSAVE size check ("XSAVE
