@@ -48,6 +48,12 @@ constexpr MsrValue kBootMsrs[] = {
     {0x10, 0},                // IA32_TSC
     {0x1a0, 1},               // IA32_MISC_ENABLE: fast strings
     {0x2ff, (1u << 11) | 6},  // MTRRdefType: MTRRs on, default write-back
+    // AMD HWCR.TscFreqSel (bit 24): the TSC counts at the P0 frequency, as
+    // the invariant TSC that CPUID 0x80000007 reports implies; without it a
+    // Linux guest on AMD logs "[Firmware Bug]: TSC doesn't count with P0
+    // frequency!". KVM emulates HWCR for every vendor; before Linux 6.6 it
+    // refuses the bit (skipped below).
+    {0xc0010015, 1u << 24},
 };
 
 }  // namespace
