@@ -11,6 +11,10 @@ Shell mode (--initramfs; guest userspace: hardware virtualization or the
 nested sandbox): the busybox shell on a pseudo-terminal reads /proc/cpuinfo
 ("siblings", "cpu cores", "core id", "apicid" per processor) and dmesg.
 
+The FPU line tells which XSAVE policy applied: "x87 FPU will use FXSAVE" on
+PVM (noxsave) and in the nested sandbox (XSAVE hidden, vmm/kvm/host_cpu.h);
+"Enabled xstate features ..." with hardware virtualization elsewhere.
+
 usage: guest_cpu_topology_test.py MINIVMM KERNEL --vcpus N [--initramfs PATH]
 """
 import argparse
