@@ -305,9 +305,11 @@ std::vector<std::unique_ptr<Vcpu>> create_vcpus(const KvmSystem& kvm, const Vm& 
   install_vcpu_interrupt_handler();
   std::vector<std::unique_ptr<Vcpu>> vcpus;
   for (uint32_t i = 0; i < config.vcpus; ++i) {
-    vcpus.push_back(
-        std::make_unique<Vcpu>(kvm, vm, i, cpuid,
-                               VcpuOptions{.emulate_int3 = pvm, .hide_pv_hypercalls = pvm}));
+    vcpus.push_back(std::make_unique<Vcpu>(kvm, vm, i, cpuid,
+                                           VcpuOptions{.emulate_int3 = pvm,
+                                                       .hide_pv_hypercalls = pvm,
+                                                       .hide_xsave = pvm,
+                                                       .vcpu_count = config.vcpus}));
   }
   kvm_sregs sregs = vcpus[0]->sregs();
   set_long_mode_sregs(sregs);

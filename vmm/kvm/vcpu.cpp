@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "vmm/exit_codes.h"
+#include "vmm/kvm/cpuid.h"
+#include "vmm/kvm/host_cpu.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/pvm_quirks.h"
 
@@ -46,6 +48,12 @@ constexpr MsrValue kBootMsrs[] = {
     {0x10, 0},                // IA32_TSC
     {0x1a0, 1},               // IA32_MISC_ENABLE: fast strings
     {0x2ff, (1u << 11) | 6},  // MTRRdefType: MTRRs on, default write-back
+    // AMD HWCR.TscFreqSel (bit 24): the TSC counts at the P0 frequency, as
+    // the invariant TSC that CPUID 0x80000007 reports implies; without it a
+    // Linux guest on AMD logs "[Firmware Bug]: TSC doesn't count with P0
+    // frequency!". KVM emulates HWCR for every vendor; before Linux 6.6 it
+    // refuses the bit (skipped below).
+    {0xc0010015, 1u << 24},
 };
 
 }  // namespace
@@ -96,15 +104,24 @@ void Vcpu::set_sregs(const kvm_sregs& s) const {
   if (ioctl(fd_.get(), KVM_SET_SREGS, &s) < 0) throw sys_error("KVM_SET_SREGS");
 }
 
-void Vcpu::set_cpuid(std::vector<kvm_cpuid_entry2> entries) const {
-  for (auto& e : entries) {
+void Vcpu::set_cpuid(const std::vector<kvm_cpuid_entry2>& supported) const {
+  VcpuCpuidPolicy policy;
+  policy.vcpu_index = index_;
+  policy.vcpu_count = options_.vcpu_count;
+  policy.vendor = cpuid_vendor(supported);
+  policy.permitted_xcr0 = guest_xstate_permission();
+  const std::string host_hypervisor = host_hypervisor_signature();
+  policy.hide_xsave = options_.hide_xsave || !host_tracks_guest_xsetbv(host_hypervisor);
+  policy.hide_pv_hypercalls = options_.hide_pv_hypercalls;
+  if (index_ == 0 && policy.hide_xsave && !options_.hide_xsave) {
+    spdlog::info("guest XSAVE hidden: the host ({}) does not pass a guest's XSETBV to KVM",
+                 host_hypervisor);
+  }
+  const std::vector<kvm_cpuid_entry2> entries = normalize_cpuid(supported, policy);
+  for (const auto& e : entries) {
     if (e.function == 1) {
-      e.ebx = (e.ebx & 0x00ffffff) | (index_ << 24);  // initial APIC id
-      e.ecx |= 1u << 31;                              // running under a hypervisor
-    } else if (e.function == 0xb || e.function == 0x1f) {
-      e.edx = index_;  // x2APIC id
-    } else if (e.function == 0x40000001 && options_.hide_pv_hypercalls) {
-      hide_pv_hypercall_features(e);  // PVM (pvm_quirks.h)
+      spdlog::debug("vCPU {}: CPUID 1: {:08x} {:08x} {:08x} {:08x} (KVM_SET_CPUID2, {} entries)",
+                    index_, e.eax, e.ebx, e.ecx, e.edx, entries.size());
     }
   }
   kvm_abi::VarArray<kvm_cpuid_entry2> cpuid(static_cast<uint32_t>(entries.size()));

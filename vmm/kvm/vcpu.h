@@ -30,6 +30,10 @@ struct VcpuOptions {
   // flush, sched yield, spinlock unhalt): on PVM an AP spinning in
   // kvm_hypercall4(KVM_HC_SEND_IPI) never brought the other CPU up.
   bool hide_pv_hypercalls = false;
+  // PVM: the guest runs with `noxsave` (pvm_quirks.h); its CPUID says so too.
+  bool hide_xsave = false;
+  // The guest's CPU count, for the topology leaves (cpuid.h).
+  unsigned vcpu_count = 1;
 };
 
 class Vcpu {
@@ -61,7 +65,7 @@ class Vcpu {
  private:
   // What a triple fault leaves to report: the last exits, sregs and events.
   std::string shutdown_report() const;
-  void set_cpuid(std::vector<kvm_cpuid_entry2> entries) const;
+  void set_cpuid(const std::vector<kvm_cpuid_entry2>& supported) const;
   void set_boot_msrs() const;
   void set_lapic_lint() const;
   // Returns false when the run must end.
