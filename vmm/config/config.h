@@ -12,13 +12,9 @@
 #include "storage/disk.h"
 #include "vmm/config/disk_config.h"
 #include "vmm/kvm/pvm_quirks.h"
+#include "vmm/run/config_error.h"
 
 namespace minivmm {
-
-class ConfigError : public Error {
- public:
-  using Error::Error;
-};
 
 // machine.memory_mib: the upper end is x86-64's 52-bit physical address space
 // (Intel SDM vol. 3A 4.1.4), a bound only for the arithmetic; what this host

@@ -9,9 +9,9 @@
 #include <memory>
 #include <sstream>
 
-#include "vmm/exit_codes.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/pvm_quirks.h"
+#include "vmm/run/exit_codes.h"
 
 namespace minivmm {
 namespace {
