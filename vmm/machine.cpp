@@ -21,6 +21,7 @@
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
+#include "vmm/config/validate_config.h"
 #include "vmm/host/console_output.h"
 #include "vmm/host/rip_profile.h"
 #include "vmm/host/seccomp_filter.h"
@@ -126,20 +127,19 @@ void check_ram_size(uint64_t ram_bytes, const std::vector<kvm_cpuid_entry2>& cpu
   }
 }
 
-// Each disk is one virtio_mmio.device= entry on the kernel command line,
-// which the kernel cuts at its COMMAND_LINE_SIZE (virtio_mmio_slots.h): more
-// disks than fit would silently vanish from the guest, so they are refused.
-void check_disk_count(const VmConfig& config, bool pvm, const std::optional<setup_header>& header) {
+// The disks against the room this kernel's command line leaves them, now
+// that the kernel (its limit) and the PVM flags are known: the same rule as
+// validate_config's bound (check_disk_count), with the exact numbers.
+void check_disks_fit_cmdline(const VmConfig& config, bool pvm,
+                             const std::optional<setup_header>& header) {
   const std::string rest = build_kernel_cmdline(config.cmdline, pvm, {});
-  const uint64_t limit = max_cmdline_length(header);
-  const size_t fit = virtio_devices_that_fit(rest.size(), limit);
-  if (config.disks.size() <= fit) return;
-  throw ConfigError(fmt::format(
-      "{} disks do not fit the kernel command line: each is announced to the guest as a "
-      "'virtio_mmio.device=4K@0x...:IRQ' entry (about 36 characters), the kernel keeps at most "
-      "{} characters (x86 COMMAND_LINE_SIZE), and the rest of the command line{} takes {}, "
-      "leaving room for {} disks",
-      config.disks.size(), limit, pvm ? " (with the PVM guest flags)" : "", rest.size(), fit));
+  try {
+    check_disk_count(config.disks.size(), rest.size(), max_cmdline_length(header),
+                     fmt::format("the rest of the command line{} takes {}",
+                                 pvm ? " (with the PVM guest flags)" : "", rest.size()));
+  } catch (const ConfigValueError& e) {
+    throw ConfigError(describe(config, e));
+  }
 }
 
 // Feeds the host terminal to the UART until `stop_fd` is signalled.
@@ -425,7 +425,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   const LoadedKernel kernel = load_kernel(mem, config.kernel);
   spdlog::debug("kernel loaded: {:.2f} ms", clock.ms());
-  check_disk_count(config, pvm, kernel.header);
+  check_disks_fit_cmdline(config, pvm, kernel.header);
   BootParamsConfig boot;
   boot.ram_size = config.memory_mib << 20;
   boot.kernel_header = kernel.header;

@@ -4,6 +4,7 @@
 #pragma once
 
 #include <cstdint>
+#include <map>
 #include <optional>
 #include <string>
 #include <vector>
@@ -29,10 +30,23 @@ inline constexpr uint32_t kMaxVcpus = 254;
 // 0 turns polling off. A millisecond bounds the CPU a poll can burn.
 inline constexpr uint32_t kDefaultIoPollUs = 32;
 inline constexpr uint32_t kMaxIoPollUs = 1000;
+// debug.rip_sample_ms: 0 is off; ten seconds between samples is as rare as
+// a profile of a boot is still worth taking.
+inline constexpr uint32_t kMaxRipSampleMs = 10000;
+// log.level: spdlog's level names.
+inline constexpr const char* kLogLevels = "trace, debug, info, warn, error, critical, off";
 // A config file is a regular file of at most 1 MiB: a hand-written one is a
 // few KiB, and a wrong path (/dev/zero, a disk image) must not be read
 // whole into memory.
 inline constexpr uint64_t kMaxConfigFileBytes = 1ull << 20;
+
+// Where a key's value came from, for error messages: "file.toml:3" or a
+// flag ("--memory", "--disk PATH,..."). A key absent from `sources` has its
+// default.
+struct ValueSource {
+  std::string where;
+  bool flag = false;
+};
 
 struct VmConfig {
   // [machine]
@@ -56,20 +70,17 @@ struct VmConfig {
   bool seccomp = true;         // the per-thread seccomp sandbox (vmm/seccomp_filter.h)
   // [[disk]]
   std::vector<DiskConfig> disks;
+  // Keyed "machine.vcpus", "disk[2]" (a whole disk), "disk[2].queues", "disk"
+  // (the array or the --disk flags).
+  std::map<std::string, ValueSource> sources;
 };
-
-bool is_log_level(const std::string& level);
-
-// Throws ConfigError, prefixed with `where`, for more disks than could ever
-// fit the guest's kernel command line (vmm/virtio_mmio_slots.h); the exact
-// limit, which depends on the rest of the command line, is checked at start.
-void check_disk_count(size_t disks, const std::string& where);
 
 // Expands ${VAR} from the environment; ${MINIVMM_CACHE} defaults to
 // $XDG_CACHE_HOME/minivmm or ~/.cache/minivmm; a leading ~ is $HOME.
 std::string expand_path(const std::string& value);
 
-// Parses TOML text; `source_name` appears in error messages.
+// Parses TOML text and validates it (validate_config.h); `source_name`
+// appears in error messages.
 VmConfig parse_config(const std::string& toml_text, const std::string& source_name);
 // Throws ConfigError if `path` is not a regular file of at most
 // kMaxConfigFileBytes, cannot be read, or is not a valid config.
