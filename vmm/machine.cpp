@@ -22,6 +22,7 @@
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
 #include "vmm/config/validate_config.h"
+#include "vmm/host/console_input.h"
 #include "vmm/host/console_output.h"
 #include "vmm/host/rip_profile.h"
 #include "vmm/host/seccomp_filter.h"
@@ -139,31 +140,6 @@ void check_disks_fit_cmdline(const VmConfig& config, bool pvm,
                                  pvm ? " (with the PVM guest flags)" : "", rest.size()));
   } catch (const ConfigValueError& e) {
     throw ConfigError(describe(config, e));
-  }
-}
-
-// Feeds the host terminal to the UART until `stop_fd` is signalled.
-void pump_stdin(Uart8250& uart, int stop_fd) {
-  uint8_t buf[256];
-  size_t len = 0, off = 0;
-  while (true) {
-    pollfd fds[2] = {{stop_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    const bool pending = off < len;
-    // With bytes the UART could not take yet, retry shortly instead of reading more.
-    const int n = poll(fds, pending ? 1 : 2, pending ? 10 : -1);
-    if (n < 0 && errno != EINTR) return;
-    if (fds[0].revents) return;
-    if (pending) {
-      off += uart.receive(buf + off, len - off);
-      continue;
-    }
-    if (fds[1].revents & (POLLERR | POLLNVAL)) return;  // no usable stdin
-    if (fds[1].revents & (POLLIN | POLLHUP)) {
-      const ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
-      if (r <= 0) return;  // EOF: the guest simply gets no more input
-      len = static_cast<size_t>(r);
-      off = uart.receive(buf, len);
-    }
   }
 }
 
@@ -326,7 +302,9 @@ void start_console_input(const VmConfig& config, Uart8250& uart, RunState& state
   stdin_thread = std::jthread([&uart, &state, sandbox] {
     try {
       enter_thread(ThreadKind::kConsole, "minivmm-console", sandbox);
-      pump_stdin(uart, state.stop_fd());
+      pump_console_input(STDIN_FILENO, state.stop_fd(), [&uart](const uint8_t* data, size_t len) {
+        return uart.receive(data, len);
+      });
     } catch (const std::exception& e) {
       spdlog::error("console input: {}", e.what());
       state.request_stop(exit_code::kInternal, e.what());

@@ -67,7 +67,7 @@ struct VmConfig {
   // [debug]
   uint32_t rip_sample_ms = 0;  // 0: off
   std::string system_map;      // for symbolizing RIP samples
-  bool seccomp = true;         // the per-thread seccomp sandbox (vmm/seccomp_filter.h)
+  bool seccomp = true;         // the per-thread seccomp sandbox (vmm/host/seccomp_filter.h)
   // [[disk]]
   std::vector<DiskConfig> disks;
   // Keyed "machine.vcpus", "disk[2]" (a whole disk), "disk[2].queues", "disk"
