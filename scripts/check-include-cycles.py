@@ -8,7 +8,11 @@ file sits in, so vmm/'s own files are the folder `vmm` and vmm/kvm/ is
 another). Each folder is meant to be a layer (ARCHITECTURE.md, "Code map"):
 a cycle means neither side can be read, built or tested without the other.
 
-usage: scripts/check-include-cycles.py [--root DIR]
+With --units-under DIR (repeatable) it also checks the units (foo.h and
+foo.cpp are the unit foo) of the folders under DIR: no two units may include
+each other either, directly or around a loop.
+
+usage: scripts/check-include-cycles.py [--root DIR] [--units-under DIR]...
 
 Exit status: 0 when the graph has no cycle; 1 when it has one, each printed
 with one include line per edge; 2 for a usage error.
@@ -28,8 +32,12 @@ def folder_of(path: Path) -> str:
     return path.parent.as_posix()
 
 
-def include_edges(root: Path) -> dict:
-    """{(from_folder, to_folder): "file:line: #include ..."}, first seen."""
+def unit_of(path: Path) -> str:
+    return path.with_suffix("").as_posix()
+
+
+def include_edges(root: Path, node_of=folder_of) -> dict:
+    """{(from_node, to_node): "file:line: #include ..."}, first seen."""
     edges = {}
     for top in SCANNED:
         for src in sorted((root / top).rglob("*")):
@@ -44,7 +52,7 @@ def include_edges(root: Path) -> dict:
                 target = Path(m.group(1))
                 if target.parts[0] not in SCANNED:
                     continue  # a system or third-party header, or a path we do not own
-                a, b = folder_of(rel), folder_of(target)
+                a, b = node_of(rel), node_of(target)
                 if a != b:
                     edges.setdefault((a, b), f"{rel}:{number}: {line.strip()}")
     return edges
@@ -109,19 +117,15 @@ def one_cycle(graph: dict, component: list) -> list:
     return component  # unreachable for a strongly connected component
 
 
-def main() -> int:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
-                        help="the repository root (default: this script's ../)")
-    args = parser.parse_args()
-    edges = include_edges(args.root)
+def report_cycles(edges: dict, what: str) -> int:
+    """Prints each cycle of the graph `edges` makes; returns how many."""
     graph = {}
     for a, b in edges:
         graph.setdefault(a, set()).add(b)
         graph.setdefault(b, set())
     components = strongly_connected(graph)
     if not components:
-        print(f"include-cycles: no cycle among {len(graph)} folders")
+        print(f"include-cycles: no cycle among {len(graph)} {what}")
         return 0
     for component in components:
         cycle = one_cycle(graph, component)
@@ -133,9 +137,25 @@ def main() -> int:
             for (a, b), where in sorted(edges.items()):
                 if a in component and b in component and (a, b) not in zip(cycle, cycle[1:]):
                     print(f"  {a} -> {b}: {where}", file=sys.stderr)
-    print(f"include-cycles: {len(components)} cycle(s); a folder may include only "
-          "folders that never include it back", file=sys.stderr)
-    return 1
+    print(f"include-cycles: {len(components)} cycle(s) among {what}; one may include only "
+          "what never includes it back", file=sys.stderr)
+    return len(components)
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--root", type=Path, default=Path(__file__).resolve().parent.parent,
+                        help="the repository root (default: this script's ../)")
+    parser.add_argument("--units-under", action="append", default=[], metavar="DIR",
+                        help="also check the units (foo.h + foo.cpp) under DIR")
+    args = parser.parse_args()
+    cycles = report_cycles(include_edges(args.root), "folders")
+    for top in args.units_under:
+        prefix = Path(top).as_posix().rstrip("/") + "/"
+        units = {(a, b): where for (a, b), where in include_edges(args.root, unit_of).items()
+                 if a.startswith(prefix) and b.startswith(prefix)}
+        cycles += report_cycles(units, f"units under {prefix}")
+    return 1 if cycles else 0
 
 
 if __name__ == "__main__":

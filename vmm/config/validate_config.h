@@ -9,7 +9,7 @@
 #include <string>
 
 #include "common/error.h"
-#include "vmm/config/config.h"
+#include "vmm/config/vm_config.h"
 
 namespace minivmm {
 
