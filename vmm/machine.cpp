@@ -21,7 +21,8 @@
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
-#include "vmm/exit_codes.h"
+#include "vmm/config/validate_config.h"
+#include "vmm/host/console_input.h"
 #include "vmm/host/console_output.h"
 #include "vmm/host/rip_profile.h"
 #include "vmm/host/seccomp_filter.h"
@@ -38,7 +39,8 @@
 #include "vmm/loader/elf_loader.h"
 #include "vmm/loader/initrd.h"
 #include "vmm/loader/mapped_file.h"
-#include "vmm/run_state.h"
+#include "vmm/run/exit_codes.h"
+#include "vmm/run/run_state.h"
 #include "vmm/x86_64/boot_params.h"
 #include "vmm/x86_64/long_mode_setup.h"
 #include "vmm/x86_64/memory_layout.h"
@@ -126,44 +128,18 @@ void check_ram_size(uint64_t ram_bytes, const std::vector<kvm_cpuid_entry2>& cpu
   }
 }
 
-// Each disk is one virtio_mmio.device= entry on the kernel command line,
-// which the kernel cuts at its COMMAND_LINE_SIZE (virtio_mmio_slots.h): more
-// disks than fit would silently vanish from the guest, so they are refused.
-void check_disk_count(const VmConfig& config, bool pvm, const std::optional<setup_header>& header) {
+// The disks against the room this kernel's command line leaves them, now
+// that the kernel (its limit) and the PVM flags are known: the same rule as
+// validate_config's bound (check_disk_count), with the exact numbers.
+void check_disks_fit_cmdline(const VmConfig& config, bool pvm,
+                             const std::optional<setup_header>& header) {
   const std::string rest = build_kernel_cmdline(config.cmdline, pvm, {});
-  const uint64_t limit = max_cmdline_length(header);
-  const size_t fit = virtio_devices_that_fit(rest.size(), limit);
-  if (config.disks.size() <= fit) return;
-  throw ConfigError(fmt::format(
-      "{} disks do not fit the kernel command line: each is announced to the guest as a "
-      "'virtio_mmio.device=4K@0x...:IRQ' entry (about 36 characters), the kernel keeps at most "
-      "{} characters (x86 COMMAND_LINE_SIZE), and the rest of the command line{} takes {}, "
-      "leaving room for {} disks",
-      config.disks.size(), limit, pvm ? " (with the PVM guest flags)" : "", rest.size(), fit));
-}
-
-// Feeds the host terminal to the UART until `stop_fd` is signalled.
-void pump_stdin(Uart8250& uart, int stop_fd) {
-  uint8_t buf[256];
-  size_t len = 0, off = 0;
-  while (true) {
-    pollfd fds[2] = {{stop_fd, POLLIN, 0}, {STDIN_FILENO, POLLIN, 0}};
-    const bool pending = off < len;
-    // With bytes the UART could not take yet, retry shortly instead of reading more.
-    const int n = poll(fds, pending ? 1 : 2, pending ? 10 : -1);
-    if (n < 0 && errno != EINTR) return;
-    if (fds[0].revents) return;
-    if (pending) {
-      off += uart.receive(buf + off, len - off);
-      continue;
-    }
-    if (fds[1].revents & (POLLERR | POLLNVAL)) return;  // no usable stdin
-    if (fds[1].revents & (POLLIN | POLLHUP)) {
-      const ssize_t r = read(STDIN_FILENO, buf, sizeof(buf));
-      if (r <= 0) return;  // EOF: the guest simply gets no more input
-      len = static_cast<size_t>(r);
-      off = uart.receive(buf, len);
-    }
+  try {
+    check_disk_count(config.disks.size(), rest.size(), max_cmdline_length(header),
+                     fmt::format("the rest of the command line{} takes {}",
+                                 pvm ? " (with the PVM guest flags)" : "", rest.size()));
+  } catch (const ConfigValueError& e) {
+    throw ConfigError(describe(config, e));
   }
 }
 
@@ -328,7 +304,9 @@ void start_console_input(const VmConfig& config, Uart8250& uart, RunState& state
   stdin_thread = std::jthread([&uart, &state, sandbox] {
     try {
       enter_thread(ThreadKind::kConsole, "minivmm-console", sandbox);
-      pump_stdin(uart, state.stop_fd());
+      pump_console_input(STDIN_FILENO, state.stop_fd(), [&uart](const uint8_t* data, size_t len) {
+        return uart.receive(data, len);
+      });
     } catch (const std::exception& e) {
       spdlog::error("console input: {}", e.what());
       state.request_stop(exit_code::kInternal, e.what());
@@ -427,7 +405,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   const LoadedKernel kernel = load_kernel(mem, config.kernel);
   spdlog::debug("kernel loaded: {:.2f} ms", clock.ms());
-  check_disk_count(config, pvm, kernel.header);
+  check_disks_fit_cmdline(config, pvm, kernel.header);
   BootParamsConfig boot;
   boot.ram_size = config.memory_mib << 20;
   boot.kernel_header = kernel.header;

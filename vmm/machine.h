@@ -1,7 +1,7 @@
 // Assembles and runs one VM from a validated VmConfig: KVM, RAM, kernel and
 // boot structures, devices, vCPU threads; then waits for the first reason to
 // stop (guest exit device, reset, fatal exit, SIGINT/SIGTERM) and tears
-// everything down in order. Returns minivmm's exit code (vmm/exit_codes.h).
+// everything down in order. Returns minivmm's exit code (vmm/run/exit_codes.h).
 #pragma once
 
 #include <chrono>

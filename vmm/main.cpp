@@ -11,10 +11,10 @@
 
 #include "vmm/config/cli.h"
 #include "vmm/config/file_roles.h"
-#include "vmm/exit_codes.h"
 #include "vmm/host/thread_stacks.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/machine.h"
+#include "vmm/run/exit_codes.h"
 
 namespace {
 

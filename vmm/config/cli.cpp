@@ -1,25 +1,37 @@
 #include "vmm/config/cli.h"
 
+#include "vmm/config/validate_config.h"
+
 #include <charconv>
+#include <limits>
 #include <sstream>
 
 namespace minivmm {
 namespace {
 
+// A number that fits T; whether it is allowed is validate_config's.
 template <typename T>
-T parse_number(const std::string& flag, const std::string& text, T min, T max) {
+T parse_number(const std::string& flag, const std::string& text) {
   T v{};
   auto [p, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
-  if (ec != std::errc() || p != text.data() + text.size() || v < min || v > max) {
-    throw UsageError(flag + ": '" + text + "' is not a number in [" + std::to_string(min) + ", " +
-                     std::to_string(max) + "]");
+  if (ec != std::errc() || p != text.data() + text.size()) {
+    throw UsageError(flag + ": '" + text + "' is not an integer in [0, " +
+                     std::to_string(std::numeric_limits<T>::max()) + "]");
   }
   return v;
 }
 
 PvmWorkarounds parse_pvm(const std::string& v) {
-  if (const auto w = parse_pvm_workarounds(v)) return *w;
-  throw UsageError("--pvm-workarounds: '" + v + "' must be auto, on or off");
+  try {
+    return pvm_workarounds_value(v);
+  } catch (const ConfigValueError& e) {
+    throw UsageError("--pvm-workarounds: key '" + e.key() + "' " + e.what());
+  }
+}
+
+// What each flag that stands for a config key records as its source.
+void note_flag(VmConfig& c, const std::string& key, const std::string& flag) {
+  c.sources[key] = {flag, true};
 }
 
 }  // namespace
@@ -46,7 +58,7 @@ the TOML config file (see configs/default.toml and README.md).
                             MODE: writeback (default), none, writethrough, directsync, unsafe
       --serial-log FILE     guest console to FILE instead of stdout  [serial.log_file]
       --no-stdin            do not feed the terminal to the guest    [serial.stdin]
-      --log-level LEVEL     trace, debug, info, warn, error, off     [log.level]
+      --log-level LEVEL     trace, debug, info, warn, error, critical, off [log.level]
       --pvm-workarounds M   auto, on, off: PVM guest flags and int3  [kernel.pvm_workarounds]
       --kvm PATH            the KVM device (default /dev/kvm)
       --no-seccomp          run without the seccomp sandbox (debugging)  [debug.seccomp]
@@ -59,8 +71,9 @@ Exit codes:
   0      guest powered off/rebooted, reported status 0, SIGINT/SIGTERM, or
          the console's reader went away (EPIPE on stdout)
   N      the guest wrote N to the exit device (32-bit write to port 0x4f0; N & 0xff)
-  64     bad command line
-  65     bad configuration, incl. a log file naming another file of the run
+  64     bad command line (unknown flag, missing or unreadable value)
+  65     bad configuration value (file or flag), incl. a log file naming
+         another file of the run
   66     kernel/initrd/disk image missing or invalid
   69     /dev/kvm unavailable or lacking a capability
   70     internal error            75  unhandled VM exit (incl. emulation failure)
@@ -96,16 +109,15 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--initrd") o.initrd = next();
     else if (arg == "--cmdline") o.cmdline = next();
     else if (arg == "--append") o.append = next();
-    else if (arg == "--memory")
-      o.memory_mib = parse_number<uint64_t>(arg, next(), kMinMemoryMib, kMaxMemoryMib);
-    else if (arg == "--vcpus") o.vcpus = parse_number<uint32_t>(arg, next(), 1, kMaxVcpus);
+    else if (arg == "--memory") o.memory_mib = parse_number<uint64_t>(arg, next());
+    else if (arg == "--vcpus") o.vcpus = parse_number<uint32_t>(arg, next());
     else if (arg == "--disk") o.disks.push_back(next());
     else if (arg == "--serial-log") o.serial_log = next();
     else if (arg == "--no-stdin") o.no_stdin = true;
     else if (arg == "--no-seccomp") o.no_seccomp = true;
     else if (arg == "--log-level") o.log_level = next();
     else if (arg == "--pvm-workarounds") o.pvm = parse_pvm(next());
-    else if (arg == "--sample-rip") o.rip_sample_ms = parse_number<uint32_t>(arg, next(), 1, 10000);
+    else if (arg == "--sample-rip") o.rip_sample_ms = parse_number<uint32_t>(arg, next());
     else if (arg == "--system-map") o.system_map = next();
     else throw UsageError("unknown option '" + arg + "' (see --help)");
   }
@@ -115,7 +127,7 @@ CliOptions parse_cli(int argc, char** argv) {
 DiskConfig parse_disk_flag(const std::string& spec) {
   try {
     return parse_disk_config(split_disk_flag(spec), DiskSource::kFlag, expand_path);
-  } catch (const DiskOptionError& e) {
+  } catch (const DiskSettingError& e) {
     if (e.key().empty()) throw UsageError("--disk " + spec + ": " + e.what());
     throw UsageError("--disk " + spec + ": key '" + e.key() + "' " + e.what());
   }
@@ -128,24 +140,39 @@ VmConfig build_config(const CliOptions& cli) {
   if (cli.initrd) c.initrd = expand_path(*cli.initrd);
   if (cli.cmdline) c.cmdline = *cli.cmdline;
   if (cli.append) c.cmdline += " " + *cli.append;
-  if (cli.memory_mib) c.memory_mib = *cli.memory_mib;
-  if (cli.vcpus) c.vcpus = *cli.vcpus;
+  if (cli.memory_mib) {
+    c.memory_mib = *cli.memory_mib;
+    note_flag(c, "machine.memory_mib", "--memory");
+  }
+  if (cli.vcpus) {
+    c.vcpus = *cli.vcpus;
+    note_flag(c, "machine.vcpus", "--vcpus");
+  }
   if (cli.serial_log) c.serial_log = *cli.serial_log;
   if (cli.no_stdin) c.serial_stdin = false;
   if (cli.no_seccomp) c.seccomp = false;
   if (cli.log_level) {
-    if (!is_log_level(*cli.log_level)) {
-      throw UsageError("--log-level: '" + *cli.log_level +
-                       "' must be trace, debug, info, warn, error, critical or off");
-    }
     c.log_level = *cli.log_level;
+    note_flag(c, "log.level", "--log-level");
   }
   if (cli.pvm) c.pvm_workarounds = *cli.pvm;
-  if (cli.rip_sample_ms) c.rip_sample_ms = *cli.rip_sample_ms;
+  if (cli.rip_sample_ms) {
+    c.rip_sample_ms = *cli.rip_sample_ms;
+    note_flag(c, "debug.rip_sample_ms", "--sample-rip");
+  }
   if (cli.system_map) c.system_map = expand_path(*cli.system_map);
-  for (const auto& spec : cli.disks) c.disks.push_back(parse_disk_flag(spec));
-  if (!cli.disks.empty()) check_disk_count(c.disks.size(), "--disk");
+  for (const auto& spec : cli.disks) {
+    note_flag(c, "disk[" + std::to_string(c.disks.size()) + "]", "--disk " + spec);
+    c.disks.push_back(parse_disk_flag(spec));
+  }
+  if (!cli.disks.empty()) note_flag(c, "disk", "--disk");
   if (c.kernel.empty()) throw UsageError("no kernel: give --kernel or kernel.path in the config");
+  // The one validation step, over the file's values and the flags' together.
+  try {
+    validate_config(c);
+  } catch (const ConfigValueError& e) {
+    throw ConfigError(describe(c, e));  // a refused value: exit code 65 from a flag as from a file
+  }
   return c;
 }
 

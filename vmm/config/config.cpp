@@ -4,21 +4,18 @@
 
 #include <cstdlib>
 #include <filesystem>
+#include <limits>
 #include <set>
 #include <sstream>
 
 #define TOML_EXCEPTIONS 1
 #include <toml++/toml.h>
 
+#include "vmm/config/validate_config.h"
 #include "vmm/loader/regular_file.h"
-#include "vmm/x86_64/boot_params.h"
-#include "vmm/x86_64/mptable.h"
-#include "vmm/x86_64/virtio_mmio_slots.h"
 
 namespace minivmm {
 namespace {
-
-static_assert(kMaxVcpus == kMpMaxCpus);
 
 std::string where(const std::string& source, const toml::node& node) {
   std::ostringstream s;
@@ -36,17 +33,20 @@ std::string default_cache_dir() {
   return env_or("XDG_CACHE_HOME", home + "/.cache") + "/minivmm";
 }
 
-// Reads one table's keys with type checks, and reports keys nobody asked for.
+// Reads one table's keys with type checks, records where each value came
+// from (for validate_config's messages), and reports keys nobody asked for.
 class TableReader {
  public:
-  TableReader(const toml::table& table, std::string prefix, const std::string& source)
-      : table_(table), prefix_(std::move(prefix)), source_(source) {}
+  TableReader(const toml::table& table, std::string prefix, const std::string& source,
+              VmConfig& config)
+      : table_(table), prefix_(std::move(prefix)), source_(source), config_(config) {}
 
   template <typename T>
   std::optional<T> get(const std::string& key, const char* type_name) {
     known_.insert(key);
     const toml::node* node = table_.get(key);
     if (!node) return std::nullopt;
+    config_.sources[prefix_ + key] = {where(source_, *node), false};
     auto v = node->value<T>();
     if (!v || !node->is<T>()) {
       throw ConfigError(where(source_, *node) + ": key '" + prefix_ + key + "' must be " +
@@ -61,15 +61,16 @@ class TableReader {
     return table_.get(key);
   }
 
-  uint64_t get_uint(const std::string& key, uint64_t fallback, uint64_t min, uint64_t max) {
+  // An unsigned integer that fits T; whether it is allowed is validate_config's.
+  template <typename T>
+  T get_uint(const std::string& key, T fallback) {
     auto v = get<int64_t>(key, "an integer");
     if (!v) return fallback;
-    if (*v < 0 || static_cast<uint64_t>(*v) < min || static_cast<uint64_t>(*v) > max) {
-      throw ConfigError(where(source_, *table_.get(key)) + ": key '" + prefix_ + key +
-                        "' = " + std::to_string(*v) + " is out of range [" + std::to_string(min) +
-                        ", " + std::to_string(max) + "]");
+    if (*v < 0 || static_cast<uint64_t>(*v) > std::numeric_limits<T>::max()) {
+      bad_value(key, "= " + std::to_string(*v) + " is not an integer in [0, " +
+                         std::to_string(std::numeric_limits<T>::max()) + "]");
     }
-    return static_cast<uint64_t>(*v);
+    return static_cast<T>(*v);
   }
 
   std::string get_string(const std::string& key, const std::string& fallback) {
@@ -97,6 +98,7 @@ class TableReader {
   const toml::table& table_;
   std::string prefix_;
   const std::string& source_;
+  VmConfig& config_;
   std::set<std::string> known_;
 };
 
@@ -115,69 +117,71 @@ std::string resolve(const std::string& value, const std::string& base_dir) {
 }
 
 void parse_machine(const toml::table& t, VmConfig& c, const std::string& src) {
-  TableReader r(t, "machine.", src);
-  c.memory_mib = r.get_uint("memory_mib", c.memory_mib, kMinMemoryMib, kMaxMemoryMib);
-  c.vcpus = static_cast<uint32_t>(r.get_uint("vcpus", c.vcpus, 1, kMaxVcpus));
-  c.io_poll_us = static_cast<uint32_t>(r.get_uint("io_poll_us", c.io_poll_us, 0, kMaxIoPollUs));
+  TableReader r(t, "machine.", src, c);
+  c.memory_mib = r.get_uint("memory_mib", c.memory_mib);
+  c.vcpus = r.get_uint("vcpus", c.vcpus);
+  c.io_poll_us = r.get_uint("io_poll_us", c.io_poll_us);
   r.reject_unknown();
 }
 
 void parse_kernel(const toml::table& t, VmConfig& c, const std::string& src,
                   const std::string& dir) {
-  TableReader r(t, "kernel.", src);
+  TableReader r(t, "kernel.", src, c);
   c.kernel = resolve(r.get_string("path", c.kernel), dir);
   c.initrd = resolve(r.get_string("initrd", c.initrd), dir);
   c.cmdline = r.get_string("cmdline", c.cmdline);
-  const std::string pvm = r.get_string("pvm_workarounds", "auto");
-  if (const auto w = parse_pvm_workarounds(pvm)) c.pvm_workarounds = *w;
-  else r.bad_value("pvm_workarounds", "= \"" + pvm + "\" must be one of: auto, on, off");
+  if (const auto pvm = r.get<std::string>("pvm_workarounds", "a string")) {
+    try {
+      c.pvm_workarounds = pvm_workarounds_value(*pvm);
+    } catch (const ConfigValueError& e) {
+      r.bad_value("pvm_workarounds", e.what());
+    }
+  }
   r.reject_unknown();
 }
 
 void parse_serial(const toml::table& t, VmConfig& c, const std::string& src,
                   const std::string& dir) {
-  TableReader r(t, "serial.", src);
+  TableReader r(t, "serial.", src, c);
   c.serial_log = resolve(r.get_string("log_file", c.serial_log), dir);
   c.serial_stdin = r.get_bool("stdin", c.serial_stdin);
   r.reject_unknown();
 }
 
 void parse_log(const toml::table& t, VmConfig& c, const std::string& src) {
-  TableReader r(t, "log.", src);
+  TableReader r(t, "log.", src, c);
   c.log_level = r.get_string("level", c.log_level);
-  if (!is_log_level(c.log_level)) {
-    r.bad_value("level", "= \"" + c.log_level +
-                             "\" must be one of: trace, debug, info, warn, error, critical, off");
-  }
   r.reject_unknown();
 }
 
 void parse_debug(const toml::table& t, VmConfig& c, const std::string& src,
                  const std::string& dir) {
-  TableReader r(t, "debug.", src);
-  c.rip_sample_ms = static_cast<uint32_t>(r.get_uint("rip_sample_ms", 0, 0, 10000));
+  TableReader r(t, "debug.", src, c);
+  c.rip_sample_ms = r.get_uint("rip_sample_ms", c.rip_sample_ms);
   c.system_map = resolve(r.get_string("system_map", ""), dir);
   c.seccomp = r.get_bool("seccomp", c.seccomp);
   r.reject_unknown();
 }
 
-// A [[disk]] table: its keys as DiskOptions for parse_disk_config (the same
+// A [[disk]] table: its keys as DiskSettings for parse_disk_config (the same
 // parser as --disk), its errors prefixed with the file, line and disk[N].
 DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src,
-                      const std::string& dir) {
-  std::vector<DiskOption> options;
+                      const std::string& dir, VmConfig& c) {
+  const std::string name = "disk[" + std::to_string(index) + "]";
+  c.sources[name] = {where(src, t), false};
+  std::vector<DiskSetting> options;
   for (const auto& [k, node] : t) {
-    DiskOption o{std::string(k.str()), {}, static_cast<int>(node.source().begin.line)};
+    DiskSetting o{std::string(k.str()), {}, static_cast<int>(node.source().begin.line)};
+    c.sources[name + "." + o.key] = {where(src, node), false};
     if (const auto* s = node.as_string()) o.value = s->get();
     else if (const auto* i = node.as_integer()) o.value = i->get();
     else if (const auto* b = node.as_boolean()) o.value = b->get();
     options.push_back(std::move(o));
   }
-  const std::string name = "disk[" + std::to_string(index) + "]";
   try {
     return parse_disk_config(options, DiskSource::kToml,
                              [&dir](const std::string& p) { return resolve(p, dir); });
-  } catch (const DiskOptionError& e) {
+  } catch (const DiskSettingError& e) {
     std::ostringstream s;
     if (e.key().empty()) {
       s << src << ":" << t.source().begin.line << ": " << name << " " << e.what();
@@ -189,24 +193,6 @@ DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src
 }
 
 }  // namespace
-
-void check_disk_count(size_t disks, const std::string& where) {
-  // Each disk costs a virtio_mmio.device= entry on the kernel command line
-  // (virtio_mmio_slots.h); the run checks the exact room left by the rest of
-  // the command line, this only what can never fit.
-  const size_t most = virtio_devices_that_fit(0, kVmlinuxCommandLineSize - 1);
-  if (disks <= most) return;
-  throw ConfigError(where + ": " + std::to_string(disks) + " disks, but at most " +
-                    std::to_string(most) +
-                    " fit the guest kernel's command line (x86 COMMAND_LINE_SIZE 2048) even "
-                    "with nothing else on it: each is a 'virtio_mmio.device=4K@0x...:IRQ' entry");
-}
-
-bool is_log_level(const std::string& level) {
-  static const std::set<std::string> levels = {"trace", "debug",    "info", "warn",
-                                               "error", "critical", "off"};
-  return levels.count(level) > 0;
-}
 
 std::string expand_path(const std::string& value) {
   std::string out;
@@ -251,7 +237,7 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
   }
 
   VmConfig c;
-  TableReader top(root, "", source);
+  TableReader top(root, "", source, c);
   if (auto* t = sub_table(top, "machine", source)) parse_machine(*t, c, source);
   if (auto* t = sub_table(top, "kernel", source)) parse_kernel(*t, c, source, dir);
   if (auto* t = sub_table(top, "serial", source)) parse_serial(*t, c, source, dir);
@@ -265,11 +251,16 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
       const toml::node& e = *arr->get(i);
       if (!e.is_table())
         throw ConfigError(where(source, e) + ": disk entries must be tables ([[disk]])");
-      c.disks.push_back(parse_disk(*e.as_table(), i, source, dir));
+      c.disks.push_back(parse_disk(*e.as_table(), i, source, dir, c));
     }
-    check_disk_count(c.disks.size(), where(source, *n));
+    c.sources["disk"] = {where(source, *n), false};
   }
   top.reject_unknown();
+  try {
+    validate_config(c);
+  } catch (const ConfigValueError& e) {
+    throw ConfigError(describe(c, e));
+  }
   return c;
 }
 

@@ -1,15 +1,12 @@
 #include "vmm/config/disk_config.h"
 
 #include <charconv>
+#include <limits>
 #include <set>
 #include <sstream>
 
-#include "devices/virtio_blk/virtio_blk_options.h"
-
 namespace minivmm {
 namespace {
-
-namespace blk = virtio::blk;
 
 std::string quoted(const std::string& v) { return "\"" + v + "\""; }
 
@@ -17,12 +14,12 @@ std::string quoted(const std::string& v) { return "\"" + v + "\""; }
 std::string canonical_key(const std::string& key) { return key == "ro" ? "read_only" : key; }
 
 // The typed value of one option, converting text from a --disk flag.
-class OptionReader {
+class SettingReader {
  public:
-  OptionReader(const DiskOption& o, DiskSource source) : o_(o), source_(source) {}
+  SettingReader(const DiskSetting& o, DiskSource source) : o_(o), source_(source) {}
 
   [[noreturn]] void fail(const std::string& reason) const {
-    throw DiskOptionError(o_.key, o_.line, reason);
+    throw DiskSettingError(o_.key, o_.line, reason);
   }
 
   std::string text() const {
@@ -59,11 +56,11 @@ class OptionReader {
   }
 
  private:
-  const DiskOption& o_;
+  const DiskSetting& o_;
   DiskSource source_;
 };
 
-storage::IoEngineKind parse_io_engine(const OptionReader& r) {
+storage::IoEngineKind parse_io_engine(const SettingReader& r) {
   const std::string engine = r.text();
   if (engine == "auto") return storage::IoEngineKind::Auto;
   if (engine == "io_uring") return storage::IoEngineKind::IoUring;
@@ -73,12 +70,12 @@ storage::IoEngineKind parse_io_engine(const OptionReader& r) {
 
 }  // namespace
 
-DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource source,
+DiskConfig parse_disk_config(const std::vector<DiskSetting>& options, DiskSource source,
                              const std::function<std::string(const std::string&)>& resolve_path) {
   DiskConfig d;
   std::set<std::string> seen;
-  for (const DiskOption& o : options) {
-    const OptionReader r(o, source);
+  for (const DiskSetting& o : options) {
+    const SettingReader r(o, source);
     if (!seen.insert(canonical_key(o.key)).second) {
       r.fail(o.key == canonical_key(o.key) ? "is given twice"
                                            : "is given twice (as " + canonical_key(o.key) + ")");
@@ -97,13 +94,10 @@ DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource 
     } else if (canonical_key(o.key) == "read_only") {
       d.read_only = r.boolean();
     } else if (o.key == "serial") {
-      d.id = r.text();
-      if (d.id.size() > blk::kMaxIdBytes) {
-        r.fail("is longer than " + std::to_string(blk::kMaxIdBytes) +
-               " bytes (virtio-blk ID size)");
-      }
+      d.id = r.text();  // its length: validate_config
     } else if (o.key == "queues") {
-      d.queues = static_cast<uint32_t>(r.integer(1, blk::kMaxQueues));
+      // How many are allowed: validate_config.
+      d.queues = static_cast<uint32_t>(r.integer(0, std::numeric_limits<uint32_t>::max()));
     } else if (o.key == "io_engine") {
       d.io_engine = parse_io_engine(r);
     } else if (o.key == "write_log") {
@@ -113,12 +107,12 @@ DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource 
       r.fail("is an unknown key; a disk takes " + std::string(kDiskKeys));
     }
   }
-  if (d.path.empty()) throw DiskOptionError("", 0, "needs a 'path'");
+  if (d.path.empty()) throw DiskSettingError("", 0, "needs a 'path'");
   return d;
 }
 
-std::vector<DiskOption> split_disk_flag(const std::string& spec) {
-  std::vector<DiskOption> options;
+std::vector<DiskSetting> split_disk_flag(const std::string& spec) {
+  std::vector<DiskSetting> options;
   std::istringstream in(spec);
   std::string part;
   bool first = true;
@@ -136,7 +130,7 @@ std::vector<DiskOption> split_disk_flag(const std::string& spec) {
     }
     const size_t eq = part.find('=');
     if (eq == std::string::npos) {
-      throw DiskOptionError(part, 0, "is an unknown option; give ro or key=value");
+      throw DiskSettingError(part, 0, "is an unknown option; give ro or key=value");
     }
     options.push_back({part.substr(0, eq), part.substr(eq + 1)});
   }

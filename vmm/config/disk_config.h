@@ -1,13 +1,15 @@
-// One disk's options, parsed and validated in one place for both ways of
-// giving them: a [[disk]] table of the TOML config and a
-// `--disk PATH,key=value,...` flag. Both take the same keys and, for the
-// same bad value, give the same reason; only the prefix that says where
-// (file:line and disk[N], or the --disk flag) differs.
+// One disk's settings, parsed in one place for both ways of giving them: a
+// [[disk]] table of the TOML config and a `--disk PATH,key=value,...` flag.
+// Both take the same keys and, for the same bad value, give the same reason;
+// only the prefix that says where (file:line and disk[N], or the --disk
+// flag) differs. The limits on a value (the serial's length, the number of
+// queues) are checked with the whole config, by validate_config.
 //
 // Keys: kDiskKeys (`ro` is another name of `read_only`). The user-facing
 // key `serial` is the virtio-blk device ID (GET_ID), called `id` in the
 // code; it has nothing to do with the [serial] console section.
 // The limits are the device's own (devices/virtio_blk/virtio_blk_options.h).
+// Not storage::DiskOptions: that is what the storage layer opens a disk with.
 #pragma once
 
 #include <cstdint>
@@ -36,7 +38,7 @@ struct DiskConfig {
 
 // One `key = value` of a disk as its source wrote it: a TOML table keeps its
 // value's type; a --disk flag's values are all text.
-struct DiskOption {
+struct DiskSetting {
   std::string key;
   std::variant<std::monostate, std::string, int64_t, bool> value;  // monostate: another TOML type
   int line = 0;  // TOML: the key's line; 0 for a --disk flag
@@ -46,9 +48,9 @@ enum class DiskSource { kToml, kFlag };
 
 // A bad disk option. what(): the reason, without where it came from;
 // `key` is "" when the disk as a whole is wrong (no path).
-class DiskOptionError : public Error {
+class DiskSettingError : public Error {
  public:
-  DiskOptionError(std::string key, int line, const std::string& reason)
+  DiskSettingError(std::string key, int line, const std::string& reason)
       : Error(reason), key_(std::move(key)), line_(line) {}
   const std::string& key() const { return key_; }
   int line() const { return line_; }
@@ -58,16 +60,16 @@ class DiskOptionError : public Error {
   int line_;
 };
 
-// Parses and validates one disk. `resolve_path` turns the path and
+// Parses one disk (each value's type and each name of a choice). `resolve_path` turns the path and
 // write_log values into the paths to open (${VAR}, ~, relative to the config
 // file). From a --disk flag, text values of integer and boolean keys are
 // converted ("4"; "true"/"1", "false"/"0"); from TOML they must have the
-// TOML type. Throws DiskOptionError.
-DiskConfig parse_disk_config(const std::vector<DiskOption>& options, DiskSource source,
+// TOML type. Throws DiskSettingError.
+DiskConfig parse_disk_config(const std::vector<DiskSetting>& options, DiskSource source,
                              const std::function<std::string(const std::string&)>& resolve_path);
 
 // Splits a --disk spec into options: the first field is the path, a bare
 // `ro` is ro=true, every other field is key=value.
-std::vector<DiskOption> split_disk_flag(const std::string& spec);
+std::vector<DiskSetting> split_disk_flag(const std::string& spec);
 
 }  // namespace minivmm

@@ -179,16 +179,6 @@ Filter build_filter(ThreadKind kind) {
 
 }  // namespace
 
-const char* thread_kind_name(ThreadKind kind) {
-  switch (kind) {
-    case ThreadKind::kVcpu: return "vcpu";
-    case ThreadKind::kIoLoop: return "io-loop";
-    case ThreadKind::kConsole: return "console";
-    case ThreadKind::kControl: return "control";
-  }
-  return "unknown";
-}
-
 std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
   std::vector<std::string> names;
   for (const Rule& r : policy_for(kind, getpid()).rules) {

@@ -9,16 +9,9 @@
 #include <string>
 #include <vector>
 
+#include "vmm/host/thread_kind.h"
+
 namespace minivmm {
-
-enum class ThreadKind {
-  kVcpu,     // KVM_RUN and the device emulation it calls (UART, virtio-mmio registers)
-  kIoLoop,   // the virtio event loop: queue notifications, disk I/O, completions
-  kConsole,  // host stdin -> the guest's UART
-  kControl,  // the main thread after set-up (waits, then tears down) and the signal watcher
-};
-
-const char* thread_kind_name(ThreadKind kind);
 
 // The syscall names `kind` may make without conditions, and those allowed
 // only with particular arguments (ioctl requests, tgkill/rt_sigaction

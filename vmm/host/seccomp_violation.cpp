@@ -8,8 +8,8 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "vmm/exit_codes.h"
 #include "vmm/host/terminal.h"
+#include "vmm/run/exit_codes.h"
 
 namespace minivmm {
 namespace {

@@ -9,7 +9,7 @@
 // _exit(exit_code::kSeccompViolation).
 #pragma once
 
-#include "vmm/host/seccomp_filter.h"
+#include "vmm/host/thread_kind.h"
 
 namespace minivmm {
 

@@ -13,8 +13,8 @@
 #include "common/error.h"
 #include "devices/virtio_blk/ring_report.h"
 #include "storage/disk_stats.h"
-#include "vmm/exit_codes.h"
 #include "vmm/host/terminal.h"
+#include "vmm/run/exit_codes.h"
 
 namespace minivmm {
 namespace {

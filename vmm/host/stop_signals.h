@@ -17,7 +17,7 @@
 #include <thread>
 
 #include "common/unique_fd.h"
-#include "vmm/run_state.h"
+#include "vmm/run/run_state.h"
 
 namespace minivmm {
 

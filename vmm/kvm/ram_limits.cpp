@@ -7,7 +7,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "vmm/config/config.h"
+#include "vmm/run/config_error.h"
 #include "vmm/x86_64/memory_layout.h"
 
 namespace minivmm {

@@ -9,11 +9,11 @@
 #include <memory>
 #include <sstream>
 
-#include "vmm/exit_codes.h"
 #include "vmm/kvm/cpuid.h"
 #include "vmm/kvm/host_cpu.h"
 #include "vmm/kvm/kvm_abi.h"
 #include "vmm/kvm/pvm_quirks.h"
+#include "vmm/run/exit_codes.h"
 
 namespace minivmm {
 namespace {

@@ -19,7 +19,7 @@
 #include "vmm/kvm/io_bus.h"
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/kvm/vm.h"
-#include "vmm/run_state.h"
+#include "vmm/run/run_state.h"
 
 namespace minivmm {
 

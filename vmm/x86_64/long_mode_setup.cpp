@@ -2,7 +2,7 @@
 
 #include <cstring>
 
-#include "vmm/loader/load_range.h"
+#include "vmm/x86_64/load_range.h"
 
 namespace minivmm {
 namespace {

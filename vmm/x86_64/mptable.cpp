@@ -5,7 +5,7 @@
 #include <cstring>
 
 #include "common/error.h"
-#include "vmm/loader/load_range.h"
+#include "vmm/x86_64/load_range.h"
 #include "vmm/x86_64/memory_layout.h"
 
 namespace minivmm {

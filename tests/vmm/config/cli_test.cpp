@@ -43,19 +43,26 @@ TEST(Cli, BadInputIsUsageError) {
   EXPECT_THROW(parse({"--frobnicate"}), UsageError);
   EXPECT_THROW(parse({"--memory"}), UsageError);
   EXPECT_THROW(parse({"--memory", "lots"}), UsageError);
-  EXPECT_THROW(parse({"--memory", "8"}), UsageError);
-  EXPECT_THROW(parse({"--vcpus", "0"}), UsageError);
+  EXPECT_THROW(parse({"--memory", "-8"}), UsageError);
   EXPECT_THROW(parse({"--pvm-workarounds", "maybe"}), UsageError);
   EXPECT_THROW(parse_disk_flag("/a.img,cache=fast"), UsageError);
   EXPECT_THROW(parse_disk_flag("/a.img,sparkly"), UsageError);
-  EXPECT_THROW(build_config(parse({"--log-level", "loud", "--kernel", "/k"})), UsageError);
   EXPECT_THROW(build_config(parse({})), UsageError);  // no kernel anywhere
+}
+
+// A number the command line can read but its key's rule refuses is a
+// configuration error (exit code 65), as the same value in the file is.
+TEST(Cli, RefusedValueIsConfigError) {
+  EXPECT_THROW(build_config(parse({"--kernel", "/k", "--memory", "8"})), ConfigError);
+  EXPECT_THROW(build_config(parse({"--kernel", "/k", "--vcpus", "0"})), ConfigError);
+  EXPECT_THROW(build_config(parse({"--kernel", "/k", "--log-level", "loud"})), ConfigError);
+  EXPECT_THROW(build_config(parse({"--kernel", "/k", "--sample-rip", "10001"})), ConfigError);
 }
 
 TEST(Cli, RealSizeGuestsAndTheirLimits) {
   EXPECT_EQ(parse({"--memory", "16384"}).memory_mib, 16384u);
-  EXPECT_EQ(parse({"--vcpus", "254"}).vcpus, 254u);
-  EXPECT_THROW(parse({"--vcpus", "255"}), UsageError);
+  EXPECT_EQ(build_config(parse({"--kernel", "/k", "--vcpus", "254"})).vcpus, 254u);
+  EXPECT_THROW(build_config(parse({"--kernel", "/k", "--vcpus", "255"})), ConfigError);
   std::vector<std::string> args = {"--kernel", "/k"};
   for (int i = 0; i < 57; ++i) args.insert(args.end(), {"--disk", "/d.img"});
   EXPECT_EQ(build_config(parse(args)).disks.size(), 57u);
@@ -71,7 +78,8 @@ TEST(Cli, RealSizeGuestsAndTheirLimits) {
 TEST(Cli, HelpListsExitCodes) {
   EXPECT_TRUE(parse({"-h"}).help);
   const std::string text = usage_text();
-  for (const char* s : {"--config", "--disk", "Exit codes", "0x4f0", "75", "76", "69"}) {
+  for (const char* s :
+       {"--config", "--disk", "Exit codes", "0x4f0", "75", "76", "69", "critical"}) {
     EXPECT_NE(text.find(s), std::string::npos) << s;
   }
 }

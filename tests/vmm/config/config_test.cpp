@@ -207,8 +207,11 @@ TEST(DiskConfig, SameBadValueSameErrorFromTomlAndFlag) {
       toml_error = e.what();
     }
     try {
-      parse_disk_flag("/a," + c.flag_field);
-    } catch (const UsageError& e) {
+      // Through build_config: a value's limits are checked with the whole config.
+      std::string kernel = "--kernel=/k", disk = "--disk=/a," + c.flag_field;
+      char* argv[] = {kernel.data(), kernel.data(), disk.data()};
+      build_config(parse_cli(3, argv));
+    } catch (const Error& e) {  // UsageError (cannot be read) or ConfigError (refused)
       flag_error = e.what();
     }
     ASSERT_FALSE(toml_error.empty()) << c.toml_line << " accepted";

@@ -45,9 +45,9 @@
 #include <thread>
 #include <vector>
 
-#include "vmm/exit_codes.h"
 #include "vmm/host/seccomp_violation.h"
 #include "vmm/host/terminal.h"
+#include "vmm/run/exit_codes.h"
 
 namespace minivmm {
 namespace {

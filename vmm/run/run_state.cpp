@@ -1,4 +1,4 @@
-#include "vmm/run_state.h"
+#include "vmm/run/run_state.h"
 
 #include <sys/eventfd.h>
 #include <unistd.h>

@@ -1,0 +1,15 @@
+#include "vmm/host/thread_kind.h"
+
+namespace minivmm {
+
+const char* thread_kind_name(ThreadKind kind) {
+  switch (kind) {
+    case ThreadKind::kVcpu: return "vcpu";
+    case ThreadKind::kIoLoop: return "io-loop";
+    case ThreadKind::kConsole: return "console";
+    case ThreadKind::kControl: return "control";
+  }
+  return "unknown";
+}
+
+}  // namespace minivmm
