@@ -2,6 +2,11 @@
 
 #include <gtest/gtest.h>
 #include <stdlib.h>
+#include <cstdlib>
+#include <initializer_list>
+#include <optional>
+#include <utility>
+#include <vector>
 
 #include <filesystem>
 #include <fstream>
@@ -257,7 +262,35 @@ TEST(Config, SyntaxErrorNamesLine) {
   expect_error("[machine]\nvcpus = = 2\n", {"test.toml:2", "syntax"});
 }
 
+// Sets environment variables for one test and puts back what was there, so a
+// later test in the same process (the real-kernel loader tests read HOME)
+// sees the caller's environment.
+class ScopedEnv {
+ public:
+  explicit ScopedEnv(std::initializer_list<const char*> names) {
+    for (const char* name : names) {
+      const char* value = std::getenv(name);
+      saved_.emplace_back(name, value ? std::optional<std::string>(value) : std::nullopt);
+    }
+  }
+  ~ScopedEnv() {
+    for (const auto& [name, value] : saved_) {
+      if (value) {
+        setenv(name.c_str(), value->c_str(), 1);
+      } else {
+        unsetenv(name.c_str());
+      }
+    }
+  }
+  ScopedEnv(const ScopedEnv&) = delete;
+  ScopedEnv& operator=(const ScopedEnv&) = delete;
+
+ private:
+  std::vector<std::pair<std::string, std::optional<std::string>>> saved_;
+};
+
 TEST(Config, ExpandsEnvironmentAndCacheDir) {
+  const ScopedEnv restore({"MINIVMM_TEST_DIR", "MINIVMM_CACHE", "XDG_CACHE_HOME", "HOME"});
   setenv("MINIVMM_TEST_DIR", "/opt/x", 1);
   EXPECT_EQ(expand_path("${MINIVMM_TEST_DIR}/vmlinux"), "/opt/x/vmlinux");
   setenv("MINIVMM_CACHE", "/c", 1);
