@@ -102,9 +102,8 @@ void ImageDisk::Steps::push_front(Step s) {
 }
 
 ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
-  using Op = DiskRequest::Op;
   Steps steps;
-  if (request.op == Op::Flush) {
+  if (request.op == RequestType::Flush) {
     // unsafe ignores flushes; a read-only disk has nothing of ours to flush.
     steps.push_back(traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing);
     return steps;
@@ -114,19 +113,19 @@ ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) co
     return steps;
   }
   switch (request.op) {
-    case Op::Read: steps.push_back(Step::Transfer); return steps;
-    case Op::Write:  // durability: see issue_staged_writes()
+    case RequestType::Read: steps.push_back(Step::Transfer); return steps;
+    case RequestType::Write:  // durability: see issue_staged_writes()
       steps.push_back(Step::Transfer);
       return steps;
-    case Op::Discard:
-    case Op::WriteZeroes: {
-      const bool punch = request.op == Op::Discard || request.unmap;
+    case RequestType::Discard:
+    case RequestType::WriteZeroes: {
+      const bool punch = request.op == RequestType::Discard || request.unmap;
       steps.push_back(punch ? Step::PunchHole : Step::ZeroRange);
       // fallocate has no DSYNC flag: follow it with fdatasync.
       if (writes_must_be_durable()) steps.push_back(Step::Sync);
       return steps;
     }
-    case Op::Flush: break;
+    case RequestType::Flush: break;
   }
   steps.push_back(Step::Nothing);
   return steps;
@@ -216,14 +215,14 @@ uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
 
 bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
   if (sticky_sync_error_ == 0) return false;
-  if (request.op == DiskRequest::Op::Flush) return traits(mode_).flush_honoured && !read_only_;
-  return request.op != DiskRequest::Op::Read && writes_must_be_durable();
+  if (request.op == RequestType::Flush) return traits(mode_).flush_honoured && !read_only_;
+  return request.op != RequestType::Read && writes_must_be_durable();
 }
 
 void ImageDisk::submit(DiskRequest request) {
   // Of the published counters only flush_requests changes here; the rest
   // change in completion rounds, which publish (a mutex per request saved).
-  const bool flush = request.op == DiskRequest::Op::Flush;
+  const bool flush = request.op == RequestType::Flush;
   struct PublishOnExit {
     ImageDisk* disk;
     bool due;
@@ -253,14 +252,14 @@ void ImageDisk::submit(DiskRequest request) {
     ref.length = length;
     ref.request = std::move(request);
     moved = true;
-    const DiskRequest::Op op = ref.request.op;
-    if (op == DiskRequest::Op::Flush) ref.flush_received = received;
+    const RequestType op = ref.request.op;
+    if (op == RequestType::Flush) ref.flush_received = received;
     // Not durable before it completes: the write cache is on, or the mode
     // ignores flushes (plan() adds a Sync / kick() a durable route otherwise).
-    ref.at_risk_on_ack = (op == DiskRequest::Op::Write || op == DiskRequest::Op::WriteZeroes) &&
+    ref.at_risk_on_ack = (op == RequestType::Write || op == RequestType::WriteZeroes) &&
                          length > 0 && !writes_must_be_durable();
     const bool transfer = ref.steps.front() == Step::Transfer;
-    if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
+    if (transfer && ref.request.op == RequestType::Write && writes_must_be_durable()) {
       ref.durability = Durability::Staged;
     }
     // Behind earlier waiters, never past them (FIFO).
@@ -420,7 +419,7 @@ void ImageDisk::count_step(const PendingRequest& p, Step step, int64_t host_resu
   if (host_result < 0) return;
   switch (step) {
     case Step::Transfer:
-      if (p.request.op == DiskRequest::Op::Read) {
+      if (p.request.op == RequestType::Read) {
         ++stats_.reads;
       } else {
         ++stats_.writes;
@@ -443,7 +442,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
   op.length = p.length;
   switch (p.steps.front()) {
     case Step::Transfer:
-      op.kind = p.request.op == DiskRequest::Op::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
+      op.kind = p.request.op == RequestType::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
       op.iov = p.request.iov;
       if (p.bounce.data()) {  // the next chunk through the bounce buffer
         p.bounce_iov = {p.bounce.data(), transfer_length(p)};
@@ -479,7 +478,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
 
 bool ImageDisk::finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result) {
   if (p.bounce.data() && result >= 0 && static_cast<uint64_t>(result) == transfer_length(p)) {
-    if (p.request.op == DiskRequest::Op::Read) {
+    if (p.request.op == RequestType::Read) {
       copy_to_iov(p.request.iov, p.bounce.data(), static_cast<uint64_t>(result), p.bounced);
     }
     p.bounced += static_cast<uint64_t>(result);
@@ -514,7 +513,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     // Filesystems without ZERO_RANGE: punch, then allocate again, so the
     // range reads as zeroes and stays allocated (what QEMU's file-posix does).
     // Without PUNCH_HOLE for an unmapping write-zeroes: write zeroes instead.
-    const bool zeroing = p.request.op == DiskRequest::Op::WriteZeroes;
+    const bool zeroing = p.request.op == RequestType::WriteZeroes;
     if (zeroing && step == Step::ZeroRange) {
       p.fell_back = true;
       p.steps.front() = Step::Allocate;
@@ -529,7 +528,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
       return;
     }
     // Discard is a hint (virtio 1.x 5.2.6): not supported means nothing to do.
-    if (p.request.op == DiskRequest::Op::Discard) result = 0;
+    if (p.request.op == RequestType::Discard) result = 0;
   }
   int status = 0;
   if (result < 0) {
@@ -550,12 +549,12 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     awaiting_sync_.push_back(id);  // completes with the next batch fdatasync
     return;
   }
-  if (status == 0 && p.request.op == DiskRequest::Op::Discard && p.host_discarded) {
+  if (status == 0 && p.request.op == RequestType::Discard && p.host_discarded) {
     ++stats_.discards;
   }
-  if (status == 0 && p.request.op == DiskRequest::Op::WriteZeroes) ++stats_.write_zeroes;
+  if (status == 0 && p.request.op == RequestType::WriteZeroes) ++stats_.write_zeroes;
   if (status == 0) note_at_risk_ack(p);
-  if (p.request.op == DiskRequest::Op::Flush) {
+  if (p.request.op == RequestType::Flush) {
     const auto took = std::chrono::steady_clock::now() - p.flush_received;
     stats_.flush_latency_us.record(static_cast<uint64_t>(
         std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(took).count())));

@@ -7,27 +7,27 @@ namespace minivmm::storage {
 uint64_t request_length(const DiskRequest& request, bool& overflow) {
   overflow = false;
   switch (request.op) {
-    case DiskRequest::Op::Read:
-    case DiskRequest::Op::Write: {
+    case RequestType::Read:
+    case RequestType::Write: {
       uint64_t total = 0;
       for (const iovec& v : request.iov) {
         if (__builtin_add_overflow(total, v.iov_len, &total)) overflow = true;
       }
       return total;
     }
-    case DiskRequest::Op::Discard:
-    case DiskRequest::Op::WriteZeroes: return request.length;
-    case DiskRequest::Op::Flush: return 0;
+    case RequestType::Discard:
+    case RequestType::WriteZeroes: return request.length;
+    case RequestType::Flush: return 0;
   }
   return 0;
 }
 
 int check_request(const DiskRequest& request, const ImageLimits& limits) {
-  const bool modifies = request.op == DiskRequest::Op::Write ||
-                        request.op == DiskRequest::Op::Discard ||
-                        request.op == DiskRequest::Op::WriteZeroes;
+  const bool modifies = request.op == RequestType::Write ||
+                        request.op == RequestType::Discard ||
+                        request.op == RequestType::WriteZeroes;
   if (modifies && limits.read_only) return -EROFS;
-  if (request.op == DiskRequest::Op::Flush) return 0;
+  if (request.op == RequestType::Flush) return 0;
 
   bool overflow = false;
   const uint64_t length = request_length(request, overflow);

@@ -65,7 +65,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto chain = queue.pop();
     if (!chain) break;
     BlkRequest r = parse_blk_request(mem, *chain, limits);
-    if (r.kind == BlkRequest::Kind::NoStatus) {
+    if (r.disposition == BlkRequest::Disposition::NoStatus) {
       // The device stops the queue (DEVICE_NEEDS_RESET); it never returns
       // such a chain used (issue 9, finding 4).
       queue.mark_broken(std::string(r.why));
@@ -78,14 +78,15 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(v.iov_len <= limits.size_max);
       total += v.iov_len;
       // Touch every byte the way the disk would (ASan sees any escape).
-      if (r.kind == BlkRequest::Kind::Read) {
+      if (r.goes_to_disk_as(minivmm::storage::RequestType::Read)) {
         std::memset(v.iov_base, 0xa5, v.iov_len);
       } else {
         volatile uint8_t sink = 0;
         for (size_t j = 0; j < v.iov_len; ++j) sink = sink + static_cast<uint8_t*>(v.iov_base)[j];
       }
     }
-    if (r.kind == BlkRequest::Kind::Read || r.kind == BlkRequest::Kind::Write) {
+    if (r.goes_to_disk_as(minivmm::storage::RequestType::Read) ||
+        r.goes_to_disk_as(minivmm::storage::RequestType::Write)) {
       check(total == r.length && r.length % 512 == 0);
       check(r.offset / 512 + r.length / 512 <= limits.capacity_sectors);
     }

@@ -111,7 +111,7 @@ class Window : public ::testing::Test {
     const size_t i = results_.size();
     results_.push_back(1);
     DiskRequest r;
-    r.op = DiskRequest::Op::Write;
+    r.op = RequestType::Write;
     r.offset = n * kBlock;
     r.iov = {&iov_, 1};
     r.done = [this, i](int res) { results_[i] = res; };
@@ -123,7 +123,7 @@ class Window : public ::testing::Test {
     const size_t i = results_.size();
     results_.push_back(1);
     DiskRequest r;
-    r.op = DiskRequest::Op::Flush;
+    r.op = RequestType::Flush;
     r.done = [this, i](int res) { results_[i] = res; };
     disk_->submit(std::move(r));
     disk_->kick();
@@ -299,7 +299,7 @@ TEST_F(Window, UnsafeIgnoredFlushesNeverShrinkIt) {
 TEST_F(Window, WriteZeroesCountsReadsAndDiscardsDoNot) {
   open(CacheMode::Writeback);
   DiskRequest z;
-  z.op = DiskRequest::Op::WriteZeroes;
+  z.op = RequestType::WriteZeroes;
   z.offset = 0;
   z.length = 8192;
   disk_->submit(std::move(z));
@@ -307,14 +307,14 @@ TEST_F(Window, WriteZeroesCountsReadsAndDiscardsDoNot) {
   complete(Kind::Fallocate);
   EXPECT_EQ(bytes(), 8192u);
   DiskRequest d;
-  d.op = DiskRequest::Op::Discard;
+  d.op = RequestType::Discard;
   d.offset = 65536;
   d.length = 8192;
   disk_->submit(std::move(d));
   disk_->kick();
   complete(Kind::Fallocate);
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = 0;
   r.iov = {&iov_, 1};
   disk_->submit(std::move(r));

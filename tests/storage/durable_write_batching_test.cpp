@@ -55,7 +55,7 @@ class WriteBatch {
   void submit(Disk& disk, const IoTrace* trace) {
     for (size_t i = 0; i < writes_.size(); ++i) {
       DiskRequest r;
-      r.op = DiskRequest::Op::Write;
+      r.op = RequestType::Write;
       r.offset = writes_[i].offset;
       r.iov = {&iovs_.emplace_back(iovec{buf_.data() + i * kBlock, kBlock}), 1};
       r.done = [this, i, trace](int res) {
