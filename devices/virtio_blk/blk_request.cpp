@@ -82,9 +82,13 @@ void fail(BlkRequest& r, Disposition disposition, std::string_view why) {
   r.used_len = 1;  // just the status byte
 }
 
-// [sector, sector + sectors) inside the disk, without overflow.
-bool in_capacity(uint64_t sector, uint64_t sectors, uint64_t capacity) {
-  return sector <= capacity && sectors <= capacity - sector;
+// The disk's own rules (size, block size, read-only) over the byte range
+// `sectors` from `sector`, as one refusal reason; empty when it may go ahead.
+// A sector number whose byte offset does not fit in 64 bits is past any disk.
+std::string_view refuse_range(RequestType type, uint64_t sector, uint64_t bytes,
+                              const RequestLimits& limits, uint64_t& offset) {
+  if (__builtin_mul_overflow(sector, kSectorSize, &offset)) return "beyond the end of the disk";
+  return storage::check_range(type, offset, bytes, limits.image).why;
 }
 
 void parse_segment_request(BlkRequest& r, const ByteStream& readable, const RequestLimits& limits,
@@ -113,14 +117,15 @@ void parse_segment_request(BlkRequest& r, const ByteStream& readable, const Requ
   if (seg.num_sectors > max) {
     return fail(r, Disposition::Invalid, "segment larger than max_*_sectors");
   }
-  if (!in_capacity(seg.sector, seg.num_sectors, limits.capacity_sectors)) {
-    return fail(r, Disposition::Invalid, "segment beyond capacity");
-  }
-  if (limits.read_only) return fail(r, Disposition::Invalid, "disk is read-only");
+  const RequestType type = discard ? RequestType::Discard : RequestType::WriteZeroes;
+  const uint64_t length = uint64_t{seg.num_sectors} * kSectorSize;
+  uint64_t offset = 0;
+  const std::string_view refused = refuse_range(type, seg.sector, length, limits, offset);
+  if (!refused.empty()) return fail(r, Disposition::Invalid, refused);
   r.disposition = Disposition::ToDisk;
-  r.type = discard ? RequestType::Discard : RequestType::WriteZeroes;
-  r.offset = seg.sector * kSectorSize;
-  r.length = uint64_t{seg.num_sectors} * kSectorSize;
+  r.type = type;
+  r.offset = offset;
+  r.length = length;
   r.unmap = !discard && (seg.flags & kSegmentFlagUnmap);
   r.used_len = 1;
 }
@@ -212,21 +217,16 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
         return fail(r, Disposition::Invalid, "write request with device-writable data");
       }
       const uint64_t len = is_read ? writable.total : readable.total - kRequestHeaderSize;
-      if (len % kSectorSize != 0) {
-        return fail(r, Disposition::Invalid, "data length not a multiple of 512");
-      }
-      if (!in_capacity(header.sector, len / kSectorSize, limits.capacity_sectors)) {
-        return fail(r, Disposition::Invalid, "sectors beyond capacity");
-      }
-      if (!is_read && limits.read_only) {
-        return fail(r, Disposition::Invalid, "write to a read-only disk");
-      }
+      const RequestType type = is_read ? RequestType::Read : RequestType::Write;
+      uint64_t offset = 0;
+      const std::string_view refused = refuse_range(type, header.sector, len, limits, offset);
+      if (!refused.empty()) return fail(r, Disposition::Invalid, refused);
       if (is_read && len + 1 > std::numeric_limits<uint32_t>::max()) {
         return fail(r, Disposition::Invalid, "read longer than 4 GiB");
       }
       r.disposition = Disposition::ToDisk;
-      r.type = is_read ? RequestType::Read : RequestType::Write;
-      r.offset = header.sector * kSectorSize;
+      r.type = type;
+      r.offset = offset;
       r.length = len;
       if (is_read) {
         writable.slice_into(0, len, r.data);

@@ -12,14 +12,16 @@
 
 #include "common/guest_memory.h"
 #include "devices/virtio/descriptor_chain.h"
+#include "storage/request_checks.h"
 #include "storage/request_type.h"
 
 namespace minivmm::virtio::blk {
 
 // What the parser needs to know about the disk and the negotiated features.
 struct RequestLimits {
-  uint64_t capacity_sectors = 0;
-  bool read_only = false;
+  // Size, logical block size, read-only: checked by storage::check_range(),
+  // the rules the Disk itself enforces.
+  storage::ImageLimits image;
   bool discard = false;       // VIRTIO_BLK_F_DISCARD negotiated
   bool write_zeroes = false;  // VIRTIO_BLK_F_WRITE_ZEROES negotiated
   uint32_t max_discard_sectors = 0;

@@ -141,8 +141,9 @@ bool VirtioBlk::accept_features(uint64_t negotiated) {
 void VirtioBlk::activate(DeviceActivation activation) {
   const uint64_t f = activation.features;
   limits_ = RequestLimits{
-      .capacity_sectors = disk_->size_bytes() / kSectorSize,
-      .read_only = disk_->read_only(),
+      .image = {.size_bytes = disk_->size_bytes(),
+                .block_size = disk_->logical_block_size(),
+                .read_only = disk_->read_only()},
       .discard = (f & feature_bit(kFeatureDiscard)) != 0,
       .write_zeroes = (f & feature_bit(kFeatureWriteZeroes)) != 0,
       .max_discard_sectors = kMaxDiscardSectors,

@@ -70,5 +70,19 @@ TEST(RequestChecks, ReadOnlyRefusesEveryModification) {
   EXPECT_EQ(check_request(ranged(RequestType::Flush, 0, 0), ro), 0);
 }
 
+TEST(RequestChecks, EachRefusalNamesItsRule) {
+  const ImageLimits ro{1 << 20, 4096, true};
+  const Refusal read_only = check_range(RequestType::Write, 0, 4096, ro);
+  EXPECT_EQ(read_only.error, -EROFS);
+  EXPECT_EQ(read_only.why, "modifies a read-only disk");
+  const Refusal misaligned = check_range(RequestType::Read, 512, 4096, ro);
+  EXPECT_EQ(misaligned.error, -EINVAL);
+  EXPECT_EQ(misaligned.why, "not aligned to the logical block size");
+  const Refusal beyond = check_range(RequestType::Read, 1 << 20, 4096, ro);
+  EXPECT_EQ(beyond.error, -EINVAL);
+  EXPECT_EQ(beyond.why, "beyond the end of the disk");
+  EXPECT_FALSE(check_range(RequestType::Read, (1 << 20) - 4096, 4096, ro));
+}
+
 }  // namespace
 }  // namespace minivmm::storage

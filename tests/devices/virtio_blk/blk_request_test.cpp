@@ -19,8 +19,7 @@ class BlkRequestTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x10000, 0);
   GuestMemory mem{ram.data(), kBase, ram.size()};
-  RequestLimits limits{.capacity_sectors = 100,
-                       .read_only = false,
+  RequestLimits limits{.image = {.size_bytes = 100 * 512, .block_size = 512, .read_only = false},
                        .discard = true,
                        .write_zeroes = true,
                        .max_discard_sectors = 64,
@@ -105,8 +104,35 @@ TEST_F(BlkRequestTest, CapacityBoundaries) {
   EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
 }
 
+TEST_F(BlkRequestTest, RequestsTheDiskBlockSizeMisalignsAreRefusedBeforeTheDisk) {
+  // A 4096-byte logical block disk: 512-byte sectors that do not start or
+  // end on a block would fail in the Disk; the parser refuses them with the
+  // Disk's own reason instead of handing them down.
+  limits.image.block_size = 4096;
+  header(kTypeIn, 1);
+  BlkRequest r = parse({{kHeader, 16, false}, {kData, 4096, true}, {kStatus, 1, true}});
+  EXPECT_EQ(r.disposition, Disposition::Invalid);
+  EXPECT_EQ(r.why, storage::check_range(RequestType::Read, 512, 4096, limits.image).why);
+  header(kTypeIn, 8);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
+  EXPECT_TRUE(parse({{kHeader, 16, false}, {kData, 4096, true}, {kStatus, 1, true}})
+                  .goes_to_disk_as(RequestType::Read));
+  header(kTypeWriteZeroes, 0);
+  const uint64_t seg[2] = {0, 4};  // 2048 bytes: half a block
+  std::memcpy(&ram[16], seg, 16);
+  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
+}
+
+TEST_F(BlkRequestTest, SectorWhoseByteOffsetOverflowsIsBeyondTheDisk) {
+  // sector * 512 wraps to 0: it must not read as the start of the disk.
+  header(kTypeIn, uint64_t{1} << 55);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
+}
+
 TEST_F(BlkRequestTest, WriteToReadOnlyDiskInvalid) {
-  limits.read_only = true;
+  limits.image.read_only = true;
   header(kTypeOut, 0);
   EXPECT_EQ(parse({{kHeader, 16 + 512, false}, {kStatus, 1, true}}).disposition,
             Disposition::Invalid);
