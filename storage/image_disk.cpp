@@ -64,22 +64,10 @@ DiskStats ImageDisk::published_stats() const {
 }
 
 void ImageDisk::publish() {
-  stats_.at_risk_bytes = acked_.bytes - durable_.bytes;
-  stats_.at_risk_requests = acked_.requests - durable_.requests;
+  stats_.at_risk_bytes = window_.at_risk_bytes();
+  stats_.at_risk_requests = window_.at_risk_requests();
   const std::lock_guard lock(published_mutex_);
   published_ = stats_;
-}
-
-void ImageDisk::note_at_risk_ack(const PendingRequest& p) {
-  if (!p.at_risk_on_ack) return;
-  acked_.bytes += p.length;
-  ++acked_.requests;
-}
-
-void ImageDisk::note_sync_done(const Window& covered) {
-  // Syncs may complete out of order: the window shrinks to the newest cover.
-  durable_.bytes = std::max(durable_.bytes, covered.bytes);
-  durable_.requests = std::max(durable_.requests, covered.requests);
 }
 
 bool ImageDisk::writes_must_be_durable() const {
@@ -388,7 +376,7 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   // Issued only now, after every covered write completed: the sync covers them.
   covered_by_sync_.swap(awaiting_sync_);
   batch_sync_in_flight_ = true;
-  batch_sync_covers_ = acked_;
+  batch_sync_covers_ = window_.mark();
   IoOp op;
   op.kind = IoOp::Kind::Fdatasync;
   op.fd = image_.fd.get();
@@ -402,7 +390,7 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
   const int status = result < 0 ? static_cast<int>(result) : 0;
   if (status == 0) {
     ++stats_.fdatasyncs;
-    note_sync_done(batch_sync_covers_);
+    window_.note_sync_done(batch_sync_covers_);
   }
   for (const uint64_t id : covered_by_sync_) {
     PendingRequest* p = find(id);
@@ -469,7 +457,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
       break;
     case Step::Sync:
       op.kind = IoOp::Kind::Fdatasync;
-      p.sync_covers = acked_;  // every at-risk ack so far completed before it starts
+      p.sync_covers = window_.mark();  // every at-risk ack so far completed before it starts
       break;
     case Step::Nothing: op.kind = IoOp::Kind::Noop; break;
   }
@@ -501,7 +489,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   if (step == Step::Transfer && !finish_bounce_chunk(id, p, result)) return;
   if (step == Step::Sync) {
     note_sync_failure(result);
-    if (result >= 0) note_sync_done(p.sync_covers);
+    if (result >= 0) window_.note_sync_done(p.sync_covers);
   }
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
@@ -553,7 +541,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     ++stats_.discards;
   }
   if (status == 0 && p.request.op == RequestType::WriteZeroes) ++stats_.write_zeroes;
-  if (status == 0) note_at_risk_ack(p);
+  if (status == 0 && p.at_risk_on_ack) window_.note_ack(p.length);
   if (p.request.op == RequestType::Flush) {
     const auto took = std::chrono::steady_clock::now() - p.flush_received;
     stats_.flush_latency_us.record(static_cast<uint64_t>(

@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
+#include "storage/durability_window.h"
 #include "storage/open_disk.h"
 #include "test_image.h"
 
@@ -437,6 +438,22 @@ TEST(DiskStatsLine, KeepsThePrefixAndAppendsTheNewFields) {
             "disk 2 stats: reads=1 writes=2 dsync_writes=3 batched_durable_writes=4 "
             "flush_requests=5 fdatasyncs=6 discards=7 write_zeroes=8 at_risk_bytes=4096 "
             "at_risk_requests=1 flush_p50_us=100 flush_p99_us=100 flush_max_us=100");
+}
+
+TEST(DurabilityWindowCounts, ASyncCoversOnlyAcksBeforeItsMarkAndOutOfOrderSyncsNeverRegrow) {
+  DurabilityWindow w;
+  w.note_ack(4096);
+  const DurabilityWindow::Mark first = w.mark();
+  w.note_ack(512);
+  const DurabilityWindow::Mark second = w.mark();
+  w.note_ack(1024);  // after both marks: no sync covers it
+  EXPECT_EQ(w.at_risk_bytes(), 4096u + 512 + 1024);
+  w.note_sync_done(second);
+  EXPECT_EQ(w.at_risk_bytes(), 1024u);
+  EXPECT_EQ(w.at_risk_requests(), 1u);
+  w.note_sync_done(first);  // the older sync completing late changes nothing
+  EXPECT_EQ(w.at_risk_bytes(), 1024u);
+  EXPECT_EQ(w.at_risk_requests(), 1u);
 }
 
 }  // namespace
