@@ -21,10 +21,6 @@ namespace {
 
 // The batch fdatasync's engine tag; request ids start at 1.
 constexpr uint64_t kBatchSyncTag = 0;
-// A batch sync waits until no batch write is still in the host, so one
-// fdatasync covers the whole batch. A submitter that never lets the host go
-// idle would starve it; past this many waiting writes it goes out anyway.
-constexpr size_t kMaxWritesPerBatchSync = 1024;
 
 // O_DIRECT needs the buffer aligned to the device's DMA alignment and block.
 size_t bounce_alignment(const ImageFile& image) {
@@ -165,7 +161,7 @@ void ImageDisk::give_back_bounce(PendingRequest& p) {
 
 void ImageDisk::stage_or_issue(uint64_t id, PendingRequest& p) {
   if (p.durability == Durability::Staged) {
-    staged_writes_.push_back(id);  // the route depends on the batch: kick()
+    durable_batch_.stage(id);  // the route depends on the batch: kick()
     return;
   }
   issue(id, p);
@@ -294,9 +290,7 @@ void ImageDisk::fail_engine(const std::string& why) {
     orphaned_.emplace_back(std::move(p->request.done), -EIO);
     requests_.abandon(id);
   }
-  staged_writes_.clear();
-  awaiting_sync_.clear();
-  covered_by_sync_.clear();
+  durable_batch_.forget_requests();
   bounce_waiters_.clear();
 }
 
@@ -340,42 +334,39 @@ void ImageDisk::kick() {
 }
 
 void ImageDisk::issue_staged_writes() {
-  if (staged_writes_.empty()) return;
+  if (!durable_batch_.has_staged()) return;
   // A lone durable write goes out with RWF_DSYNC; a batch, or a write joining
   // durable writes in flight, shares one fdatasync (see image_disk.h).
-  const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 || !awaiting_sync_.empty() ||
-                     batch_sync_in_flight_;
   std::vector<uint64_t> staged;
-  staged.swap(staged_writes_);  // issue() may fail the engine, which clears it
+  staged.swap(staged_spare_);  // a local: issue() may fail the engine
+  const bool batch = durable_batch_.take_staged(staged);
   for (const uint64_t id : staged) {
     PendingRequest* p = find(id);
     if (!p) continue;
     p->durability = batch ? Durability::BatchSync : Durability::Dsync;
-    ++durable_in_host_;
-    if (batch) ++batch_in_host_;
+    durable_batch_.issued(batch);
     issue(id, *p);
   }
-  staged.clear();
-  if (staged_writes_.empty()) staged_writes_.swap(staged);  // keep the capacity
+  staged_spare_.swap(staged);  // its capacity goes back to staging next time
 }
 
 void ImageDisk::start_batch_sync_if_due(Finished& finished) {
-  if (batch_sync_in_flight_ || awaiting_sync_.empty()) return;
+  if (!durable_batch_.sync_wanted()) return;
   if (sticky_sync_error_ != 0) {
     // A sync after a failed one proves nothing: fail the writes it would cover.
-    for (const uint64_t id : awaiting_sync_) {
+    std::vector<uint64_t>& awaiting = durable_batch_.awaiting();
+    for (const uint64_t id : awaiting) {
       if (PendingRequest* p = find(id)) {
         finished.emplace_back(std::move(p->request.done), sticky_sync_error_);
         release(id);
       }
     }
-    awaiting_sync_.clear();
+    awaiting.clear();
     return;
   }
-  if (batch_in_host_ > 0 && awaiting_sync_.size() < kMaxWritesPerBatchSync) return;
+  if (!durable_batch_.sync_due()) return;
   // Issued only now, after every covered write completed: the sync covers them.
-  covered_by_sync_.swap(awaiting_sync_);
-  batch_sync_in_flight_ = true;
+  durable_batch_.start_sync();
   batch_sync_covers_ = window_.mark();
   IoOp op;
   op.kind = IoOp::Kind::Fdatasync;
@@ -385,14 +376,14 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
 }
 
 void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
-  batch_sync_in_flight_ = false;
+  std::vector<uint64_t>& covered = durable_batch_.finish_sync();
   note_sync_failure(result);
   const int status = result < 0 ? static_cast<int>(result) : 0;
   if (status == 0) {
     ++stats_.fdatasyncs;
     window_.note_sync_done(batch_sync_covers_);
   }
-  for (const uint64_t id : covered_by_sync_) {
+  for (const uint64_t id : covered) {
     PendingRequest* p = find(id);
     if (!p) continue;
     if (status == 0) ++stats_.batched_durable_writes;
@@ -400,7 +391,7 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
     finished.emplace_back(std::move(p->request.done), status);
     release(id);
   }
-  covered_by_sync_.clear();
+  covered.clear();
 }
 
 void ImageDisk::count_step(const PendingRequest& p, Step step, int64_t host_result) {
@@ -493,8 +484,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   }
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
-    --durable_in_host_;
-    if (p.durability == Durability::BatchSync) --batch_in_host_;
+    durable_batch_.host_completed(p.durability == Durability::BatchSync);
   }
   if (step == Step::PunchHole && result == 0) p.host_discarded = true;
   if (result == -EOPNOTSUPP && !p.fell_back) {
@@ -534,7 +524,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     return;
   }
   if (status == 0 && p.durability == Durability::BatchSync) {
-    awaiting_sync_.push_back(id);  // completes with the next batch fdatasync
+    durable_batch_.await_sync(id);  // completes with the next batch fdatasync
     return;
   }
   if (status == 0 && p.request.op == RequestType::Discard && p.host_discarded) {

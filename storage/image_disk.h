@@ -34,6 +34,7 @@
 #include "storage/bounce_pool.h"
 #include "storage/disk.h"
 #include "storage/durability_window.h"
+#include "storage/durable_write_batch.h"
 #include "storage/image_file.h"
 #include "storage/io_engine.h"
 
@@ -175,12 +176,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   DiskStats published_;  // guarded by published_mutex_
 
   // Durable-write batching (write cache off), by request id.
-  std::vector<uint64_t> staged_writes_;    // submitted, route decided at kick()
-  std::vector<uint64_t> awaiting_sync_;    // batch writes done, need an fdatasync
-  std::vector<uint64_t> covered_by_sync_;  // ... covered by the one in flight
-  bool batch_sync_in_flight_ = false;
-  size_t durable_in_host_ = 0;  // Dsync/BatchSync writes issued, not completed
-  size_t batch_in_host_ = 0;    // BatchSync writes issued, not completed
+  DurableWriteBatch durable_batch_;
+  std::vector<uint64_t> staged_spare_;  // issue_staged_writes' list, reused
 
   BouncePool bounce_pool_;
   std::deque<uint64_t> bounce_waiters_;  // request ids waiting for a bounce buffer, FIFO
