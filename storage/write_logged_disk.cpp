@@ -61,7 +61,7 @@ class WriteLoggedDisk final : public Disk {
       log_->append(r);
     }
     const auto done_type = request.op == RequestType::Flush ? WriteLogType::GuestFlushComplete
-                                                                : WriteLogType::GuestComplete;
+                                                            : WriteLogType::GuestComplete;
     // The log (a member declared before inner_) outlives every callback:
     // inner_'s destructor drains before log_ goes.
     request.done = [log = log_.get(), id, done_type, done = std::move(request.done)](int result) {

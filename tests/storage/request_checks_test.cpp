@@ -45,8 +45,7 @@ TEST(RequestChecks, AnyByteOutsideIsRejected) {
 TEST(RequestChecks, OffsetPlusLengthCannotWrap) {
   const uint64_t near_max = UINT64_MAX - 511;  // 512-aligned
   EXPECT_EQ(check_request(rw(RequestType::Read, near_max, 1024), kLimits), -EINVAL);
-  EXPECT_EQ(check_request(ranged(RequestType::Discard, 512, UINT64_MAX - 511), kLimits),
-            -EINVAL);
+  EXPECT_EQ(check_request(ranged(RequestType::Discard, 512, UINT64_MAX - 511), kLimits), -EINVAL);
   DiskRequest r = rw(RequestType::Write, 0, 512);
   const iovec two[] = {r.iov[0], {r.iov[0].iov_base, SIZE_MAX}};  // iovec total overflows
   r.iov = two;
