@@ -59,7 +59,7 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
 
   auto issue = [&](unsigned slot) {
     DiskRequest r;
-    r.op = c.write ? DiskRequest::Op::Write : DiskRequest::Op::Read;
+    r.op = c.write ? RequestType::Write : RequestType::Read;
     r.offset = offset;
     r.iov = {&slot_iov[slot], 1};
     offset = (offset + kStep) % o.size;
@@ -92,7 +92,7 @@ Result run_ours(const Options& o, CacheMode mode, const Case& c) {
       if (disk->in_flight() > 0) continue;  // drain first
       since_flush = 0;
       DiskRequest f;
-      f.op = DiskRequest::Op::Flush;
+      f.op = RequestType::Flush;
       flushing = true;
       f.done = [&](int res) {
         if (res != 0) throw Error("bench flush failed");

@@ -17,6 +17,7 @@
 
 #include "storage/cache_mode.h"
 #include "storage/disk_stats.h"
+#include "storage/request_type.h"
 
 namespace minivmm::storage {
 
@@ -33,8 +34,7 @@ struct DiskOptions {
 };
 
 struct DiskRequest {
-  enum class Op { Read, Write, Flush, Discard, WriteZeroes };
-  Op op = Op::Read;
+  RequestType op = RequestType::Read;
   uint64_t offset = 0;  // bytes from the start of the image
   // Read/Write: host buffers (guest memory). Not owned: the iovec array and
   // the buffers stay valid until `done` has run (the caller keeps them, so a

@@ -21,10 +21,6 @@ namespace {
 
 // The batch fdatasync's engine tag; request ids start at 1.
 constexpr uint64_t kBatchSyncTag = 0;
-// A batch sync waits until no batch write is still in the host, so one
-// fdatasync covers the whole batch. A submitter that never lets the host go
-// idle would starve it; past this many waiting writes it goes out anyway.
-constexpr size_t kMaxWritesPerBatchSync = 1024;
 
 // O_DIRECT needs the buffer aligned to the device's DMA alignment and block.
 size_t bounce_alignment(const ImageFile& image) {
@@ -64,22 +60,10 @@ DiskStats ImageDisk::published_stats() const {
 }
 
 void ImageDisk::publish() {
-  stats_.at_risk_bytes = acked_.bytes - durable_.bytes;
-  stats_.at_risk_requests = acked_.requests - durable_.requests;
+  stats_.at_risk_bytes = window_.at_risk_bytes();
+  stats_.at_risk_requests = window_.at_risk_requests();
   const std::lock_guard lock(published_mutex_);
   published_ = stats_;
-}
-
-void ImageDisk::note_at_risk_ack(const PendingRequest& p) {
-  if (!p.at_risk_on_ack) return;
-  acked_.bytes += p.length;
-  ++acked_.requests;
-}
-
-void ImageDisk::note_sync_done(const Window& covered) {
-  // Syncs may complete out of order: the window shrinks to the newest cover.
-  durable_.bytes = std::max(durable_.bytes, covered.bytes);
-  durable_.requests = std::max(durable_.requests, covered.requests);
 }
 
 bool ImageDisk::writes_must_be_durable() const {
@@ -102,9 +86,8 @@ void ImageDisk::Steps::push_front(Step s) {
 }
 
 ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
-  using Op = DiskRequest::Op;
   Steps steps;
-  if (request.op == Op::Flush) {
+  if (request.op == RequestType::Flush) {
     // unsafe ignores flushes; a read-only disk has nothing of ours to flush.
     steps.push_back(traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing);
     return steps;
@@ -114,19 +97,19 @@ ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) co
     return steps;
   }
   switch (request.op) {
-    case Op::Read: steps.push_back(Step::Transfer); return steps;
-    case Op::Write:  // durability: see issue_staged_writes()
+    case RequestType::Read: steps.push_back(Step::Transfer); return steps;
+    case RequestType::Write:  // durability: see issue_staged_writes()
       steps.push_back(Step::Transfer);
       return steps;
-    case Op::Discard:
-    case Op::WriteZeroes: {
-      const bool punch = request.op == Op::Discard || request.unmap;
+    case RequestType::Discard:
+    case RequestType::WriteZeroes: {
+      const bool punch = request.op == RequestType::Discard || request.unmap;
       steps.push_back(punch ? Step::PunchHole : Step::ZeroRange);
       // fallocate has no DSYNC flag: follow it with fdatasync.
       if (writes_must_be_durable()) steps.push_back(Step::Sync);
       return steps;
     }
-    case Op::Flush: break;
+    case RequestType::Flush: break;
   }
   steps.push_back(Step::Nothing);
   return steps;
@@ -178,7 +161,7 @@ void ImageDisk::give_back_bounce(PendingRequest& p) {
 
 void ImageDisk::stage_or_issue(uint64_t id, PendingRequest& p) {
   if (p.durability == Durability::Staged) {
-    staged_writes_.push_back(id);  // the route depends on the batch: kick()
+    durable_batch_.stage(id);  // the route depends on the batch: kick()
     return;
   }
   issue(id, p);
@@ -216,14 +199,14 @@ uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
 
 bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
   if (sticky_sync_error_ == 0) return false;
-  if (request.op == DiskRequest::Op::Flush) return traits(mode_).flush_honoured && !read_only_;
-  return request.op != DiskRequest::Op::Read && writes_must_be_durable();
+  if (request.op == RequestType::Flush) return traits(mode_).flush_honoured && !read_only_;
+  return request.op != RequestType::Read && writes_must_be_durable();
 }
 
 void ImageDisk::submit(DiskRequest request) {
   // Of the published counters only flush_requests changes here; the rest
   // change in completion rounds, which publish (a mutex per request saved).
-  const bool flush = request.op == DiskRequest::Op::Flush;
+  const bool flush = request.op == RequestType::Flush;
   struct PublishOnExit {
     ImageDisk* disk;
     bool due;
@@ -253,14 +236,14 @@ void ImageDisk::submit(DiskRequest request) {
     ref.length = length;
     ref.request = std::move(request);
     moved = true;
-    const DiskRequest::Op op = ref.request.op;
-    if (op == DiskRequest::Op::Flush) ref.flush_received = received;
+    const RequestType op = ref.request.op;
+    if (op == RequestType::Flush) ref.flush_received = received;
     // Not durable before it completes: the write cache is on, or the mode
     // ignores flushes (plan() adds a Sync / kick() a durable route otherwise).
-    ref.at_risk_on_ack = (op == DiskRequest::Op::Write || op == DiskRequest::Op::WriteZeroes) &&
+    ref.at_risk_on_ack = (op == RequestType::Write || op == RequestType::WriteZeroes) &&
                          length > 0 && !writes_must_be_durable();
     const bool transfer = ref.steps.front() == Step::Transfer;
-    if (transfer && ref.request.op == DiskRequest::Op::Write && writes_must_be_durable()) {
+    if (transfer && ref.request.op == RequestType::Write && writes_must_be_durable()) {
       ref.durability = Durability::Staged;
     }
     // Behind earlier waiters, never past them (FIFO).
@@ -307,9 +290,7 @@ void ImageDisk::fail_engine(const std::string& why) {
     orphaned_.emplace_back(std::move(p->request.done), -EIO);
     requests_.abandon(id);
   }
-  staged_writes_.clear();
-  awaiting_sync_.clear();
-  covered_by_sync_.clear();
+  durable_batch_.forget_requests();
   bounce_waiters_.clear();
 }
 
@@ -353,43 +334,40 @@ void ImageDisk::kick() {
 }
 
 void ImageDisk::issue_staged_writes() {
-  if (staged_writes_.empty()) return;
+  if (!durable_batch_.has_staged()) return;
   // A lone durable write goes out with RWF_DSYNC; a batch, or a write joining
   // durable writes in flight, shares one fdatasync (see image_disk.h).
-  const bool batch = staged_writes_.size() > 1 || durable_in_host_ > 0 || !awaiting_sync_.empty() ||
-                     batch_sync_in_flight_;
   std::vector<uint64_t> staged;
-  staged.swap(staged_writes_);  // issue() may fail the engine, which clears it
+  staged.swap(staged_spare_);  // a local: issue() may fail the engine
+  const bool batch = durable_batch_.take_staged(staged);
   for (const uint64_t id : staged) {
     PendingRequest* p = find(id);
     if (!p) continue;
     p->durability = batch ? Durability::BatchSync : Durability::Dsync;
-    ++durable_in_host_;
-    if (batch) ++batch_in_host_;
+    durable_batch_.issued(batch);
     issue(id, *p);
   }
-  staged.clear();
-  if (staged_writes_.empty()) staged_writes_.swap(staged);  // keep the capacity
+  staged_spare_.swap(staged);  // its capacity goes back to staging next time
 }
 
 void ImageDisk::start_batch_sync_if_due(Finished& finished) {
-  if (batch_sync_in_flight_ || awaiting_sync_.empty()) return;
+  if (!durable_batch_.sync_wanted()) return;
   if (sticky_sync_error_ != 0) {
     // A sync after a failed one proves nothing: fail the writes it would cover.
-    for (const uint64_t id : awaiting_sync_) {
+    std::vector<uint64_t>& awaiting = durable_batch_.awaiting();
+    for (const uint64_t id : awaiting) {
       if (PendingRequest* p = find(id)) {
         finished.emplace_back(std::move(p->request.done), sticky_sync_error_);
         release(id);
       }
     }
-    awaiting_sync_.clear();
+    awaiting.clear();
     return;
   }
-  if (batch_in_host_ > 0 && awaiting_sync_.size() < kMaxWritesPerBatchSync) return;
+  if (!durable_batch_.sync_due()) return;
   // Issued only now, after every covered write completed: the sync covers them.
-  covered_by_sync_.swap(awaiting_sync_);
-  batch_sync_in_flight_ = true;
-  batch_sync_covers_ = acked_;
+  durable_batch_.start_sync();
+  batch_sync_covers_ = window_.mark();
   IoOp op;
   op.kind = IoOp::Kind::Fdatasync;
   op.fd = image_.fd.get();
@@ -398,14 +376,14 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
 }
 
 void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
-  batch_sync_in_flight_ = false;
+  std::vector<uint64_t>& covered = durable_batch_.finish_sync();
   note_sync_failure(result);
   const int status = result < 0 ? static_cast<int>(result) : 0;
   if (status == 0) {
     ++stats_.fdatasyncs;
-    note_sync_done(batch_sync_covers_);
+    window_.note_sync_done(batch_sync_covers_);
   }
-  for (const uint64_t id : covered_by_sync_) {
+  for (const uint64_t id : covered) {
     PendingRequest* p = find(id);
     if (!p) continue;
     if (status == 0) ++stats_.batched_durable_writes;
@@ -413,14 +391,14 @@ void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {
     finished.emplace_back(std::move(p->request.done), status);
     release(id);
   }
-  covered_by_sync_.clear();
+  covered.clear();
 }
 
 void ImageDisk::count_step(const PendingRequest& p, Step step, int64_t host_result) {
   if (host_result < 0) return;
   switch (step) {
     case Step::Transfer:
-      if (p.request.op == DiskRequest::Op::Read) {
+      if (p.request.op == RequestType::Read) {
         ++stats_.reads;
       } else {
         ++stats_.writes;
@@ -443,7 +421,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
   op.length = p.length;
   switch (p.steps.front()) {
     case Step::Transfer:
-      op.kind = p.request.op == DiskRequest::Op::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
+      op.kind = p.request.op == RequestType::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
       op.iov = p.request.iov;
       if (p.bounce.data()) {  // the next chunk through the bounce buffer
         p.bounce_iov = {p.bounce.data(), transfer_length(p)};
@@ -470,7 +448,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
       break;
     case Step::Sync:
       op.kind = IoOp::Kind::Fdatasync;
-      p.sync_covers = acked_;  // every at-risk ack so far completed before it starts
+      p.sync_covers = window_.mark();  // every at-risk ack so far completed before it starts
       break;
     case Step::Nothing: op.kind = IoOp::Kind::Noop; break;
   }
@@ -479,7 +457,7 @@ void ImageDisk::issue(uint64_t id, PendingRequest& p) {
 
 bool ImageDisk::finish_bounce_chunk(uint64_t id, PendingRequest& p, int64_t& result) {
   if (p.bounce.data() && result >= 0 && static_cast<uint64_t>(result) == transfer_length(p)) {
-    if (p.request.op == DiskRequest::Op::Read) {
+    if (p.request.op == RequestType::Read) {
       copy_to_iov(p.request.iov, p.bounce.data(), static_cast<uint64_t>(result), p.bounced);
     }
     p.bounced += static_cast<uint64_t>(result);
@@ -502,19 +480,18 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   if (step == Step::Transfer && !finish_bounce_chunk(id, p, result)) return;
   if (step == Step::Sync) {
     note_sync_failure(result);
-    if (result >= 0) note_sync_done(p.sync_covers);
+    if (result >= 0) window_.note_sync_done(p.sync_covers);
   }
   count_step(p, step, result);
   if (step == Step::Transfer && p.durability != Durability::NotNeeded) {
-    --durable_in_host_;
-    if (p.durability == Durability::BatchSync) --batch_in_host_;
+    durable_batch_.host_completed(p.durability == Durability::BatchSync);
   }
   if (step == Step::PunchHole && result == 0) p.host_discarded = true;
   if (result == -EOPNOTSUPP && !p.fell_back) {
     // Filesystems without ZERO_RANGE: punch, then allocate again, so the
     // range reads as zeroes and stays allocated (what QEMU's file-posix does).
     // Without PUNCH_HOLE for an unmapping write-zeroes: write zeroes instead.
-    const bool zeroing = p.request.op == DiskRequest::Op::WriteZeroes;
+    const bool zeroing = p.request.op == RequestType::WriteZeroes;
     if (zeroing && step == Step::ZeroRange) {
       p.fell_back = true;
       p.steps.front() = Step::Allocate;
@@ -529,7 +506,7 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
       return;
     }
     // Discard is a hint (virtio 1.x 5.2.6): not supported means nothing to do.
-    if (p.request.op == DiskRequest::Op::Discard) result = 0;
+    if (p.request.op == RequestType::Discard) result = 0;
   }
   int status = 0;
   if (result < 0) {
@@ -547,15 +524,15 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
     return;
   }
   if (status == 0 && p.durability == Durability::BatchSync) {
-    awaiting_sync_.push_back(id);  // completes with the next batch fdatasync
+    durable_batch_.await_sync(id);  // completes with the next batch fdatasync
     return;
   }
-  if (status == 0 && p.request.op == DiskRequest::Op::Discard && p.host_discarded) {
+  if (status == 0 && p.request.op == RequestType::Discard && p.host_discarded) {
     ++stats_.discards;
   }
-  if (status == 0 && p.request.op == DiskRequest::Op::WriteZeroes) ++stats_.write_zeroes;
-  if (status == 0) note_at_risk_ack(p);
-  if (p.request.op == DiskRequest::Op::Flush) {
+  if (status == 0 && p.request.op == RequestType::WriteZeroes) ++stats_.write_zeroes;
+  if (status == 0 && p.at_risk_on_ack) window_.note_ack(p.length);
+  if (p.request.op == RequestType::Flush) {
     const auto took = std::chrono::steady_clock::now() - p.flush_received;
     stats_.flush_latency_us.record(static_cast<uint64_t>(
         std::max<int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(took).count())));

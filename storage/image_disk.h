@@ -33,6 +33,8 @@
 #include "storage/aligned_buffer.h"
 #include "storage/bounce_pool.h"
 #include "storage/disk.h"
+#include "storage/durability_window.h"
+#include "storage/durable_write_batch.h"
 #include "storage/image_file.h"
 #include "storage/io_engine.h"
 
@@ -100,11 +102,6 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     void push_back(Step s) { items[end++] = s; }
     void push_front(Step s);
   };
-  // Cumulative at-risk acknowledgements (see DiskStats::at_risk_bytes).
-  struct Window {
-    uint64_t bytes = 0;
-    uint64_t requests = 0;
-  };
   struct PendingRequest {
     DiskRequest request;
     uint64_t length = 0;
@@ -115,9 +112,9 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     AlignedBuffer bounce;  // O_DIRECT copy of misaligned guest buffers, from bounce_pool_
     bool waiting_for_bounce = false;  // in bounce_waiters_, not issued yet
     iovec bounce_iov{};
-    uint64_t bounced = 0;         // bytes of the transfer done through `bounce`
-    bool at_risk_on_ack = false;  // a successful completion joins the durability window
-    Window sync_covers;           // Step::Sync: the acks its fdatasync covers (at issue)
+    uint64_t bounced = 0;                // bytes of the transfer done through `bounce`
+    bool at_risk_on_ack = false;         // a successful completion joins the durability window
+    DurabilityWindow::Mark sync_covers;  // Step::Sync: the acks its fdatasync covers (at issue)
     std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
@@ -162,11 +159,6 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   void issue_staged_writes();
   void start_batch_sync_if_due(Finished& finished);
   void finish_batch_sync(int64_t result, Finished& finished);
-  // The durability window: an acknowledgement that was not durable joins
-  // it; a successful fdatasync removes every acknowledgement it covers (those
-  // counted when it was issued).
-  void note_at_risk_ack(const PendingRequest& p);
-  void note_sync_done(const Window& covered);
   void publish();
 
   ImageFile image_;
@@ -178,19 +170,14 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   std::vector<IoCompletion> completions_;  // reused between calls
   Finished finished_spare_;                // reused between calls
   DiskStats stats_;
-  Window acked_;              // at-risk acknowledgements so far
-  Window durable_;            // ... of those, covered by a completed fdatasync
-  Window batch_sync_covers_;  // what the batch sync in flight covers
+  DurabilityWindow window_;
+  DurabilityWindow::Mark batch_sync_covers_;  // what the batch sync in flight covers
   mutable std::mutex published_mutex_;
   DiskStats published_;  // guarded by published_mutex_
 
   // Durable-write batching (write cache off), by request id.
-  std::vector<uint64_t> staged_writes_;    // submitted, route decided at kick()
-  std::vector<uint64_t> awaiting_sync_;    // batch writes done, need an fdatasync
-  std::vector<uint64_t> covered_by_sync_;  // ... covered by the one in flight
-  bool batch_sync_in_flight_ = false;
-  size_t durable_in_host_ = 0;  // Dsync/BatchSync writes issued, not completed
-  size_t batch_in_host_ = 0;    // BatchSync writes issued, not completed
+  DurableWriteBatch durable_batch_;
+  std::vector<uint64_t> staged_spare_;  // issue_staged_writes' list, reused
 
   BouncePool bounce_pool_;
   std::deque<uint64_t> bounce_waiters_;  // request ids waiting for a bounce buffer, FIFO

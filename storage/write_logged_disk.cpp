@@ -11,13 +11,13 @@
 namespace minivmm::storage {
 namespace {
 
-WriteLogGuestOp guest_op(DiskRequest::Op op) {
+WriteLogGuestOp guest_op(RequestType op) {
   switch (op) {
-    case DiskRequest::Op::Write: return WriteLogGuestOp::Write;
-    case DiskRequest::Op::Flush: return WriteLogGuestOp::Flush;
-    case DiskRequest::Op::Discard: return WriteLogGuestOp::Discard;
-    case DiskRequest::Op::WriteZeroes: return WriteLogGuestOp::WriteZeroes;
-    case DiskRequest::Op::Read: break;
+    case RequestType::Write: return WriteLogGuestOp::Write;
+    case RequestType::Flush: return WriteLogGuestOp::Flush;
+    case RequestType::Discard: return WriteLogGuestOp::Discard;
+    case RequestType::WriteZeroes: return WriteLogGuestOp::WriteZeroes;
+    case RequestType::Read: break;
   }
   return WriteLogGuestOp::Write;  // not reached: reads are not logged
 }
@@ -43,7 +43,7 @@ class WriteLoggedDisk final : public Disk {
   }
 
   void submit(DiskRequest request) override {
-    if (request.op == DiskRequest::Op::Read) {
+    if (request.op == RequestType::Read) {
       inner_->submit(std::move(request));
       return;
     }
@@ -54,14 +54,14 @@ class WriteLoggedDisk final : public Disk {
     r.offset = request.offset;
     r.length = request.length;
     r.value = static_cast<int64_t>(guest_op(request.op));
-    if (request.op == DiskRequest::Op::WriteZeroes && request.unmap) r.flags = kWriteLogUnmap;
-    if (request.op == DiskRequest::Op::Write) {
+    if (request.op == RequestType::WriteZeroes && request.unmap) r.flags = kWriteLogUnmap;
+    if (request.op == RequestType::Write) {
       log_->append(r, request.iov);  // the guest's bytes, straight from its buffers
     } else {
       log_->append(r);
     }
-    const auto done_type = request.op == DiskRequest::Op::Flush ? WriteLogType::GuestFlushComplete
-                                                                : WriteLogType::GuestComplete;
+    const auto done_type = request.op == RequestType::Flush ? WriteLogType::GuestFlushComplete
+                                                            : WriteLogType::GuestComplete;
     // The log (a member declared before inner_) outlives every callback:
     // inner_'s destructor drains before log_ goes.
     request.done = [log = log_.get(), id, done_type, done = std::move(request.done)](int result) {

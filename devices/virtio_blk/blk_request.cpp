@@ -12,7 +12,8 @@ namespace minivmm::virtio::blk {
 
 namespace {
 
-using Kind = BlkRequest::Kind;
+using Disposition = BlkRequest::Disposition;
+using storage::RequestType;
 
 // The device-readable or device-writable bytes of a chain, read in place:
 // a view over the chain's descriptors of one direction (the status byte
@@ -74,51 +75,57 @@ struct Segment {
 };
 static_assert(sizeof(Segment) == kSegmentSize);
 
-void fail(BlkRequest& r, Kind kind, std::string_view why) {
-  r.kind = kind;
+void fail(BlkRequest& r, Disposition disposition, std::string_view why) {
+  r.disposition = disposition;
   r.why = why;
   r.data.clear();
   r.used_len = 1;  // just the status byte
 }
 
-// [sector, sector + sectors) inside the disk, without overflow.
-bool in_capacity(uint64_t sector, uint64_t sectors, uint64_t capacity) {
-  return sector <= capacity && sectors <= capacity - sector;
+// The disk's own rules (size, block size, read-only) over the byte range
+// `sectors` from `sector`, as one refusal reason; empty when it may go ahead.
+// A sector number whose byte offset does not fit in 64 bits is past any disk.
+std::string_view refuse_range(RequestType type, uint64_t sector, uint64_t bytes,
+                              const RequestLimits& limits, uint64_t& offset) {
+  if (__builtin_mul_overflow(sector, kSectorSize, &offset)) return "beyond the end of the disk";
+  return storage::check_range(type, offset, bytes, limits.image).why;
 }
 
 void parse_segment_request(BlkRequest& r, const ByteStream& readable, const RequestLimits& limits,
                            bool discard) {
   if (!(discard ? limits.discard : limits.write_zeroes)) {
-    return fail(r, Kind::Unsupported, "discard/write zeroes not negotiated");
+    return fail(r, Disposition::Unsupported, "discard/write zeroes not negotiated");
   }
   const uint64_t payload = readable.total - kRequestHeaderSize;
   if (payload == 0 || payload % kSegmentSize != 0) {
-    return fail(r, Kind::Invalid, "discard/write zeroes payload not whole segments");
+    return fail(r, Disposition::Invalid, "discard/write zeroes payload not whole segments");
   }
   // max_discard_seg = max_write_zeroes_seg = 1 (5.2.4).
   if (payload / kSegmentSize > 1) {
-    return fail(r, Kind::Unsupported, "more segments than max_*_seg");
+    return fail(r, Disposition::Unsupported, "more segments than max_*_seg");
   }
   Segment seg{};
   readable.copy_out(kRequestHeaderSize, &seg, sizeof(seg));
   // 5.2.6.2: reserved flag bits, and unmap on discard, are unsupported.
   if (seg.flags & ~kSegmentFlagUnmap) {
-    return fail(r, Kind::Unsupported, "reserved segment flags set");
+    return fail(r, Disposition::Unsupported, "reserved segment flags set");
   }
   if (discard && (seg.flags & kSegmentFlagUnmap)) {
-    return fail(r, Kind::Unsupported, "unmap flag on discard");
+    return fail(r, Disposition::Unsupported, "unmap flag on discard");
   }
   const uint32_t max = discard ? limits.max_discard_sectors : limits.max_write_zeroes_sectors;
   if (seg.num_sectors > max) {
-    return fail(r, Kind::Invalid, "segment larger than max_*_sectors");
+    return fail(r, Disposition::Invalid, "segment larger than max_*_sectors");
   }
-  if (!in_capacity(seg.sector, seg.num_sectors, limits.capacity_sectors)) {
-    return fail(r, Kind::Invalid, "segment beyond capacity");
-  }
-  if (limits.read_only) return fail(r, Kind::Invalid, "disk is read-only");
-  r.kind = discard ? Kind::Discard : Kind::WriteZeroes;
-  r.offset = seg.sector * kSectorSize;
-  r.length = uint64_t{seg.num_sectors} * kSectorSize;
+  const RequestType type = discard ? RequestType::Discard : RequestType::WriteZeroes;
+  const uint64_t length = uint64_t{seg.num_sectors} * kSectorSize;
+  uint64_t offset = 0;
+  const std::string_view refused = refuse_range(type, seg.sector, length, limits, offset);
+  if (!refused.empty()) return fail(r, Disposition::Invalid, refused);
+  r.disposition = Disposition::ToDisk;
+  r.type = type;
+  r.offset = offset;
+  r.length = length;
   r.unmap = !discard && (seg.flags & kSegmentFlagUnmap);
   r.used_len = 1;
 }
@@ -134,7 +141,8 @@ BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chai
 
 void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain,
                             const RequestLimits& limits, BlkRequest& r) {
-  r.kind = Kind::NoStatus;
+  r.disposition = Disposition::NoStatus;
+  r.type = RequestType::Read;
   r.status = nullptr;
   r.offset = 0;
   r.length = 0;
@@ -172,15 +180,16 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
     // 5.2.6.1: the driver must not exceed size_max; bounding every buffer
     // bounds what one request can make the host do.
     if (limits.size_max != 0 && d.len > limits.size_max) {
-      return fail(r, Kind::Invalid, "buffer larger than size_max");
+      return fail(r, Disposition::Invalid, "buffer larger than size_max");
     }
-    if (!mem.translate(d.addr, d.len)) return fail(r, Kind::Invalid, "buffer outside guest RAM");
+    if (!mem.translate(d.addr, d.len))
+      return fail(r, Disposition::Invalid, "buffer outside guest RAM");
     if (d.device_writable) {
       writable_seen = true;
       writable.total += writable.length_of(i);
     } else {
       // 2.7.4.2: readable descriptors must all come before writable ones.
-      if (writable_seen) return fail(r, Kind::Invalid, "readable after writable");
+      if (writable_seen) return fail(r, Disposition::Invalid, "readable after writable");
       readable.total += readable.length_of(i);
     }
   }
@@ -192,7 +201,7 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
   } header{};
   static_assert(sizeof(header) == kRequestHeaderSize);
   if (!readable.copy_out(0, &header, sizeof(header))) {
-    return fail(r, Kind::Invalid, "request header shorter than 16 bytes");
+    return fail(r, Disposition::Invalid, "request header shorter than 16 bytes");
   }
 
   switch (header.type) {
@@ -202,26 +211,22 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
       // Data in the wrong direction (readable bytes after a read's header,
       // writable bytes besides a write's status) is a malformed request.
       if (is_read && readable.total != kRequestHeaderSize) {
-        return fail(r, Kind::Invalid, "read request with device-readable data");
+        return fail(r, Disposition::Invalid, "read request with device-readable data");
       }
       if (!is_read && writable.total != 0) {
-        return fail(r, Kind::Invalid, "write request with device-writable data");
+        return fail(r, Disposition::Invalid, "write request with device-writable data");
       }
       const uint64_t len = is_read ? writable.total : readable.total - kRequestHeaderSize;
-      if (len % kSectorSize != 0) {
-        return fail(r, Kind::Invalid, "data length not a multiple of 512");
-      }
-      if (!in_capacity(header.sector, len / kSectorSize, limits.capacity_sectors)) {
-        return fail(r, Kind::Invalid, "sectors beyond capacity");
-      }
-      if (!is_read && limits.read_only) {
-        return fail(r, Kind::Invalid, "write to a read-only disk");
-      }
+      const RequestType type = is_read ? RequestType::Read : RequestType::Write;
+      uint64_t offset = 0;
+      const std::string_view refused = refuse_range(type, header.sector, len, limits, offset);
+      if (!refused.empty()) return fail(r, Disposition::Invalid, refused);
       if (is_read && len + 1 > std::numeric_limits<uint32_t>::max()) {
-        return fail(r, Kind::Invalid, "read longer than 4 GiB");
+        return fail(r, Disposition::Invalid, "read longer than 4 GiB");
       }
-      r.kind = is_read ? Kind::Read : Kind::Write;
-      r.offset = header.sector * kSectorSize;
+      r.disposition = Disposition::ToDisk;
+      r.type = type;
+      r.offset = offset;
       r.length = len;
       if (is_read) {
         writable.slice_into(0, len, r.data);
@@ -232,13 +237,14 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
       return;
     }
     case kTypeFlush:
-      r.kind = Kind::Flush;
+      r.disposition = Disposition::ToDisk;
+      r.type = RequestType::Flush;
       r.used_len = 1;
       return;
     case kTypeGetId: {
-      if (writable.total == 0) return fail(r, Kind::Invalid, "GET_ID without buffer");
+      if (writable.total == 0) return fail(r, Disposition::Invalid, "GET_ID without buffer");
       const uint64_t len = std::min<uint64_t>(writable.total, kIdBytes);
-      r.kind = Kind::GetId;
+      r.disposition = Disposition::GetId;
       writable.slice_into(0, len, r.data);
       r.length = len;
       r.used_len = static_cast<uint32_t>(len + 1);
@@ -246,7 +252,10 @@ void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain
     }
     case kTypeDiscard: return parse_segment_request(r, readable, limits, true);
     case kTypeWriteZeroes: return parse_segment_request(r, readable, limits, false);
-    default: return fail(r, Kind::Unsupported, "unknown request type");
+    default:
+      // Every other type (GET_LIFETIME, SECURE_ERASE, the zoned ones, and
+      // values the spec does not define) is refused here, before the disk.
+      return fail(r, Disposition::Unsupported, "unknown request type");
   }
 }
 

@@ -12,13 +12,16 @@
 
 #include "common/guest_memory.h"
 #include "devices/virtio/descriptor_chain.h"
+#include "storage/request_checks.h"
+#include "storage/request_type.h"
 
 namespace minivmm::virtio::blk {
 
 // What the parser needs to know about the disk and the negotiated features.
 struct RequestLimits {
-  uint64_t capacity_sectors = 0;
-  bool read_only = false;
+  // Size, logical block size, read-only: checked by storage::check_range(),
+  // the rules the Disk itself enforces.
+  storage::ImageLimits image;
   bool discard = false;       // VIRTIO_BLK_F_DISCARD negotiated
   bool write_zeroes = false;  // VIRTIO_BLK_F_WRITE_ZEROES negotiated
   uint32_t max_discard_sectors = 0;
@@ -29,19 +32,19 @@ struct RequestLimits {
 };
 
 struct BlkRequest {
-  enum class Kind {
-    Read,
-    Write,
-    Flush,
-    GetId,
-    Discard,
-    WriteZeroes,
-    Unsupported,  // answer VIRTIO_BLK_S_UNSUPP
+  // What the device does with the chain. Only ToDisk requests reach the
+  // storage::Disk, as `type`; the device answers every other one itself.
+  enum class Disposition {
+    ToDisk,
+    GetId,        // answered from the device's serial
+    Unsupported,  // answer VIRTIO_BLK_S_UNSUPP (an unknown type among them)
     Invalid,      // answer VIRTIO_BLK_S_IOERR
     NoStatus,     // no writable status byte can be located: the device must
                   // ask for a reset, never return the chain
   };
-  Kind kind = Kind::NoStatus;
+  Disposition disposition = Disposition::NoStatus;
+  // ToDisk: the operation, mapped once from the virtio header type.
+  storage::RequestType type = storage::RequestType::Read;
   uint8_t* status = nullptr;  // host address of the status byte (not for NoStatus)
   uint64_t offset = 0;        // bytes into the disk
   uint64_t length = 0;        // bytes (Read/Write: sum of `data`)
@@ -51,6 +54,10 @@ struct BlkRequest {
   // (the used-ring len, 2.7.8).
   uint32_t used_len = 0;
   std::string_view why;  // for Invalid / Unsupported / NoStatus: the reason, for the log
+
+  bool goes_to_disk_as(storage::RequestType t) const {
+    return disposition == Disposition::ToDisk && type == t;
+  }
 };
 
 BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chain,

@@ -55,16 +55,6 @@ uint64_t offered_features(const storage::Disk& disk, const VirtioBlkOptions& c) 
   return f;
 }
 
-storage::DiskRequest::Op disk_op(BlkRequest::Kind kind) {
-  switch (kind) {
-    case BlkRequest::Kind::Read: return storage::DiskRequest::Op::Read;
-    case BlkRequest::Kind::Write: return storage::DiskRequest::Op::Write;
-    case BlkRequest::Kind::Discard: return storage::DiskRequest::Op::Discard;
-    case BlkRequest::Kind::WriteZeroes: return storage::DiskRequest::Op::WriteZeroes;
-    default: return storage::DiskRequest::Op::Flush;
-  }
-}
-
 }  // namespace
 
 VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions options, EventLoop& loop)
@@ -151,8 +141,9 @@ bool VirtioBlk::accept_features(uint64_t negotiated) {
 void VirtioBlk::activate(DeviceActivation activation) {
   const uint64_t f = activation.features;
   limits_ = RequestLimits{
-      .capacity_sectors = disk_->size_bytes() / kSectorSize,
-      .read_only = disk_->read_only(),
+      .image = {.size_bytes = disk_->size_bytes(),
+                .block_size = disk_->logical_block_size(),
+                .read_only = disk_->read_only()},
       .discard = (f & feature_bit(kFeatureDiscard)) != 0,
       .write_zeroes = (f & feature_bit(kFeatureWriteZeroes)) != 0,
       .max_discard_sectors = kMaxDiscardSectors,
@@ -207,22 +198,22 @@ void VirtioBlk::kick_disk() {
 }
 
 bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
-  using Kind = BlkRequest::Kind;
-  switch (r.kind) {
-    case Kind::NoStatus:
+  using Disposition = BlkRequest::Disposition;
+  switch (r.disposition) {
+    case Disposition::NoStatus:
       // A used entry without a status byte reads as success to Linux (a
       // stale 0): stop the queue and ask for a reset instead (2.1.2).
       queues_[queue].mark_broken("head " + std::to_string(head) + ": " + std::string(r.why));
       return false;
-    case Kind::Invalid:
+    case Disposition::Invalid:
       log_.warn("queue {} head {}: {}", queue, head, r.why);
       complete(queue, head, r.status, kStatusIoErr, 1);
       return false;
-    case Kind::Unsupported:
+    case Disposition::Unsupported:
       log_.warn("queue {} head {}: {}", queue, head, r.why);
       complete(queue, head, r.status, kStatusUnsupp, 1);
       return false;
-    case Kind::GetId: {
+    case Disposition::GetId: {
       // Serial padded with NULs to the buffer (at most 20 bytes).
       uint64_t copied = 0;
       for (const iovec& v : r.data) {
@@ -234,16 +225,15 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
       complete(queue, head, r.status, kStatusOk, r.used_len);
       return false;
     }
-    case Kind::Read:
-    case Kind::Write:
-      if (r.length == 0) {
+    case Disposition::ToDisk: {
+      using storage::RequestType;
+      const bool transfer = r.type == RequestType::Read || r.type == RequestType::Write;
+      if (transfer && r.length == 0) {
         complete(queue, head, r.status, kStatusOk, r.used_len);
         return false;
       }
       break;
-    case Kind::Flush:
-    case Kind::Discard:
-    case Kind::WriteZeroes: break;
+    }
   }
   return submit_to_disk(queue, head, r);
 }
@@ -259,7 +249,7 @@ bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r) {
   f.iov.swap(r.data);
   head_in_flight_[queue][head] = true;
   storage::DiskRequest d;
-  d.op = disk_op(r.kind);
+  d.op = r.type;
   d.offset = r.offset;
   d.iov = f.iov;
   d.length = r.length;
@@ -394,7 +384,7 @@ void VirtioBlk::quiesce() {
   disk_->drain();
   if (disk_->read_only()) return;
   storage::DiskRequest flush;
-  flush.op = storage::DiskRequest::Op::Flush;
+  flush.op = storage::RequestType::Flush;
   int result = 0;
   flush.done = [&result](int r) { result = r; };
   disk_->submit(std::move(flush));

@@ -139,8 +139,8 @@ class Workload {
       if (i > 0 && pick(4) == 0) offset = last_offset;  // overlapping, in flight together
       last_offset = offset;
       const uint64_t kind = pick(20);
-      if (kind == 0) submit_range(DiskRequest::Op::Discard, offset, sectors * kSector);
-      else if (kind == 1) submit_range(DiskRequest::Op::WriteZeroes, offset, sectors * kSector);
+      if (kind == 0) submit_range(RequestType::Discard, offset, sectors * kSector);
+      else if (kind == 1) submit_range(RequestType::WriteZeroes, offset, sectors * kSector);
       else submit_write(offset, sectors * kSector);
     }
     if (args_.max_batch > 1 && pick(6) == 0) submit_flush();
@@ -151,25 +151,25 @@ class Workload {
     auto& buf = buffers_.emplace_back(len);
     for (auto& b : buf) b = static_cast<uint8_t>(rng_());
     DiskRequest r;
-    r.op = DiskRequest::Op::Write;
+    r.op = RequestType::Write;
     r.offset = offset;
     // DiskRequest::iov is a view: the iovec lives until the batch is done.
     r.iov = {&iovecs_.emplace_back(iovec{buf.data(), buf.size()}), 1};
     submit(std::move(r));
     ++writes_;
   }
-  void submit_range(DiskRequest::Op op, uint64_t offset, uint64_t len) {
+  void submit_range(RequestType op, uint64_t offset, uint64_t len) {
     DiskRequest r;
     r.op = op;
     r.offset = offset;
     r.length = len;
     r.unmap = pick(2) == 0;
     submit(std::move(r));
-    ++(op == DiskRequest::Op::Discard ? discards_ : zeroes_);
+    ++(op == RequestType::Discard ? discards_ : zeroes_);
   }
   void submit_flush() {
     DiskRequest r;
-    r.op = DiskRequest::Op::Flush;
+    r.op = RequestType::Flush;
     submit(std::move(r));
     ++flushes_;
   }

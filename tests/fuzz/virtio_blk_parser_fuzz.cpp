@@ -52,8 +52,9 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
 
   SplitQueue queue(mem, QueueLayout{kQueueSize, kDesc, kAvail, kUsed}, options & 1, options & 2);
   const RequestLimits limits{
-      .capacity_sectors = (options & 4) ? uint64_t{0} : uint64_t{2048},
-      .read_only = (options & 8) != 0,
+      .image = {.size_bytes = (options & 4) ? uint64_t{0} : uint64_t{2048} * 512,
+                .block_size = (options & 64) ? 4096u : 512u,
+                .read_only = (options & 8) != 0},
       .discard = (options & 16) != 0,
       .write_zeroes = (options & 32) != 0,
       .max_discard_sectors = 64,
@@ -65,7 +66,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
     auto chain = queue.pop();
     if (!chain) break;
     BlkRequest r = parse_blk_request(mem, *chain, limits);
-    if (r.kind == BlkRequest::Kind::NoStatus) {
+    if (r.disposition == BlkRequest::Disposition::NoStatus) {
       // The device stops the queue (DEVICE_NEEDS_RESET); it never returns
       // such a chain used.
       queue.mark_broken(std::string(r.why));
@@ -78,16 +79,23 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
       check(v.iov_len <= limits.size_max);
       total += v.iov_len;
       // Touch every byte the way the disk would (ASan sees any escape).
-      if (r.kind == BlkRequest::Kind::Read) {
+      if (r.goes_to_disk_as(minivmm::storage::RequestType::Read)) {
         std::memset(v.iov_base, 0xa5, v.iov_len);
       } else {
         volatile uint8_t sink = 0;
         for (size_t j = 0; j < v.iov_len; ++j) sink = sink + static_cast<uint8_t*>(v.iov_base)[j];
       }
     }
-    if (r.kind == BlkRequest::Kind::Read || r.kind == BlkRequest::Kind::Write) {
-      check(total == r.length && r.length % 512 == 0);
-      check(r.offset / 512 + r.length / 512 <= limits.capacity_sectors);
+    if (r.goes_to_disk_as(minivmm::storage::RequestType::Read) ||
+        r.goes_to_disk_as(minivmm::storage::RequestType::Write)) {
+      check(total == r.length);
+    }
+    if (r.disposition == BlkRequest::Disposition::ToDisk &&
+        r.type != minivmm::storage::RequestType::Flush) {
+      // Only requests the Disk itself would accept reach it.
+      check(r.offset % limits.image.block_size == 0 && r.length % limits.image.block_size == 0);
+      check(r.offset <= limits.image.size_bytes && r.length <= limits.image.size_bytes - r.offset);
+      check(!limits.image.read_only || r.type == minivmm::storage::RequestType::Read);
     }
     *r.status = 0;
     queue.push_used(chain->head, r.used_len);

@@ -72,7 +72,7 @@ class BounceBound : public ::testing::TestWithParam<test::ModeEngine> {
   uint8_t* guest_buffer(size_t i) { return memory_.data() + i * (kLen + 1) + 1; }
   uint64_t offset(size_t i) const { return i * kLen; }
 
-  void submit(DiskRequest::Op op, size_t i) {
+  void submit(RequestType op, size_t i) {
     iovs_[i] = {guest_buffer(i), kLen};
     DiskRequest r;
     r.op = op;
@@ -107,7 +107,7 @@ class BounceBound : public ::testing::TestWithParam<test::ModeEngine> {
 };
 
 TEST_P(BounceBound, ManyMisalignedReadsNeverHoldMoreThanThePoolAndAllReadTheImage) {
-  for (size_t i = 0; i < kRequests; ++i) submit(DiskRequest::Op::Read, i);
+  for (size_t i = 0; i < kRequests; ++i) submit(RequestType::Read, i);
   run_until_all_done();
   for (size_t i = 0; i < kRequests; ++i) {
     ASSERT_EQ(results_[i], 0) << "request " << i;
@@ -125,7 +125,7 @@ TEST_P(BounceBound, ManyMisalignedReadsNeverHoldMoreThanThePoolAndAllReadTheImag
 TEST_P(BounceBound, ManyMisalignedWritesNeverHoldMoreThanThePoolAndAllReachTheImage) {
   for (size_t i = 0; i < kRequests; ++i) {
     for (uint64_t b = 0; b < kLen; ++b) guest_buffer(i)[b] = static_cast<uint8_t>(i * 13 + b);
-    submit(DiskRequest::Op::Write, i);
+    submit(RequestType::Write, i);
   }
   run_until_all_done();
   for (size_t i = 0; i < kRequests; ++i) ASSERT_EQ(results_[i], 0) << "request " << i;
@@ -138,7 +138,7 @@ TEST_P(BounceBound, ManyMisalignedWritesNeverHoldMoreThanThePoolAndAllReachTheIm
 }
 
 TEST_P(BounceBound, DrainCompletesRequestsStillWaitingForABuffer) {
-  for (size_t i = 0; i < kRequests; ++i) submit(DiskRequest::Op::Read, i);
+  for (size_t i = 0; i < kRequests; ++i) submit(RequestType::Read, i);
   disk_->drain();
   EXPECT_TRUE(all_done());
   for (size_t i = 0; i < kRequests; ++i) EXPECT_EQ(results_[i], 0) << "request " << i;
@@ -149,13 +149,13 @@ TEST_P(BounceBound, DrainCompletesRequestsStillWaitingForABuffer) {
 // Waiting is only for a bounce buffer: an aligned request submitted behind
 // the waiters reaches the engine at once.
 TEST_P(BounceBound, AnAlignedRequestDoesNotQueueBehindBounceWaiters) {
-  for (size_t i = 0; i < kRequests; ++i) submit(DiskRequest::Op::Read, i);
+  for (size_t i = 0; i < kRequests; ++i) submit(RequestType::Read, i);
   AlignedBuffer aligned(4096, 4096);
   const iovec v{aligned.data(), 4096};
   constexpr uint64_t kAlignedOffset = kImageSize - 4096;
   int aligned_result = 1;
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = kAlignedOffset;
   r.iov = {&v, 1};
   r.done = [&](int result) { aligned_result = result; };

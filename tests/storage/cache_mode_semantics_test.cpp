@@ -95,7 +95,7 @@ TEST_P(CacheModeSemantics, GuestWceToggleSwitchesPerWriteDurability) {
 
 TEST_P(CacheModeSemantics, WriteZeroesIsDurableWhenTheWriteCacheIsOff) {
   DiskRequest r;
-  r.op = DiskRequest::Op::WriteZeroes;
+  r.op = RequestType::WriteZeroes;
   r.offset = 4096;
   r.length = 8192;
   ASSERT_EQ(test::run_request(*disk_, std::move(r)), 0);

@@ -46,7 +46,7 @@ class DiskFailure : public ::testing::Test {
   std::shared_ptr<test::Faults> faults_ = std::make_shared<test::Faults>();
 };
 
-DiskRequest request(DiskRequest::Op op, uint64_t offset, std::vector<iovec> iov, int* result) {
+DiskRequest request(RequestType op, uint64_t offset, std::vector<iovec> iov, int* result) {
   // DiskRequest::iov is a view: keep the array for the test's lifetime.
   static std::deque<std::vector<iovec>> kept;
   DiskRequest r;
@@ -66,7 +66,7 @@ TEST_F(DiskFailure, MisalignedODirectRequestBouncesThroughABoundedBuffer) {
   uint8_t* src = mem.data() + 1;  // misaligned: must bounce
   for (size_t i = 0; i < kLen; ++i) src[i] = static_cast<uint8_t>(i * 31 + 7);
   DiskRequest w;
-  w.op = DiskRequest::Op::Write;
+  w.op = RequestType::Write;
   w.offset = 4096;
   const iovec w_iov[] = {{src, kLen}};
   w.iov = w_iov;
@@ -74,7 +74,7 @@ TEST_F(DiskFailure, MisalignedODirectRequestBouncesThroughABoundedBuffer) {
   EXPECT_EQ(0, std::memcmp(test::read_file(path_, 4096, kLen).data(), src, kLen));
   uint8_t* dst = mem.data() + kLen + 3;
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = 4096;
   const iovec r_iov[] = {{dst, 100}, {dst + 100, kLen - 100}};
   r.iov = r_iov;
@@ -91,7 +91,7 @@ TEST_F(DiskFailure, PrepareThrowingCompletesTheRequestWithEioAndFreesItsSlot) {
   AlignedBuffer buf(4096, 4096);
   faults_->throw_on_prepare = true;
   int result = 1;
-  EXPECT_NO_THROW(disk->submit(request(DiskRequest::Op::Write, 0, {{buf.data(), 4096}}, &result)));
+  EXPECT_NO_THROW(disk->submit(request(RequestType::Write, 0, {{buf.data(), 4096}}, &result)));
   EXPECT_EQ(result, -EIO);
   EXPECT_EQ(disk->in_flight(), 0u);
   disk->drain();  // returns: nothing is live
@@ -103,8 +103,8 @@ TEST_F(DiskFailure, KickThrowingFailsTheRequestsAndDrainEnds) {
   auto disk = open(CacheMode::Writeback);
   AlignedBuffer buf(8192, 4096);
   int first = 1, second = 1;
-  disk->submit(request(DiskRequest::Op::Write, 0, {{buf.data(), 4096}}, &first));
-  disk->submit(request(DiskRequest::Op::Read, 8192, {{buf.data() + 4096, 4096}}, &second));
+  disk->submit(request(RequestType::Write, 0, {{buf.data(), 4096}}, &first));
+  disk->submit(request(RequestType::Read, 8192, {{buf.data() + 4096, 4096}}, &second));
   faults_->throw_on_kick = true;
   EXPECT_NO_THROW(disk->kick());
   EXPECT_EQ(first, -EIO);
@@ -114,7 +114,7 @@ TEST_F(DiskFailure, KickThrowingFailsTheRequestsAndDrainEnds) {
   // The disk stays failed: later requests fail at once, nothing hangs.
   faults_->throw_on_kick = false;
   int later = 1;
-  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), 4096}}, &later));
+  disk->submit(request(RequestType::Read, 0, {{buf.data(), 4096}}, &later));
   EXPECT_EQ(later, -EIO);
   EXPECT_EQ(disk->in_flight(), 0u);
 }
@@ -142,8 +142,8 @@ TEST_F(DiskFailure, FailedBatchSyncInWritethroughIsSticky) {
   faults_->failing_fdatasyncs = 1;
   int a = 1, b = 1;
   // Two writes kicked together share one batch fdatasync (image_disk.h).
-  disk->submit(request(DiskRequest::Op::Write, 0, {{buf.data(), 4096}}, &a));
-  disk->submit(request(DiskRequest::Op::Write, 8192, {{buf.data() + 4096, 4096}}, &b));
+  disk->submit(request(RequestType::Write, 0, {{buf.data(), 4096}}, &a));
+  disk->submit(request(RequestType::Write, 8192, {{buf.data() + 4096, 4096}}, &b));
   disk->kick();
   disk->drain();
   EXPECT_EQ(a, -EIO);
@@ -184,7 +184,7 @@ TEST_F(DiskFailure, HugeSyncRequestTakesManyLoopTurns) {
   constexpr uint64_t kLen = 8 << 20;
   AlignedBuffer buf(kLen, 4096);
   int result = 1;
-  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), kLen}}, &result));
+  disk->submit(request(RequestType::Read, 0, {{buf.data(), kLen}}, &result));
   disk->kick();
   size_t turns = 0;
   while (result == 1) {
@@ -207,7 +207,7 @@ TEST_F(DiskFailure, DrainFailsARequestTheEngineNeverCompletesAfterTheIdleRoundLi
   auto disk = open_disk_with_engine(o, std::make_unique<test::StallingEngine>(state));
   AlignedBuffer buf(4096, 4096);
   int result = 1;
-  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), 4096}}, &result));
+  disk->submit(request(RequestType::Read, 0, {{buf.data(), 4096}}, &result));
   disk->kick();
   disk->drain();
   EXPECT_EQ(result, -EIO);  // not the engine's -ETIMEDOUT safety valve
@@ -215,7 +215,7 @@ TEST_F(DiskFailure, DrainFailsARequestTheEngineNeverCompletesAfterTheIdleRoundLi
   EXPECT_EQ(disk->in_flight(), 0u);
   // The engine is failed: a later request fails at once, nothing hangs.
   int later = 1;
-  disk->submit(request(DiskRequest::Op::Read, 0, {{buf.data(), 4096}}, &later));
+  disk->submit(request(RequestType::Read, 0, {{buf.data(), 4096}}, &later));
   EXPECT_EQ(later, -EIO);
 }
 
@@ -231,7 +231,7 @@ TEST_F(DiskFailure, DrainWaitsForAnEngineThatKeepsCompletingSlowly) {
   int results[3] = {1, 1, 1};
   for (int i = 0; i < 3; ++i) {
     const uint64_t at = 4096 * static_cast<uint64_t>(i);
-    disk->submit(request(DiskRequest::Op::Read, at, {{buf.data() + at, 4096}}, &results[i]));
+    disk->submit(request(RequestType::Read, at, {{buf.data() + at, 4096}}, &results[i]));
   }
   disk->kick();
   disk->drain();

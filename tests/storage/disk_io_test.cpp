@@ -56,7 +56,7 @@ TEST_P(DiskIo, ScatterGatherRoundTripMatchesTheFile) {
   fill(a.data(), a.size(), 3);
   fill(b.data(), b.size(), 99);
   DiskRequest w;
-  w.op = DiskRequest::Op::Write;
+  w.op = RequestType::Write;
   w.offset = 1 << 20;
   const iovec w_iov[] = {{a.data(), a.size()}, {b.data(), b.size()}};
   w.iov = w_iov;
@@ -87,7 +87,7 @@ TEST_P(DiskIo, BatchLargerThanTheRingCompletesEveryRequestOnce) {
   for (int i = 0; i < kRequests; ++i) {
     fill(buf.data() + i * 4096, 4096, static_cast<uint8_t>(i));
     DiskRequest w;
-    w.op = DiskRequest::Op::Write;
+    w.op = RequestType::Write;
     w.offset = static_cast<uint64_t>(i) * 8192;
     iovs[i] = {buf.data() + i * 4096, 4096};
     w.iov = {&iovs[i], 1};
@@ -112,7 +112,7 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
   uint8_t* odd = mem.data() + 1;
   fill(odd, 4096, 42);
   DiskRequest w;
-  w.op = DiskRequest::Op::Write;
+  w.op = RequestType::Write;
   w.offset = 8192;
   const iovec w_iov[] = {{odd, 1000}, {odd + 1000, 3096}};
   w.iov = w_iov;
@@ -121,7 +121,7 @@ TEST_P(DiskIo, MisalignedGuestBuffersAreBouncedUnderODirect) {
 
   uint8_t* odd_dst = mem.data() + 4096 + 3;
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = 8192;
   const iovec r_iov[] = {{odd_dst, 7}, {odd_dst + 7, 4089}};
   r.iov = r_iov;
@@ -135,7 +135,7 @@ TEST_P(DiskIo, MoreSegmentsThanIovMaxAreResumedAfterThePartialTransfer) {
   AlignedBuffer buf(kSegments * 512, 4096);
   fill(buf.data(), buf.size(), 7);
   DiskRequest w;
-  w.op = DiskRequest::Op::Write;
+  w.op = RequestType::Write;
   w.offset = 0;
   std::vector<iovec> segments;
   for (size_t i = 0; i < kSegments; ++i) segments.push_back({buf.data() + i * 512, 512});
@@ -148,7 +148,7 @@ TEST_P(DiskIo, DiscardDeallocatesAndReadsZero) {
   auto disk = open();
   const uint64_t before = allocated_bytes();
   DiskRequest d;
-  d.op = DiskRequest::Op::Discard;
+  d.op = RequestType::Discard;
   d.offset = 1 << 20;
   d.length = 1 << 20;
   ASSERT_EQ(test::run_request(*disk, std::move(d)), 0);
@@ -162,7 +162,7 @@ TEST_P(DiskIo, WriteZeroesZeroesTheRangeKeepingSizeAndAllocation) {
   auto disk = open();
   const uint64_t before = allocated_bytes();
   DiskRequest z;
-  z.op = DiskRequest::Op::WriteZeroes;
+  z.op = RequestType::WriteZeroes;
   z.offset = 4096;
   z.length = 65536;
   ASSERT_EQ(test::run_request(*disk, std::move(z)), 0);
@@ -173,7 +173,7 @@ TEST_P(DiskIo, WriteZeroesZeroesTheRangeKeepingSizeAndAllocation) {
   EXPECT_EQ(data[4096 + 65536], test::pattern_byte(4096 + 65536));
 
   DiskRequest u;
-  u.op = DiskRequest::Op::WriteZeroes;
+  u.op = RequestType::WriteZeroes;
   u.offset = 2 << 20;
   u.length = 1 << 20;
   u.unmap = true;
@@ -196,7 +196,7 @@ TEST_P(DiskIo, OutOfBoundsAndMisalignedRequestsFailBeforeAnySyscall) {
   EXPECT_EQ(test::run_write(*disk, 100, buf.data(), 4096), -EINVAL);
   EXPECT_EQ(test::run_read(*disk, 0, buf.data(), 4000), -EINVAL);
   DiskRequest d;
-  d.op = DiskRequest::Op::Discard;
+  d.op = RequestType::Discard;
   d.offset = kImageSize - 4096;
   d.length = 8192;
   EXPECT_EQ(test::run_request(*disk, std::move(d)), -EINVAL);
@@ -215,11 +215,11 @@ TEST_P(DiskIo, ReadOnlyDiskReadsButRefusesModificationsWithErofs) {
   trace_->clear();
   EXPECT_EQ(test::run_write(*disk, 0, buf.data(), 4096), -EROFS);
   DiskRequest z;
-  z.op = DiskRequest::Op::WriteZeroes;
+  z.op = RequestType::WriteZeroes;
   z.length = 4096;
   EXPECT_EQ(test::run_request(*disk, std::move(z)), -EROFS);
   DiskRequest d;
-  d.op = DiskRequest::Op::Discard;
+  d.op = RequestType::Discard;
   d.length = 4096;
   EXPECT_EQ(test::run_request(*disk, std::move(d)), -EROFS);
   EXPECT_EQ(test::run_flush(*disk), 0);

@@ -25,7 +25,7 @@ class DiskStatsPerMode : public ::testing::TestWithParam<ModeEngine> {
     o.cache = GetParam().mode;
     disk_ = test::open_traced(o, GetParam().engine, trace_);
   }
-  int zero_or_discard(DiskRequest::Op op, uint64_t offset) {
+  int zero_or_discard(RequestType op, uint64_t offset) {
     DiskRequest r;
     r.op = op;
     r.offset = offset;
@@ -54,8 +54,8 @@ TEST_P(DiskStatsPerMode, CountWhatReachedTheHost) {
   ASSERT_EQ(test::run_write(*disk_, 65536, buf_.data(), 4096), 0);
   ASSERT_EQ(test::run_read(*disk_, 4096, buf_.data(), 4096), 0);
   ASSERT_EQ(test::run_flush(*disk_), 0);
-  ASSERT_EQ(zero_or_discard(DiskRequest::Op::Discard, 131072), 0);
-  ASSERT_EQ(zero_or_discard(DiskRequest::Op::WriteZeroes, 262144), 0);
+  ASSERT_EQ(zero_or_discard(RequestType::Discard, 131072), 0);
+  ASSERT_EQ(zero_or_discard(RequestType::WriteZeroes, 262144), 0);
 
   const DiskStats s = disk_->stats();
   EXPECT_EQ(s.reads, 1u);

@@ -19,6 +19,7 @@
 #include "common/unique_fd.h"
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
+#include "storage/durability_window.h"
 #include "storage/open_disk.h"
 #include "test_image.h"
 
@@ -111,7 +112,7 @@ class Window : public ::testing::Test {
     const size_t i = results_.size();
     results_.push_back(1);
     DiskRequest r;
-    r.op = DiskRequest::Op::Write;
+    r.op = RequestType::Write;
     r.offset = n * kBlock;
     r.iov = {&iov_, 1};
     r.done = [this, i](int res) { results_[i] = res; };
@@ -123,7 +124,7 @@ class Window : public ::testing::Test {
     const size_t i = results_.size();
     results_.push_back(1);
     DiskRequest r;
-    r.op = DiskRequest::Op::Flush;
+    r.op = RequestType::Flush;
     r.done = [this, i](int res) { results_[i] = res; };
     disk_->submit(std::move(r));
     disk_->kick();
@@ -299,7 +300,7 @@ TEST_F(Window, UnsafeIgnoredFlushesNeverShrinkIt) {
 TEST_F(Window, WriteZeroesCountsReadsAndDiscardsDoNot) {
   open(CacheMode::Writeback);
   DiskRequest z;
-  z.op = DiskRequest::Op::WriteZeroes;
+  z.op = RequestType::WriteZeroes;
   z.offset = 0;
   z.length = 8192;
   disk_->submit(std::move(z));
@@ -307,14 +308,14 @@ TEST_F(Window, WriteZeroesCountsReadsAndDiscardsDoNot) {
   complete(Kind::Fallocate);
   EXPECT_EQ(bytes(), 8192u);
   DiskRequest d;
-  d.op = DiskRequest::Op::Discard;
+  d.op = RequestType::Discard;
   d.offset = 65536;
   d.length = 8192;
   disk_->submit(std::move(d));
   disk_->kick();
   complete(Kind::Fallocate);
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = 0;
   r.iov = {&iov_, 1};
   disk_->submit(std::move(r));
@@ -437,6 +438,22 @@ TEST(DiskStatsLine, KeepsThePrefixAndAppendsTheNewFields) {
             "disk 2 stats: reads=1 writes=2 dsync_writes=3 batched_durable_writes=4 "
             "flush_requests=5 fdatasyncs=6 discards=7 write_zeroes=8 at_risk_bytes=4096 "
             "at_risk_requests=1 flush_p50_us=100 flush_p99_us=100 flush_max_us=100");
+}
+
+TEST(DurabilityWindowCounts, ASyncCoversOnlyAcksBeforeItsMarkAndOutOfOrderSyncsNeverRegrow) {
+  DurabilityWindow w;
+  w.note_ack(4096);
+  const DurabilityWindow::Mark first = w.mark();
+  w.note_ack(512);
+  const DurabilityWindow::Mark second = w.mark();
+  w.note_ack(1024);  // after both marks: no sync covers it
+  EXPECT_EQ(w.at_risk_bytes(), 4096u + 512 + 1024);
+  w.note_sync_done(second);
+  EXPECT_EQ(w.at_risk_bytes(), 1024u);
+  EXPECT_EQ(w.at_risk_requests(), 1u);
+  w.note_sync_done(first);  // the older sync completing late changes nothing
+  EXPECT_EQ(w.at_risk_bytes(), 1024u);
+  EXPECT_EQ(w.at_risk_requests(), 1u);
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include "common/unique_fd.h"
 #include "mode_engine_param.h"
 #include "storage/aligned_buffer.h"
+#include "storage/durable_write_batch.h"
 #include "storage/open_disk.h"
 #include "test_image.h"
 
@@ -55,7 +56,7 @@ class WriteBatch {
   void submit(Disk& disk, const IoTrace* trace) {
     for (size_t i = 0; i < writes_.size(); ++i) {
       DiskRequest r;
-      r.op = DiskRequest::Op::Write;
+      r.op = RequestType::Write;
       r.offset = writes_[i].offset;
       r.iov = {&iovs_.emplace_back(iovec{buf_.data() + i * kBlock, kBlock}), 1};
       r.done = [this, i, trace](int res) {
@@ -323,6 +324,43 @@ INSTANTIATE_TEST_SUITE_P(BothEngines, BatchPageCache,
                          [](const auto& test_param) {
                            return test_param.param == IoEngineKind::IoUring ? "uring" : "sync";
                          });
+
+TEST(DurableWriteBatchRoutes, ALoneWriteGoesDsyncAndAnythingSharingTheHostJoinsABatch) {
+  DurableWriteBatch b;
+  std::vector<uint64_t> out;
+  b.stage(1);
+  EXPECT_FALSE(b.take_staged(out));  // alone, nothing durable in flight: RWF_DSYNC
+  EXPECT_EQ(out, std::vector<uint64_t>{1});
+  b.issued(false);
+  b.stage(2);
+  EXPECT_TRUE(b.take_staged(out));  // joins a durable write in the host
+  b.issued(true);
+  b.host_completed(false);
+  b.stage(3);
+  b.stage(4);
+  EXPECT_TRUE(b.take_staged(out));  // two kicked together
+  EXPECT_EQ(out, (std::vector<uint64_t>{3, 4}));
+}
+
+TEST(DurableWriteBatchRoutes, TheSyncWaitsForEveryBatchWriteInTheHostAndCoversThoseDone) {
+  DurableWriteBatch b;
+  std::vector<uint64_t> out;
+  b.stage(1);
+  b.stage(2);
+  ASSERT_TRUE(b.take_staged(out));
+  b.issued(true);
+  b.issued(true);
+  b.host_completed(true);
+  b.await_sync(1);
+  EXPECT_TRUE(b.sync_wanted());
+  EXPECT_FALSE(b.sync_due());  // write 2 is still in the host
+  b.host_completed(true);
+  b.await_sync(2);
+  EXPECT_TRUE(b.sync_due());
+  b.start_sync();
+  EXPECT_FALSE(b.sync_wanted());  // one sync in flight at a time
+  EXPECT_EQ(b.finish_sync(), (std::vector<uint64_t>{1, 2}));
+}
 
 }  // namespace
 }  // namespace minivmm::storage

@@ -109,7 +109,7 @@ int run_request(Disk& disk, DiskRequest request) {
 
 int run_read(Disk& disk, uint64_t offset, void* buf, size_t len) {
   DiskRequest r;
-  r.op = DiskRequest::Op::Read;
+  r.op = RequestType::Read;
   r.offset = offset;
   const iovec v{buf, len};  // run_request waits: the view outlives the request
   r.iov = {&v, 1};
@@ -118,7 +118,7 @@ int run_read(Disk& disk, uint64_t offset, void* buf, size_t len) {
 
 int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len) {
   DiskRequest r;
-  r.op = DiskRequest::Op::Write;
+  r.op = RequestType::Write;
   r.offset = offset;
   const iovec v{const_cast<void*>(buf), len};
   r.iov = {&v, 1};
@@ -127,7 +127,7 @@ int run_write(Disk& disk, uint64_t offset, const void* buf, size_t len) {
 
 int run_flush(Disk& disk) {
   DiskRequest r;
-  r.op = DiskRequest::Op::Flush;
+  r.op = RequestType::Flush;
   return run_request(disk, std::move(r));
 }
 

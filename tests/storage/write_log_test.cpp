@@ -130,7 +130,7 @@ TEST_P(WriteLogDisk, WriteCacheSwitchesAndZeroingAreLogged) {
   const bool initial = traits(GetParam().mode).write_cache;
   disk_->set_write_cache(!initial);
   DiskRequest z;
-  z.op = DiskRequest::Op::WriteZeroes;
+  z.op = RequestType::WriteZeroes;
   z.offset = 4096;
   z.length = 4096;
   ASSERT_EQ(test::run_request(*disk_, std::move(z)), 0);

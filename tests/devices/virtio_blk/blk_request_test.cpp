@@ -10,7 +10,8 @@
 namespace minivmm::virtio::blk {
 namespace {
 
-using Kind = BlkRequest::Kind;
+using Disposition = BlkRequest::Disposition;
+using storage::RequestType;
 
 constexpr uint64_t kBase = 0x100000;
 
@@ -18,8 +19,7 @@ class BlkRequestTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x10000, 0);
   GuestMemory mem{ram.data(), kBase, ram.size()};
-  RequestLimits limits{.capacity_sectors = 100,
-                       .read_only = false,
+  RequestLimits limits{.image = {.size_bytes = 100 * 512, .block_size = 512, .read_only = false},
                        .discard = true,
                        .write_zeroes = true,
                        .max_discard_sectors = 64,
@@ -46,7 +46,7 @@ TEST_F(BlkRequestTest, ReadAcrossSeveralBuffers) {
   header(kTypeIn, 10);
   auto r = parse(
       {{kHeader, 16, false}, {kData, 512, true}, {kData + 1024, 1024, true}, {kStatus, 1, true}});
-  ASSERT_EQ(r.kind, Kind::Read);
+  ASSERT_TRUE(r.goes_to_disk_as(RequestType::Read));
   EXPECT_EQ(r.offset, 10u * 512);
   EXPECT_EQ(r.length, 1536u);
   ASSERT_EQ(r.data.size(), 2u);
@@ -59,7 +59,7 @@ TEST_F(BlkRequestTest, ReadAcrossSeveralBuffers) {
 TEST_F(BlkRequestTest, WriteDataFollowsHeaderInSameBuffer) {
   header(kTypeOut, 0);
   auto r = parse({{kHeader, 16 + 512, false}, {kStatus, 1, true}});
-  ASSERT_EQ(r.kind, Kind::Write);
+  ASSERT_TRUE(r.goes_to_disk_as(RequestType::Write));
   ASSERT_EQ(r.data.size(), 1u);
   EXPECT_EQ(r.data[0].iov_base, ram.data() + 16);
   EXPECT_EQ(r.data[0].iov_len, 512u);
@@ -69,7 +69,7 @@ TEST_F(BlkRequestTest, WriteDataFollowsHeaderInSameBuffer) {
 TEST_F(BlkRequestTest, StatusIsLastByteOfLastBuffer) {
   header(kTypeIn, 0);
   auto r = parse({{kHeader, 16, false}, {kData, 513, true}});
-  ASSERT_EQ(r.kind, Kind::Read);
+  ASSERT_TRUE(r.goes_to_disk_as(RequestType::Read));
   EXPECT_EQ(r.status, ram.data() + 0x1000 + 512);
   EXPECT_EQ(r.length, 512u);
 }
@@ -79,7 +79,7 @@ TEST_F(BlkRequestTest, ChainErrorMeansNoStatus) {
   auto c = chain({{kHeader, 16, false}, {kStatus, 1, true}});
   c.error = ChainError::TooLong;
   auto r = parse_blk_request(mem, c, limits);
-  EXPECT_EQ(r.kind, Kind::NoStatus);
+  EXPECT_EQ(r.disposition, Disposition::NoStatus);
   EXPECT_EQ(r.status, nullptr);
 }
 
@@ -87,51 +87,83 @@ TEST_F(BlkRequestTest, StatusAddressWrappingIsNoStatus) {
   // addr + len - 1 wraps to a small in-RAM address: must not be used.
   auto r = parse({{kHeader, 16, false},
                   {~uint64_t{0} - 0x10, static_cast<uint32_t>(0x12 + kBase + 0x10), true}});
-  EXPECT_EQ(r.kind, Kind::NoStatus);
+  EXPECT_EQ(r.disposition, Disposition::NoStatus);
   EXPECT_EQ(r.status, nullptr);
 }
 
 TEST_F(BlkRequestTest, CapacityBoundaries) {
   header(kTypeIn, 99);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).kind, Kind::Read);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 1024, true}, {kStatus, 1, true}}).kind,
-            Kind::Invalid);
+  EXPECT_TRUE(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}})
+                  .goes_to_disk_as(RequestType::Read));
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 1024, true}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
   header(kTypeIn, 100);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).kind, Kind::Read);  // empty
+  EXPECT_TRUE(parse({{kHeader, 16, false}, {kStatus, 1, true}})
+                  .goes_to_disk_as(RequestType::Read));  // empty
   header(kTypeIn, 101);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
+}
+
+TEST_F(BlkRequestTest, RequestsTheDiskBlockSizeMisalignsAreRefusedBeforeTheDisk) {
+  // A 4096-byte logical block disk: 512-byte sectors that do not start or
+  // end on a block would fail in the Disk; the parser refuses them with the
+  // Disk's own reason instead of handing them down.
+  limits.image.block_size = 4096;
+  header(kTypeIn, 1);
+  BlkRequest r = parse({{kHeader, 16, false}, {kData, 4096, true}, {kStatus, 1, true}});
+  EXPECT_EQ(r.disposition, Disposition::Invalid);
+  EXPECT_EQ(r.why, storage::check_range(RequestType::Read, 512, 4096, limits.image).why);
+  header(kTypeIn, 8);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
+  EXPECT_TRUE(parse({{kHeader, 16, false}, {kData, 4096, true}, {kStatus, 1, true}})
+                  .goes_to_disk_as(RequestType::Read));
+  header(kTypeWriteZeroes, 0);
+  const uint64_t seg[2] = {0, 4};  // 2048 bytes: half a block
+  std::memcpy(&ram[16], seg, 16);
+  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
+}
+
+TEST_F(BlkRequestTest, SectorWhoseByteOffsetOverflowsIsBeyondTheDisk) {
+  // sector * 512 wraps to 0: it must not read as the start of the disk.
+  header(kTypeIn, uint64_t{1} << 55);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kData, 512, true}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
 }
 
 TEST_F(BlkRequestTest, WriteToReadOnlyDiskInvalid) {
-  limits.read_only = true;
+  limits.image.read_only = true;
   header(kTypeOut, 0);
-  EXPECT_EQ(parse({{kHeader, 16 + 512, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 16 + 512, false}, {kStatus, 1, true}}).disposition,
+            Disposition::Invalid);
   header(kTypeWriteZeroes, 0);
   const uint64_t seg[2] = {0, 1};
   std::memcpy(&ram[16], seg, 16);
-  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
   header(kTypeFlush, 0);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).kind, Kind::Flush);
+  EXPECT_TRUE(
+      parse({{kHeader, 16, false}, {kStatus, 1, true}}).goes_to_disk_as(RequestType::Flush));
 }
 
 TEST_F(BlkRequestTest, SegmentLimits) {
   header(kTypeWriteZeroes, 0);
   uint64_t seg[2] = {0, 65};  // above max_write_zeroes_sectors
   std::memcpy(&ram[16], seg, 16);
-  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
   seg[1] = 64 | (uint64_t{2} << 32);  // reserved flag bit
   std::memcpy(&ram[16], seg, 16);
-  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).kind, Kind::Unsupported);
-  EXPECT_EQ(parse({{kHeader, 24, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 32, false}, {kStatus, 1, true}}).disposition,
+            Disposition::Unsupported);
+  EXPECT_EQ(parse({{kHeader, 24, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
 }
 
 TEST_F(BlkRequestTest, GetIdShortBuffer) {
   header(kTypeGetId, 0);
   auto r = parse({{kHeader, 16, false}, {kData, 8, true}, {kStatus, 1, true}});
-  ASSERT_EQ(r.kind, Kind::GetId);
+  ASSERT_EQ(r.disposition, Disposition::GetId);
   EXPECT_EQ(r.length, 8u);
   EXPECT_EQ(r.used_len, 9u);
-  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).kind, Kind::Invalid);
+  EXPECT_EQ(parse({{kHeader, 16, false}, {kStatus, 1, true}}).disposition, Disposition::Invalid);
 }
 
 }  // namespace

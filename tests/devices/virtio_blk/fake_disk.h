@@ -90,7 +90,7 @@ class FakeDisk : public storage::Disk {
   uint64_t out_of_range = 0;  // requests reaching outside the image: must stay 0
   std::vector<bool> wce_calls;
   struct Range {
-    storage::DiskRequest::Op op;
+    storage::RequestType op;
     uint64_t offset, length;
     bool unmap;
   };
@@ -98,7 +98,7 @@ class FakeDisk : public storage::Disk {
 
  private:
   int execute(storage::DiskRequest& r) {
-    using Op = storage::DiskRequest::Op;
+    using Op = storage::RequestType;
     if (r.op == Op::Flush) ++stats_.flush_requests;
     if (fail_with) return -fail_with;
     uint64_t len = r.length;
