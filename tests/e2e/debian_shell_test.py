@@ -39,12 +39,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
-from pty_console import PtyVm, verdict  # noqa: E402
+from framework.images import open_image_flags
+from framework.mode_contract import check_mode_stats, mode_stats
+from framework.pty_console import PtyVm, verdict
+from framework.cache_modes import MODES, WRITE_BACK
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
 # What each mode behaves as once the guest has switched its write cache.
 SWITCHED = {"writeback": "writethrough", "none": "directsync", "writethrough": "writeback",
@@ -120,7 +119,7 @@ def check_host(images, text, failures):
         for i, (_, block) in enumerate(WRITES):
             if data[block * 4096:block * 4096 + CHUNK] != pattern(mode, i):
                 failures.append(f"{mode}: write {i} not in the image at block {block}")
-    stats = parse_stats(text)
+    stats = mode_stats(text)
     for index, mode in enumerate(MODES, start=1):  # disk 0 is the root
         stat = stats.get(index)
         if stat is None:

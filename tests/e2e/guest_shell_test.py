@@ -28,12 +28,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
-from pty_console import PtyVm, verdict  # noqa: E402
+from framework.images import open_image_flags
+from framework.mode_contract import check_mode_stats, mode_stats
+from framework.pty_console import PtyVm, verdict
+from framework.cache_modes import MODES, WRITE_BACK
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 O_DIRECT = 0o40000
 # busybox ash asks the terminal for the cursor position after its prompt
 # (ESC [ 6 n); it does not wait for the answer, so the test gives none (an
@@ -114,7 +113,7 @@ def check_images(images, failures):
 
 
 def check_stats(text, failures):
-    stats = parse_stats(text)
+    stats = mode_stats(text)
     for i, mode in enumerate(MODES):
         if i not in stats:
             failures.append(f"{mode}: no 'disk {i} stats:' line in minivmm's log")

@@ -24,8 +24,8 @@ import tempfile
 import threading
 import time
 
-import tiny_guest  # beside this file
-import vm_stall  # tests/, on PYTHONPATH (add_vm_test)
+from framework import tiny_guest
+from framework import vm_stall
 
 MINIVMM = sys.argv[1]
 PVM = os.path.exists("/sys/module/kvm_pvm") or not any(

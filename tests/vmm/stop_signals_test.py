@@ -20,8 +20,7 @@ import termios
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 FORCED = 77  # exit_code::kForcedStop

@@ -12,8 +12,8 @@ import tempfile
 import unittest
 from unittest import mock
 
-import vm_stall  # beside this file: the script's directory is on sys.path
-from vm_stall import MINIVMM_HANG, SANDBOX_STALL, UNKNOWN, Evidence, Ring, VcpuTime
+from framework import vm_stall
+from framework.vm_stall import MINIVMM_HANG, SANDBOX_STALL, UNKNOWN, Evidence, Ring, VcpuTime
 
 TICKS = 300  # a 3 s interval at 100 ticks per second
 

@@ -50,10 +50,11 @@ import json
 import struct
 import sys
 
+from framework.cache_modes import MODES
+
 HEADER = struct.Struct("<8sIIQIIII")
 RECORD = struct.Struct("<IIQQQq")
 MAGIC = b"MVMWLOG1"
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 SECTOR = 512
 
 HOST_WRITE_ISSUED, HOST_WRITE_DONE = 1, 2
