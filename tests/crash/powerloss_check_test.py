@@ -22,7 +22,7 @@ import tempfile
 import unittest
 
 from framework import powerloss_check as pc
-from framework.cache_modes import MODES
+from framework.cache_modes import DIRECT, MODES
 
 ARGS = None
 
@@ -35,7 +35,7 @@ class LogBuilder:
     def __init__(self, mode, size=8 * SECTOR, wce=None, direct=None):
         self.mode, self.size = mode, size
         self.wce = mode != "writethrough" and mode != "directsync" if wce is None else wce
-        self.direct = mode in ("none", "directsync") if direct is None else direct
+        self.direct = mode in DIRECT if direct is None else direct
         self.records = []
 
     def rec(self, type_, id_=0, offset=0, length=0, value=0, flags=0, data=None):

@@ -55,7 +55,6 @@ from framework.cache_modes import MODES, TRAITS
 from framework.images import open_image_flags
 from framework.mode_contract import TOGGLED, Checks, check_stats, mode_stats
 
-O_DIRECT = 0o40000
 VIRTIO_BLK_F_FLUSH = 1 << 9
 VIRTIO_BLK_F_CONFIG_WCE = 1 << 11
 VIRTIO_F_VERSION_1 = 1 << 32
@@ -158,7 +157,7 @@ def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) ->
         seen = flags.get(path)
         if not c.expect(bool(seen), "o_direct", f"{mode}: minivmm never had {path} open"):
             continue
-        direct = {bool(f & O_DIRECT) for f in seen}
+        direct = {bool(f & os.O_DIRECT) for f in seen}
         c.expect(direct == {TRAITS[mode].direct}, "o_direct",
                  f"{mode}: fd flags {[oct(f) for f in sorted(seen)]}, O_DIRECT expected "
                  f"{'on' if TRAITS[mode].direct else 'off'}")

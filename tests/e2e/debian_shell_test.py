@@ -42,9 +42,8 @@ import time
 from framework.images import open_image_flags
 from framework.mode_contract import check_mode_stats, mode_stats
 from framework.pty_console import PtyVm, verdict
-from framework.cache_modes import MODES, WRITE_BACK
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-O_DIRECT = 0o40000
 # What each mode behaves as once the guest has switched its write cache.
 SWITCHED = {"writeback": "writethrough", "none": "directsync", "writethrough": "writeback",
             "directsync": "none"}
@@ -164,8 +163,8 @@ def main():
             flags = open_image_flags(vm.proc.pid, images)
             drive_shell(con, failures)
             for mode, path in zip(MODES, images):
-                direct = any(f & O_DIRECT for f in flags.get(path, set()))
-                if direct != (mode in ("none", "directsync")):
+                direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+                if direct != (mode in DIRECT):
                     failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
             vm.type(b"exit\r")
         except (TimeoutError, EOFError, AssertionError) as e:

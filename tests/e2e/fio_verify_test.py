@@ -43,9 +43,8 @@ from framework.images import open_image_flags
 from framework.mode_contract import check_mode_stats, mode_stats
 from framework.pty_console import verdict
 from framework import vm_stall
-from framework.cache_modes import MODES, WRITE_BACK
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-O_DIRECT = 0o40000
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1 root=/dev/vda rootfstype=ext4 init=/sbin/minivmm-init"
 USERSPACE = re.compile(r"minivmm-init: userspace up at ([\d.]+) s")
 WORKLOAD = re.compile(r"minivmm-workload: (\S+) exit=(\d+)")
@@ -181,8 +180,8 @@ def run_fio(args, tmp, failures):
     if boot.wait_userspace(args.timeout / 2):
         flags = open_image_flags(boot.proc.pid, images)
         for mode, path in zip(MODES, images):
-            direct = any(f & O_DIRECT for f in flags.get(path, set()))
-            if direct != (mode in ("none", "directsync")):
+            direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+            if direct != (mode in DIRECT):
                 failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
     console, log = boot.finish("fio", failures)
     workload_status(console, "fio-verify", "fio", failures)

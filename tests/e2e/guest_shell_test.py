@@ -31,9 +31,8 @@ import time
 from framework.images import open_image_flags
 from framework.mode_contract import check_mode_stats, mode_stats
 from framework.pty_console import PtyVm, verdict
-from framework.cache_modes import MODES, WRITE_BACK
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-O_DIRECT = 0o40000
 # busybox ash asks the terminal for the cursor position after its prompt
 # (ESC [ 6 n); it does not wait for the answer, so the test gives none (an
 # answer racing with typed input garbles the line).
@@ -88,8 +87,8 @@ def run_one(minivmm, kernel, initramfs, images, failures):
             failures.append(f"{mode}: guest sees write_cache {cache!r}, want {want!r}")
     flags = open_image_flags(vm.proc.pid, images)
     for mode, path in zip(MODES, images):
-        direct = any(f & O_DIRECT for f in flags.get(path, set()))
-        if direct != (mode in ("none", "directsync")):
+        direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+        if direct != (mode in DIRECT):
             failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
     for mode, dev in devices.items():
         for i, (opts, block, after) in enumerate(WRITES):

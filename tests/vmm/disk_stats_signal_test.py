@@ -15,11 +15,11 @@ import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
 from framework import tiny_guest
 from framework import vmm_log
+from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 failures = []
@@ -43,41 +43,20 @@ def report(label, ok, detail=""):
 
 class Vmm:
     def __init__(self, args):
-        self.p = subprocess.Popen([MINIVMM] + args, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.lines = []
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.p.stderr:
-            with self.lock:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+        self.p, self.err = vmm_process.start(MINIVMM, args)
 
     def stats_lines(self):
-        with self.lock:
-            return [st for st in map(vmm_log.parse_stats_line, self.lines)
-                    if st and list(st.counters) == STATS_FIELDS]
+        return [st for st in map(vmm_log.parse_stats_line, self.err.lines())
+                if st and list(st.counters) == STATS_FIELDS]
 
     def ring_lines(self):
-        with self.lock:
-            return [r for r in vmm_log.parse_rings("\n".join(self.lines)) if idle_ring(r)]
+        return [r for r in vmm_log.parse_rings(self.err.text()) if idle_ring(r)]
 
     def wait(self, pred, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return True
-            if self.p.poll() is not None:
-                time.sleep(0.2)  # let the reader catch up
-                return pred()
-            time.sleep(0.05)
-        return pred()
+        return vmm_process.wait_until(pred, self.p, timeout)
 
     def log(self):
-        with self.lock:
-            return "\n".join(self.lines)
+        return self.err.text()
 
 
 def run(d, sandbox):
@@ -121,7 +100,7 @@ def run(d, sandbox):
     except subprocess.TimeoutExpired:
         vmm.p.kill()
         code = vmm.p.wait()
-    vmm.reader.join(5)
+    vmm.err.join(5)
     report(f"{label}: SIGTERM still stops it, exit 0", code == 0, f"exit {code}: {vmm.log()[-800:]}")
     final = vmm.stats_lines()[4:]
     report(f"{label}: exit stats lines carry the new fields", len(final) == 2,
