@@ -6,6 +6,9 @@ on minivmm's per-disk exit line, for tests whose guest is a userspace program
                             guest flush (one at shutdown is minivmm's own)
   writeback, none:          no dsync write, guest flushes arrive and reach fdatasync
   unsafe:                   no dsync write, flushes arrive, never fdatasync'd
+
+check_stats holds the same rules exactly, against the guest agent's own
+report of its writes and flushes (tests/e2e/cache_modes_e2e.py).
 """
 
 from __future__ import annotations
