@@ -49,7 +49,8 @@ import threading
 import time
 import tty
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
+from framework.cache_modes import MODES
+
 JOBS = [("write", "randwrite IOPS"), ("read", "randread IOPS"), ("flush", "randwrite+fdatasync/16 IOPS")]
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1 root=/dev/vda rootfstype=ext4 ro init=/sbin/minivmm-init"
 USERSPACE = re.compile(rb"minivmm-init: userspace up at ([\d.]+) s")

@@ -18,6 +18,7 @@ for tool in qemu-system-x86_64 python3; do
 		{ echo "bench-vs-qemu: $tool not installed (MINIVMM_BENCH_DEPS=1 scripts/install-deps.sh, or apt-get install qemu-system-x86)" >&2; exit 1; }
 done
 cd "$root"
+export PYTHONPATH="$root/tests"  # the harness package, tests/framework (cache mode names)
 [ -f "$build/CMakeCache.txt" ] || cmake -S . -B "$build" -DCMAKE_BUILD_TYPE=RelWithDebInfo >/dev/null
 cmake --build "$build" --target minivmm -j2 >/dev/null
 scripts/build-guest.sh --flavour distro >/dev/null

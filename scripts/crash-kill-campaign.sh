@@ -12,6 +12,7 @@
 # env: MINIVMM_BUILD_DIR (default build), MINIVMM_CACHE (guest kernel cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/tests"  # the harness package, tests/framework
 
 kills=50
 seed=1

@@ -16,6 +16,7 @@
 # env: MINIVMM_BUILD_DIR (default build), MINIVMM_CACHE (guest kernel and sandbox cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/tests"  # the harness package, tests/framework
 
 cuts=50
 seed=1

@@ -3,7 +3,7 @@
 #
 # For each cache mode: a fresh zeroed image (or a copy of --image), a copy of
 # it as the base, one minivmm run with the disk's write log on, then
-# tests/crash/powerloss_check.py on the log: it rebuilds every state a power
+# tests/framework/powerloss_check.py on the log: it rebuilds every state a power
 # cut could leave and checks the mode's promise (unsafe: reports what would
 # be lost), and checks the image left behind against the process-kill promise.
 #
@@ -18,6 +18,7 @@
 # env: MINIVMM_BUILD_DIR (default build), MINIVMM_CACHE (guest kernel cache)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+export PYTHONPATH="$PWD/tests"  # the harness package, tests/framework
 
 modes="writeback none writethrough directsync unsafe"
 image=""
@@ -65,7 +66,7 @@ for mode in $modes; do
   rc=$?
   set -e
   echo "   minivmm exit code $rc (console: $out/$mode.console)"
-  if python3 tests/crash/powerloss_check.py "$log" "$base" --image-after "$img" | sed 's/^/   /'; then
+  if python3 -m framework.powerloss_check "$log" "$base" --image-after "$img" | sed 's/^/   /'; then
     echo "   cache=$mode: promise kept"
   else
     echo "   cache=$mode: VIOLATIONS (see above)"; failed=1

@@ -14,6 +14,7 @@ packages=(
   qemu-system-x86 kmod e2fsprogs apt dpkg      # nested-KVM sandbox (scripts/nested-kvm.sh)
   clang libclang-rt-14-dev                     # libFuzzer target
   clang-format clang-tidy                      # scripts/lint.sh (ctest lint.format)
+  shellcheck python3-pyflakes                  # scripts/lint.sh (ctest lint.shellcheck, lint.python)
 )
 optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
 

@@ -8,7 +8,7 @@
 // Host records describe what reached the kernel for the image (written at the
 // engine seam, below every other storage layer); guest records describe what
 // the Disk's user (the virtio-blk device, i.e. the guest) asked for and was
-// told. tests/crash/powerloss_check.py reads this format; keep them in step.
+// told. tests/framework/powerloss_check.py reads this format; keep them in step.
 #pragma once
 
 #include <cstdint>

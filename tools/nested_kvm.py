@@ -550,7 +550,7 @@ def command_status(run_dir):
     """The command's exit status from the run directory, None if it left none.
 
     An exit 125 beside an infra_error file is the command saying the sandbox
-    itself failed under it (a vCPU stuck in guest mode: tests/vm_stall.py), so
+    itself failed under it (a vCPU stuck in guest mode: tests/framework/vm_stall.py), so
     it raises InfraError and the run is retried on a fresh boot; a plain 125
     is the command's own status. infra_error without a status is the init's
     report of a failure before the command ran.

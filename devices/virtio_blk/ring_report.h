@@ -1,6 +1,6 @@
 // Ring state of every virtio-blk queue, for the SIGUSR1 report: the evidence
 // that tells a device which never took a request the guest published (a
-// minivmm hang) from a guest that published nothing (tests/vm_stall.py reads
+// minivmm hang) from a guest that published nothing (tests/framework/vm_stall.py reads
 // these lines when a VM test times out).
 //
 // Each device publishes its own counters from its loop thread once per batch

@@ -2,7 +2,7 @@
 /*
  * Self-describing workload record: one logical block that names the disk,
  * sequence number, sector and generation it was written for, and ends in a
- * CRC-32 over everything before it. tests/e2e/records.py is the host-side
+ * CRC-32 over everything before it. tests/framework/records.py is the host-side
  * twin of this layout; change both together.
  *
  *   off  size  field (little-endian)

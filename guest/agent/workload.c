@@ -151,7 +151,7 @@ static u32 slot_stride(u32 seed_value, u32 slots)
  * Slots come in groups of multi contiguous ones (span / multi groups);
  * seqs g*multi .. g*multi+multi-1 fill group (g * stride) % groups in order,
  * so one bio's records land in contiguous sectors. multi=1: slot =
- * (seq % span) * stride % span. tests/crash/kill_check.py mirrors this.
+ * (seq % span) * stride % span. tests/framework/kill_check.py mirrors this.
  */
 static u32 seq_slot(const struct disk_run *r, u64 seq)
 {

@@ -12,8 +12,7 @@ import unittest
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.dirname(os.path.dirname(HERE))
-sys.path.insert(0, os.path.join(ROOT, "bench"))
-import chart  # noqa: E402
+import chart  # bench/, on PYTHONPATH (add_python_test)
 
 STORAGE = os.path.join(HERE, "fixtures", "storage.txt")
 DEVICE = os.path.join(HERE, "fixtures", "device.txt")

@@ -4,13 +4,11 @@ processes (no VM, no QEMU)."""
 import datetime
 import os
 import re
-import sys
 import tempfile
 import time
 import unittest
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "bench"))
-import vs_qemu  # noqa: E402
+import vs_qemu  # bench/, on PYTHONPATH (add_python_test)
 
 SMAPS = """\
 55d0c0a00000-55d0c0a8f000 r-xp 00000000 00:1f 1234                       /usr/bin/qemu-system-x86_64

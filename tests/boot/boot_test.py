@@ -24,12 +24,12 @@ import sys
 import tempfile
 import time
 
-import vm_stall  # tests/, on PYTHONPATH (add_vm_test)
+from framework import vm_stall
+from framework import vmm_log
 
 BANNER = re.compile(rb"Linux version 6\.1\.\S+")
 LATE_INIT = b"minivmm-agent: late init reached"
 MEMORY_LINE = re.compile(rb"Memory: (\d+)K/(\d+)K available")
-DISK_STATS = re.compile(rb"disk (\d+) stats: reads=(\d+) writes=(\d+)")
 AGENT_MAX_DISKS = 64  # guest/agent/disks.h MINIVMM_MAX_DISKS
 
 
@@ -67,7 +67,7 @@ def disk_name(index):
 def check_disks(console, log, count, written, failures):
     """Each disk's partition scan is on the console; minivmm read every disk
     and wrote the first `written`."""
-    stats = {int(m[1]): (int(m[2]), int(m[3])) for m in DISK_STATS.finditer(log)}
+    stats = {i: (s["reads"], s["writes"]) for i, s in vmm_log.last_stats(log).items()}
     for i in range(count):
         name = disk_name(i)
         if not re.search(f"{name}: {name}1 {name}2".encode(), console):

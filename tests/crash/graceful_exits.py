@@ -9,7 +9,7 @@ ten SIGTERM-ended runs of 35-40 s in one nested-KVM sandbox, the eleventh
 minivmm printed nothing and the whole sandbox stopped). Run it inside the
 sandbox, where the runner's heartbeat watchdog turns a freeze into a report:
 
-  scripts/nested-kvm.sh --keep-run -- python3 tests/crash/graceful_exits.py \\
+  scripts/nested-kvm.sh --keep-run -- env PYTHONPATH=tests python3 tests/crash/graceful_exits.py \\
       build/vmm/minivmm ~/.cache/minivmm/guest/current/vmlinux --runs 12
 
 Prints one line per run (boot time, exit code, how long the stop took) and
@@ -27,7 +27,8 @@ import tempfile
 import threading
 import time
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
+from framework.cache_modes import MODES
+
 
 
 def reader(pipe, lines, first_ack):

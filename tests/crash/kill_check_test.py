@@ -3,18 +3,14 @@
 accepts what a kill may leave and flags each kind of damage it must catch."""
 from __future__ import annotations
 
-import os
 import random
 import sys
 import unittest
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import kill_campaign  # noqa: E402
-import kill_check  # noqa: E402
-import records  # noqa: E402
+from framework import campaign
+from framework import kill_check
+from framework import records
 
 DISK, GEN, SEED = 2, 7, 5
 LAYOUT = kill_check.Layout(span=64, start_sector=64, lbs=512, seed=SEED)
@@ -188,20 +184,20 @@ class MultiSegment(unittest.TestCase):
 class InFlight(unittest.TestCase):
     def test_next_operation_after_the_last_line(self):
         lines = ["[ 1.0] agent ack 0 0 64", "[ 1.1] agent ack 1 0 64"]
-        self.assertEqual(kill_campaign.in_flight(lines, 2, 5), ("write", 2))
-        self.assertEqual(kill_campaign.in_flight(lines + ["agent ack 2 1 70"], 2, 5), ("flush", 2))
-        self.assertEqual(kill_campaign.in_flight(lines + ["agent flushed 4 1"], 2, 5), ("write", 0))
-        self.assertIsNone(kill_campaign.in_flight(["minivmm-agent: late init reached"], 2, 5))
+        self.assertEqual(campaign.in_flight(lines, 2, 5), ("write", 2))
+        self.assertEqual(campaign.in_flight(lines + ["agent ack 2 1 70"], 2, 5), ("flush", 2))
+        self.assertEqual(campaign.in_flight(lines + ["agent flushed 4 1"], 2, 5), ("write", 0))
+        self.assertIsNone(campaign.in_flight(["minivmm-agent: late init reached"], 2, 5))
 
     def test_multi_segment_requests(self):
         # multi=4, flush_every=2: a flush after every bio; a kill between a bio's ack lines is its write.
-        self.assertEqual(kill_campaign.in_flight(["agent ack 1 5 70"], 2, 5, 4), ("write", 1))
-        self.assertEqual(kill_campaign.in_flight(["agent ack 1 7 70"], 2, 5, 4), ("flush", 1))
-        self.assertEqual(kill_campaign.in_flight(["agent flushed 1 7"], 2, 5, 4), ("write", 2))
+        self.assertEqual(campaign.in_flight(["agent ack 1 5 70"], 2, 5, 4), ("write", 1))
+        self.assertEqual(campaign.in_flight(["agent ack 1 7 70"], 2, 5, 4), ("flush", 1))
+        self.assertEqual(campaign.in_flight(["agent flushed 1 7"], 2, 5, 4), ("write", 2))
         # flush_every=10 with multi=4: records since the flush reach 12 at every third bio.
-        self.assertEqual([kill_campaign.flush_follows(b, 10, 4) for b in range(6)],
+        self.assertEqual([campaign.flush_follows(b, 10, 4) for b in range(6)],
                          [False, False, True, False, False, True])
-        self.assertEqual([kill_campaign.flush_follows(b, 2, 1) for b in range(4)], [False, True, False, True])
+        self.assertEqual([campaign.flush_follows(b, 2, 1) for b in range(4)], [False, True, False, True])
 
 
 if __name__ == "__main__":

@@ -63,44 +63,16 @@ import time
 sys.dont_write_bytecode = True
 HERE = os.path.dirname(os.path.abspath(__file__))
 ROOT = os.path.abspath(os.path.join(HERE, "..", ".."))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import agent_log  # noqa: E402
-import kill_campaign  # noqa: E402
-import kill_vm  # noqa: E402
+from framework import agent_log
+from framework import campaign
+from framework import kill_vm
+from framework import powercut_check
+from framework.cache_modes import MODES, WRITE_BACK
+from framework.powercut_totals import ModeTotals, account, risk_before_cut
 
-MODES = kill_campaign.MODES
 NESTED = os.path.join(ROOT, "scripts", "nested-kvm.sh")
 INNER = os.path.join(HERE, "powercut_inner.py")
 IMAGES_DIR = "/var/tmp/minivmm-powercut"  # inside the sandbox: on the scratch ext4
-
-
-@dataclasses.dataclass
-class ModeTotals:
-    cuts: int = 0
-    acked: int = 0
-    flushed: int = 0
-    promised: int = 0
-    verified: int = 0
-    lost: int = 0
-    lost_flushed: int = 0
-    landed_unacked: int = 0
-    violations: int = 0
-    # minivmm's durability window cross-check (README, disks; SIGUSR1 reports):
-    risk_cuts: int = 0          # cuts with a complete report before the cut
-    lost_bytes: int = 0         # 512 per lost record
-    reported_bytes: int = 0     # at_risk_bytes of the last report before each cut
-    acked_after_bytes: int = 0  # 512 per record acked after that report's SIGUSR1
-    risk_violations: int = 0    # cuts that lost more than the two together
-    # --write-log: the cut's outcome against the write-log simulator, per sector
-    # (= record): its newest host write durable or at risk at the end of the log.
-    wlog_cuts: int = 0
-    wlog_sectors: int = 0
-    wlog_at_risk: int = 0
-    wlog_lost: int = 0
-    wlog_lost_at_risk: int = 0
-    wlog_lost_durable: int = 0  # lost although the simulator had it durable: disagreement
-    wlog_survived_at_risk: int = 0
 
 
 class Reader(threading.Thread):
@@ -305,7 +277,7 @@ def observe(b: Boot, round_no: int, spec_w: dict, failures: list[str]) -> dict |
     log = agent_log.parse("\n".join(line for _, line in b.lines))
     if log.errors:
         failures.append(f"cut {round_no}: agent errors: " + "; ".join(log.errors[:3]))
-    mapping, problems = kill_campaign.guest_disks(log)
+    mapping, problems = campaign.guest_disks(log)
     failures += [f"cut {round_no}: reopen: {p}" for p in problems]
     if problems:
         return None
@@ -319,77 +291,6 @@ def observe(b: Boot, round_no: int, spec_w: dict, failures: list[str]) -> dict |
             "write_logs": b.write_logs}
 
 
-def risk_before_cut(lines, disk_of_image: list[int]) -> dict | None:
-    """minivmm's last complete durability report before the cut (powercut_inner.py's `PC risk`
-    line) and, per image, the records acked after its `PC usr1` marker (sent before the signal,
-    so every ack line above it was in that report's snapshot). None when no report came."""
-    marker_at: dict[int, int] = {}
-    last = None
-    for pos, (_, line) in enumerate(lines):
-        if line.startswith("PC usr1 "):
-            marker_at[json.loads(line.split(" ", 2)[2])["k"]] = pos
-        elif line.startswith("PC risk "):
-            report = json.loads(line.split(" ", 2)[2])
-            if report["k"] in marker_at:
-                last = report
-    if last is None:
-        return None
-    after: dict[int, int] = {}
-    for ack in agent_log.parse("\n".join(line for _, line in lines[marker_at[last["k"]] + 1:])).acks:
-        after[ack.disk] = after.get(ack.disk, 0) + 1
-    return {"k": last["k"], "at_risk_bytes": [d[0] for d in last["disks"]],
-            "at_risk_requests": [d[1] for d in last["disks"]],
-            "acked_after": [after.get(d, 0) for d in disk_of_image]}
-
-
-def account(check: dict, totals: list[ModeTotals], bad_modes: set[str], failures_detail: list[str],
-            risk: dict | None = None) -> str:
-    parts = []
-    for i, mode in enumerate(MODES):
-        r = check["images"][mode]
-        t = totals[i]
-        t.cuts += 1
-        for k in ("acked", "flushed", "promised", "verified", "lost", "lost_flushed", "landed_unacked"):
-            setattr(t, k, getattr(t, k) + r[k])
-        t.violations += r["violation_count"]
-        lost_bytes = r["lost"] * 512  # a record is one 512-byte block
-        t.lost_bytes += lost_bytes
-        if risk is not None:
-            # The upper bound minivmm's window must give: what it reported at risk just
-            # before the cut plus what was acknowledged after that report.
-            reported, after = risk["at_risk_bytes"][i], risk["acked_after"][i] * 512
-            t.risk_cuts += 1
-            t.reported_bytes += reported
-            t.acked_after_bytes += after
-            if lost_bytes > reported + after:
-                t.risk_violations += 1
-                r["violation_count"] += 1
-                r["violations"] = [f"lost {lost_bytes} bytes ({r['lost']} records), more than minivmm reported "
-                                   f"at risk ({reported} B in report {risk['k']}) plus the {after} B acked "
-                                   f"after it"] + r["violations"]
-                t.violations += 1
-        w = r.get("wlog")
-        if w is not None:
-            if "error" in w:
-                r["violation_count"] += 1
-                r["violations"] = [f"write log unusable: {w['error']}"] + r["violations"]
-                t.violations += 1
-            else:
-                t.wlog_cuts += 1
-                for k in ("sectors", "at_risk", "lost", "lost_at_risk", "lost_durable", "survived_at_risk"):
-                    setattr(t, "wlog_" + k, getattr(t, "wlog_" + k) + w[k])
-                if w["lost_durable"]:
-                    # The simulator's model (durable = DSYNC completion or a later fdatasync) was wrong.
-                    r["violation_count"] += w["lost_durable"]
-                    r["violations"] = w["disagreements"] + r["violations"]
-                    t.violations += w["lost_durable"]
-        if r["violation_count"]:
-            bad_modes.add(mode)
-            failures_detail += [f"cut {check['round']} {mode}: {v}" for v in r["violations"]]
-        parts.append(f"{mode}={r['acked']}/{r['flushed']}/{r['lost']}" + (f"!{r['violation_count']}" if r["violation_count"] else ""))
-    return " ".join(parts)
-
-
 def print_table(args, phase: str, totals: list[ModeTotals], planned: int, elapsed: float) -> None:
     date = datetime.date.today().isoformat()
     what = f"INJECTED BUG {args.bug}" if phase == "bug" else "real minivmm"
@@ -401,8 +302,8 @@ def print_table(args, phase: str, totals: list[ModeTotals], planned: int, elapse
     print("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |")
     for mode, t in zip(MODES, totals):
         promise = {"acked": "every ack", "flushed": "acks before a flush", "nothing": "nothing"}[
-            __import__("powercut_check").PROMISE[mode]]
-        lost = str(t.lost) if mode in ("writeback", "none", "unsafe") else (f"{t.lost} (not allowed)" if t.lost else "0")
+            powercut_check.PROMISE[mode]]
+        lost = str(t.lost) if mode in WRITE_BACK else (f"{t.lost} (not allowed)" if t.lost else "0")
         print(f"| {mode} | {promise} | {t.cuts} | {t.acked} | {t.flushed} | {t.promised} | {t.verified} "
               f"| {lost} | {t.lost_flushed} | {t.landed_unacked} | {t.violations} |")
     print("\nminivmm's durability window (SIGUSR1 every 0.5 s) against what was lost; bound = reported at "
@@ -534,7 +435,7 @@ def main() -> int:
                 failures.append(f"final boot: no result (runner exit {b.rc})\n{stderr_tail(b.stderr_path)}")
             else:
                 f = fin[0]
-                want = {chr(97 + i): kill_campaign.image_bytes(i) // 512 for i in range(len(MODES))}
+                want = {chr(97 + i): campaign.image_bytes(i) // 512 for i in range(len(MODES))}
                 ok = f["rc"] == 0 and f["probed"] == want and all(f["unchanged"])
                 final = (f"exit {f['rc']}, {len(f['probed'])} disks probed, images "
                          f"{'unchanged' if all(f['unchanged']) else 'CHANGED'}, {f['seconds']} s")

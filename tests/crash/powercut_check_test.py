@@ -5,18 +5,15 @@ No VM: images are built here from records.build, as the agent would write them.
 """
 from __future__ import annotations
 
-import os
 import random
 import sys
 import unittest
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import kill_check  # noqa: E402
-import powercut_check  # noqa: E402
-import records  # noqa: E402
+from framework import kill_check
+from framework import powercut_check
+from framework import powercut_totals
+from framework import records
 
 DISK, GEN, SEED, SPAN, MULTI = 2, 5, 12345, 16, 4
 LAYOUT = kill_check.Layout(SPAN, 64, 512, SEED, MULTI)
@@ -142,11 +139,10 @@ class DamageTest(unittest.TestCase):
 
 
 class RiskCrossCheck(unittest.TestCase):
-    """powercut_campaign's bound: lost bytes <= at risk in the last report + acked after its SIGUSR1."""
+    """The power-cut campaign's bound: lost bytes <= at risk in the last report + acked after its SIGUSR1."""
 
     def setUp(self):
-        import powercut_campaign  # noqa: E402 (host-side; imported here so the checker tests stand alone)
-        self.pc = powercut_campaign
+        self.pc = powercut_totals
 
     def lines(self):
         return [(0, "[    1.0] agent ack 0 1 64"), (0, 'PC usr1 {"k":1}'),

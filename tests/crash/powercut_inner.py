@@ -43,7 +43,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import select
 import signal
 import subprocess
@@ -51,19 +50,17 @@ import sys
 import time
 
 sys.dont_write_bytecode = True
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import kill_campaign  # noqa: E402
-import kill_check  # noqa: E402
-import kill_vm  # noqa: E402
-import powercut_check  # noqa: E402
-import powerloss_check  # noqa: E402
-import records  # noqa: E402
+from framework import campaign
+from framework import kill_check
+from framework import kill_vm
+from framework import powercut_check
+from framework import powerloss_check
+from framework import records
+from framework import vmm_log
+from framework.cache_modes import MODES
 
-MODES = kill_campaign.MODES
-STATS = re.compile(rb"disk (\d+) stats: .* at_risk_bytes=(\d+) at_risk_requests=(\d+) "
-                   rb"flush_p50_us=(\d+) flush_p99_us=(\d+) flush_max_us=(\d+)")
+# The durability fields of a `disk N stats:` line, in the order the campaign reports them.
+RISK_FIELDS = ["at_risk_bytes", "at_risk_requests", "flush_p50_us", "flush_p99_us", "flush_max_us"]
 
 
 def emit(kind: str, payload) -> None:
@@ -85,7 +82,7 @@ def image_paths(spec: dict) -> list[str]:
 
 def setup(spec: dict) -> None:
     os.makedirs(spec["images_dir"], exist_ok=True)
-    paths = kill_campaign.make_images(spec["images_dir"], spec["image_seed"])
+    paths = campaign.make_images(spec["images_dir"], spec["image_seed"])
     for p in paths:
         fsync_path(p)
     fsync_path(spec["images_dir"])
@@ -99,7 +96,7 @@ def check(spec: dict) -> None:
         disk = c["disk_of_image"][i]
         acks = [records.Ack(*a) for a in c["acks"] if a[0] == disk]
         flushed_upto = max((seq for d, seq in c["flushes"] if d == disk), default=-1)
-        layout = kill_check.Layout(c["span"], kill_campaign.START_SECTOR, c["lbs"].get(str(disk), 512),
+        layout = kill_check.Layout(c["span"], campaign.START_SECTOR, c["lbs"].get(str(disk), 512),
                                    c["agent_seed"], c["multi"])
         image = None
         try:
@@ -136,7 +133,7 @@ def workload(spec: dict) -> int:
     cmdline = (f"console=ttyS0 panic=-1 minivmm_agent.continuous=1 minivmm_agent.generation={w['generation']} "
                f"minivmm_agent.seed={w['agent_seed']} minivmm_agent.flush_every={w['flush_every']} "
                f"minivmm_agent.span={w['span']} minivmm_agent.multi={w['multi']} "
-               f"minivmm_agent.start_sector={kill_campaign.START_SECTOR} "
+               f"minivmm_agent.start_sector={campaign.START_SECTOR} "
                f"minivmm_agent.expect_disks={len(MODES)}")
     logs = None
     if w.get("write_log"):
@@ -181,9 +178,9 @@ def workload(spec: dict) -> int:
             sys.stderr.buffer.write(b"".join(ln + b"\n" for ln in lines))
             sys.stderr.flush()
             for ln in lines:
-                m = STATS.search(ln)
-                if m and pending is not None:
-                    pending[int(m.group(1))] = [int(g) for g in m.groups()[1:]]
+                st = vmm_log.parse_stats_line(ln)
+                if st and pending is not None:
+                    pending[st.disk] = [st[f] for f in RISK_FIELDS]
             if pending is not None and len(pending) == len(MODES):
                 emit("risk", {"k": k, "disks": [pending[i] for i in range(len(MODES))]})
                 pending = None
@@ -211,7 +208,7 @@ def final(spec: dict) -> None:
     run = kill_vm.boot_to_exit(spec["minivmm"], spec["kernel"], list(zip(paths, MODES)),
                                "console=ttyS0 panic=-1 minivmm_agent.exit_status=0", spec.get("final_timeout", 600))
     after = [hashlib.sha256(kill_vm.read_image(p)).hexdigest() for p in paths]
-    probed = {m.group(1): int(m.group(2)) for m in kill_campaign.PROBED.finditer("\n".join(run.console))}
+    probed = {m.group(1): int(m.group(2)) for m in campaign.PROBED.finditer("\n".join(run.console))}
     emit("final", {"rc": run.rc, "error": run.error, "probed": probed, "seconds": round(run.boot_s, 1),
                    "unchanged": [b == a for b, a in zip(before, after)],
                    "log_tail": run.vmm_log.splitlines()[-5:] if run.rc != 0 else []})

@@ -10,10 +10,9 @@
    (early-flush: flush completes before the fdatasync; drop-dsync: writes lose
    RWF_DSYNC) must make the checker fail exactly for the affected modes.
 
-usage: powerloss_check_test.py --workload BIN --checker powerloss_check.py
+usage: powerloss_check_test.py --workload BIN   (tests/ on PYTHONPATH)
 """
 import argparse
-import importlib.util
 import json
 import os
 import struct
@@ -22,11 +21,12 @@ import sys
 import tempfile
 import unittest
 
+from framework import powerloss_check as pc
+from framework.cache_modes import DIRECT, MODES
+
 ARGS = None
-pc = None  # the checker module, loaded from --checker
 
 SECTOR = 512
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 
 
 class LogBuilder:
@@ -35,7 +35,7 @@ class LogBuilder:
     def __init__(self, mode, size=8 * SECTOR, wce=None, direct=None):
         self.mode, self.size = mode, size
         self.wce = mode != "writethrough" and mode != "directsync" if wce is None else wce
-        self.direct = mode in ("none", "directsync") if direct is None else direct
+        self.direct = mode in DIRECT if direct is None else direct
         self.records = []
 
     def rec(self, type_, id_=0, offset=0, length=0, value=0, flags=0, data=None):
@@ -245,9 +245,9 @@ def run_workload(tmp, mode, engine="sync", bug="none", extra=()):
     p = subprocess.run(cmd, capture_output=True, text=True, timeout=120)
     if p.returncode != 0:
         raise AssertionError(f"{' '.join(cmd)} failed ({p.returncode}): {p.stderr}")
-    cli = subprocess.run([sys.executable, ARGS.checker, log, base, "--image-after", img, "--json"],
+    cli = subprocess.run([sys.executable, "-m", "framework.powerloss_check", log, base, "--image-after", img, "--json"],
                          capture_output=True, text=True, timeout=300)
-    human = subprocess.run([sys.executable, ARGS.checker, log, base],
+    human = subprocess.run([sys.executable, "-m", "framework.powerloss_check", log, base],
                            capture_output=True, text=True, timeout=300)
     return json.loads(cli.stdout), cli.returncode, human.stdout
 
@@ -313,14 +313,10 @@ class InjectedBugs(unittest.TestCase):
 
 
 def main():
-    global ARGS, pc
+    global ARGS
     ap = argparse.ArgumentParser()
     ap.add_argument("--workload", required=True)
-    ap.add_argument("--checker", required=True)
     ARGS, rest = ap.parse_known_args()
-    spec = importlib.util.spec_from_file_location("powerloss_check", ARGS.checker)
-    pc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pc)
     unittest.main(argv=[sys.argv[0], "-v", *rest])
 
 

@@ -10,9 +10,8 @@ log, and the image left behind must pass the process-kill check.
 The guest is the project's kernel with no init and no panic=-1, so after the
 disk probe it panics and waits there for the signal.
 
-usage: sigterm_quiesce_test.py MINIVMM VMLINUX POWERLOSS_CHECK_PY
+usage: sigterm_quiesce_test.py MINIVMM VMLINUX   (tests/ on PYTHONPATH)
 """
-import importlib.util
 import os
 import re
 import signal
@@ -21,6 +20,9 @@ import sys
 import tempfile
 import threading
 import time
+
+from framework import powerloss_check as pc
+from framework.cache_modes import MODES, WRITE_BACK
 
 PROBED = re.compile(rb"\[vda\] \d+ 512-byte logical blocks")
 HOST_FLUSH_ISSUED, HOST_FLUSH_DONE = 3, 4
@@ -33,7 +35,7 @@ def pump(stream, sink):
         sink.extend(chunk)
 
 
-def run_mode(minivmm, vmlinux, checker, mode, tmp):
+def run_mode(minivmm, vmlinux, mode, tmp):
     image, log, base = (os.path.join(tmp, f"{mode}.{n}") for n in ("img", "wlog", "base"))
     with open(image, "wb") as f:
         f.truncate(8 << 20)
@@ -74,9 +76,6 @@ def run_mode(minivmm, vmlinux, checker, mode, tmp):
     if b"SIGTERM received" not in err:
         failures.append("no 'SIGTERM received' log line")
 
-    spec = importlib.util.spec_from_file_location("powerloss_check", checker)
-    pc = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(pc)
     header, events, truncated = pc.read_log(log)
     if header["mode"] != mode or truncated:
         failures.append(f"log header mode {header['mode']}, truncated={truncated}")
@@ -102,14 +101,14 @@ def run_mode(minivmm, vmlinux, checker, mode, tmp):
 
 
 def main():
-    minivmm, vmlinux, checker = sys.argv[1:4]
+    minivmm, vmlinux = sys.argv[1:3]
     if not os.path.exists(vmlinux):
         print(f"FAIL: guest kernel {vmlinux} not built (run scripts/build-guest.sh)")
         return 1
     failures = []
     with tempfile.TemporaryDirectory(dir="/var/tmp") as tmp:
-        for mode in ("writeback", "none", "unsafe"):
-            failures += [f"cache={mode}: {f}" for f in run_mode(minivmm, vmlinux, checker, mode, tmp)]
+        for mode in [m for m in MODES if m in WRITE_BACK]:
+            failures += [f"cache={mode}: {f}" for f in run_mode(minivmm, vmlinux, mode, tmp)]
     for f in failures:
         print("FAIL:", f)
     if not failures:

@@ -40,7 +40,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -49,43 +48,19 @@ import threading
 import time
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent_log  # noqa: E402
-import records  # noqa: E402
-import vm_stall  # noqa: E402  (tests/, on PYTHONPATH)
+from framework import agent_log
+from framework import records
+from framework import vm_stall
+from framework.cache_modes import MODES, TRAITS
+from framework.images import open_image_flags
+from framework.mode_contract import TOGGLED, Checks, check_stats, mode_stats
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
-WRITE_CACHE = {"writeback": True, "none": True, "writethrough": False, "directsync": False, "unsafe": True}
-DIRECT = {"writeback": False, "none": True, "writethrough": False, "directsync": True, "unsafe": False}
-TOGGLED = "writethrough"  # the disk whose write cache the guest switches on, then off again
-O_DIRECT = 0o40000
 VIRTIO_BLK_F_FLUSH = 1 << 9
 VIRTIO_BLK_F_CONFIG_WCE = 1 << 11
 VIRTIO_F_VERSION_1 = 1 << 32
 GENERATION = 7
 SEED = 20261124
-STATS = re.compile(r"disk (\d+) stats: reads=(\d+) writes=(\d+) dsync_writes=(\d+) "
-                   r"batched_durable_writes=(\d+) flush_requests=(\d+) fdatasyncs=(\d+)")
 LATE_INIT = "minivmm-agent: late init reached"
-# minivmm's own flush when the VM stops (VirtioBlk::quiesce) goes the way a
-# guest flush goes, so the exit counters may hold one flush request (and, where
-# flushes are honoured, one fdatasync) more than the guest sent.
-SHUTDOWN_FLUSHES = 1
-
-
-class Checks:
-    """Named checks; every one is evaluated and reported, failures make the exit code 1."""
-
-    def __init__(self):
-        self.failures: list[str] = []
-        self.passed = 0
-
-    def expect(self, ok: bool, name: str, detail: str) -> bool:
-        if ok:
-            self.passed += 1
-        else:
-            self.failures.append(f"{name}: {detail}")
-        return ok
 
 
 def image_size_bytes(index: int) -> int:
@@ -107,27 +82,6 @@ def write_config(workdir: str, kernel: str, images: list[str], cmdline: str) -> 
     with open(config, "w") as f:
         f.write("\n".join(lines) + "\n")
     return config
-
-
-def open_image_flags(pid: int, images: list[str]) -> dict[str, set[int]]:
-    """For each image, the open-file flags of every fd the process has on it."""
-    flags: dict[str, set[int]] = {}
-    try:
-        fds = os.listdir(f"/proc/{pid}/fd")
-    except FileNotFoundError:
-        return flags
-    for fd in fds:
-        try:
-            target = os.readlink(f"/proc/{pid}/fd/{fd}")
-            if target not in images:
-                continue
-            with open(f"/proc/{pid}/fdinfo/{fd}") as info:
-                for line in info:
-                    if line.startswith("flags:"):
-                        flags.setdefault(target, set()).add(int(line.split()[1], 8))
-        except (FileNotFoundError, ProcessLookupError):
-            continue  # fd closed or process gone meanwhile
-    return flags
 
 
 class LineReader(threading.Thread):
@@ -179,20 +133,6 @@ def run_vm(minivmm: str, config: str, images: list[str], timeout: float):
     return rc, out.text(), err.text(), flags, times
 
 
-def phase_counts(log: agent_log.AgentLog, disk: int, initial_cache: bool) -> dict[bool, dict[str, int]]:
-    """Acks and flushes per write-cache state, walking the disk's console-ordered events."""
-    counts = {True: {"acks": 0, "flushes": 0}, False: {"acks": 0, "flushes": 0}}
-    state = initial_cache
-    for kind, value in log.events.get(disk, []):
-        if kind == "wce":
-            state = bool(value)
-        elif kind == "ack":
-            counts[state]["acks"] += 1
-        elif kind == "flushed":
-            counts[state]["flushes"] += 1
-    return counts
-
-
 def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) -> None:
     log = agent_log.parse(console)
 
@@ -217,12 +157,12 @@ def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) ->
         seen = flags.get(path)
         if not c.expect(bool(seen), "o_direct", f"{mode}: minivmm never had {path} open"):
             continue
-        direct = {bool(f & O_DIRECT) for f in seen}
-        c.expect(direct == {DIRECT[mode]}, "o_direct",
+        direct = {bool(f & os.O_DIRECT) for f in seen}
+        c.expect(direct == {TRAITS[mode].direct}, "o_direct",
                  f"{mode}: fd flags {[oct(f) for f in sorted(seen)]}, O_DIRECT expected "
-                 f"{'on' if DIRECT[mode] else 'off'}")
+                 f"{'on' if TRAITS[mode].direct else 'off'}")
 
-    stats = parse_stats(vmm_log)
+    stats = mode_stats(vmm_log)
     c.expect(len(stats) == len(MODES), "stats",
              f"minivmm logged {len(stats)} 'disk <N> stats: reads=.. writes=.. dsync_writes=.. "
              f"flush_requests=.. fdatasyncs=..' lines at exit, expected one per disk ({len(MODES)}); "
@@ -235,8 +175,8 @@ def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) ->
         info = log.disks[disk]
         toggled = mode == TOGGLED
         # wce
-        c.expect(info.write_cache == WRITE_CACHE[mode], "wce",
-                 f"{mode}: guest sees write_cache={int(info.write_cache)}, expected {int(WRITE_CACHE[mode])}")
+        c.expect(info.write_cache == TRAITS[mode].write_cache, "wce",
+                 f"{mode}: guest sees write_cache={int(info.write_cache)}, expected {int(TRAITS[mode].write_cache)}")
         for bit, name in [(VIRTIO_BLK_F_FLUSH, "FLUSH"), (VIRTIO_BLK_F_CONFIG_WCE, "CONFIG_WCE"),
                           (VIRTIO_F_VERSION_1, "VERSION_1")]:
             c.expect(bool(info.features & bit), "wce", f"{mode}: {name} not negotiated "
@@ -250,7 +190,7 @@ def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) ->
         c.expect(log.verified.get(disk) == (plan["writes"], 0), "workload",
                  f"{mode}: guest read-back {log.verified.get(disk)}, expected ({plan['writes']}, 0 bad)")
         wces = [v for k, v in log.events.get(disk, []) if k == "wce"]
-        want_wces = [int(not WRITE_CACHE[mode]), int(WRITE_CACHE[mode])] if toggled else []
+        want_wces = [int(not TRAITS[mode].write_cache), int(TRAITS[mode].write_cache)] if toggled else []
         c.expect(wces == want_wces, "workload", f"{mode}: wce events {wces}, expected {want_wces}")
 
         # records
@@ -272,61 +212,6 @@ def check_run(c: Checks, rc, console: str, vmm_log: str, flags, images, plan) ->
         # stats
         if i in stats:
             check_stats(c, mode, stats[i], log, disk, plan)
-
-
-def parse_stats(vmm_log: str) -> dict[int, tuple[int, int, int, int, int]]:
-    """Config disk index -> (reads, writes, durable_writes, flush_requests, fdatasyncs).
-
-    durable_writes = dsync_writes + batched_durable_writes: the storage layer
-    makes a write durable before it completes either with RWF_DSYNC or, for a
-    batch, with one fdatasync after the writes (storage/disk.h DiskStats)."""
-    out = {}
-    for m in STATS.finditer(vmm_log):
-        reads, writes, dsync, batched, flush_req, fdatasyncs = map(int, m.groups()[1:])
-        out[int(m.group(1))] = (reads, writes, dsync + batched, flush_req, fdatasyncs)
-    return out
-
-
-def flushes_match(device: int, guest: int) -> bool:
-    return guest <= device <= guest + SHUTDOWN_FLUSHES
-
-
-def check_stats(c: Checks, mode: str, stat: tuple[int, int, int, int, int],
-                log: agent_log.AgentLog, disk: int, plan: dict) -> None:
-    """The device's counters for one disk against what the guest did on it."""
-    reads, writes, dsync, flush_req, fdatasyncs = stat
-    acks = log.acks_of(disk)
-    flushes = len(log.flushes_of(disk))
-    c.expect(writes == len(acks), "stats", f"{mode}: device counted {writes} writes, guest acked {len(acks)}")
-    c.expect(reads >= plan["writes"], "stats", f"{mode}: {reads} reads, guest read back {plan['writes']}")
-    if mode in ("writeback", "none", "unsafe"):
-        c.expect(dsync == 0, "stats", f"{mode}: {dsync} dsync writes, expected 0 (write-back cache)")
-        c.expect(flushes_match(flush_req, flushes) and flushes > 0, "stats",
-                 f"{mode}: {flush_req} flush requests reached the device, guest completed {flushes}")
-    if mode in ("writeback", "none"):
-        # Every flush follows a write, so each must cost one; more guest flushes than
-        # SHUTDOWN_FLUSHES, or the shutdown flush alone could satisfy this.
-        c.expect(fdatasyncs >= flushes > SHUTDOWN_FLUSHES, "stats",
-                 f"{mode}: guest flushed {flushes} times but fdatasyncs={fdatasyncs}")
-    if mode == "unsafe":
-        c.expect(fdatasyncs == 0, "stats", f"unsafe: fdatasyncs={fdatasyncs}, expected 0 (flushes ignored)")
-    if mode == "directsync":
-        c.expect(dsync == writes, "stats", f"directsync: {dsync} of {writes} writes dsync, expected all")
-        c.expect(flushes_match(flush_req, 0), "stats",
-                 f"directsync: {flush_req} flush requests, expected none from the guest (no write cache)")
-    if mode == TOGGLED:
-        per_state = phase_counts(log, disk, log.disks[disk].write_cache)
-        off, on = per_state[False], per_state[True]
-        c.expect(off["acks"] > 0 and on["acks"] > 0 and on["flushes"] > SHUTDOWN_FLUSHES, "stats",
-                 f"{mode}: plan did not cover both cache states: {per_state}")
-        c.expect(dsync == off["acks"], "stats",
-                 f"{mode}: {dsync} dsync writes, expected {off['acks']} (acked while the cache was off)")
-        c.expect(writes - dsync == on["acks"], "stats",
-                 f"{mode}: {writes - dsync} non-dsync writes, expected {on['acks']} (while WCE=1)")
-        c.expect(flushes_match(flush_req, on["flushes"]), "stats",
-                 f"{mode}: {flush_req} flush requests, expected {on['flushes']} (those issued while WCE=1)")
-        c.expect(fdatasyncs >= on["flushes"] > 0, "stats",
-                 f"{mode}: fdatasyncs={fdatasyncs} although the guest flushed {on['flushes']} times with WCE=1")
 
 
 def report_numbers(console: str, times: dict) -> None:

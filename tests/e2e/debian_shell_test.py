@@ -39,13 +39,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
-from pty_console import PtyVm, verdict  # noqa: E402
+from framework.images import open_image_flags
+from framework.mode_contract import check_mode_stats, mode_stats
+from framework.pty_console import PtyVm, verdict
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
-O_DIRECT = 0o40000
 # What each mode behaves as once the guest has switched its write cache.
 SWITCHED = {"writeback": "writethrough", "none": "directsync", "writethrough": "writeback",
             "directsync": "none"}
@@ -120,7 +118,7 @@ def check_host(images, text, failures):
         for i, (_, block) in enumerate(WRITES):
             if data[block * 4096:block * 4096 + CHUNK] != pattern(mode, i):
                 failures.append(f"{mode}: write {i} not in the image at block {block}")
-    stats = parse_stats(text)
+    stats = mode_stats(text)
     for index, mode in enumerate(MODES, start=1):  # disk 0 is the root
         stat = stats.get(index)
         if stat is None:
@@ -165,8 +163,8 @@ def main():
             flags = open_image_flags(vm.proc.pid, images)
             drive_shell(con, failures)
             for mode, path in zip(MODES, images):
-                direct = any(f & O_DIRECT for f in flags.get(path, set()))
-                if direct != (mode in ("none", "directsync")):
+                direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+                if direct != (mode in DIRECT):
                     failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
             vm.type(b"exit\r")
         except (TimeoutError, EOFError, AssertionError) as e:

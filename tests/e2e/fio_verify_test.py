@@ -39,14 +39,12 @@ import tempfile
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
-from pty_console import verdict  # noqa: E402
-import vm_stall  # noqa: E402  (tests/, on PYTHONPATH)
+from framework.images import open_image_flags
+from framework.mode_contract import check_mode_stats, mode_stats
+from framework.pty_console import verdict
+from framework import vm_stall
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
-O_DIRECT = 0o40000
 CMDLINE = "console=ttyS0 quiet reboot=k panic=-1 root=/dev/vda rootfstype=ext4 init=/sbin/minivmm-init"
 USERSPACE = re.compile(r"minivmm-init: userspace up at ([\d.]+) s")
 WORKLOAD = re.compile(r"minivmm-workload: (\S+) exit=(\d+)")
@@ -155,7 +153,7 @@ def check_fio(console, failures):
 
 
 def check_stats(log, failures):
-    stats = parse_stats(log)
+    stats = mode_stats(log)
     print()
     for i, mode in enumerate(MODES, start=1):  # disk 0 is the root
         if i not in stats:
@@ -182,8 +180,8 @@ def run_fio(args, tmp, failures):
     if boot.wait_userspace(args.timeout / 2):
         flags = open_image_flags(boot.proc.pid, images)
         for mode, path in zip(MODES, images):
-            direct = any(f & O_DIRECT for f in flags.get(path, set()))
-            if direct != (mode in ("none", "directsync")):
+            direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+            if direct != (mode in DIRECT):
                 failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
     console, log = boot.finish("fio", failures)
     workload_status(console, "fio-verify", "fio", failures)

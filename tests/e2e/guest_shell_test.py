@@ -28,13 +28,11 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from cache_modes_e2e import open_image_flags, parse_stats  # noqa: E402
-from mode_contract import WRITE_BACK, check_mode_stats  # noqa: E402
-from pty_console import PtyVm, verdict  # noqa: E402
+from framework.images import open_image_flags
+from framework.mode_contract import check_mode_stats, mode_stats
+from framework.pty_console import PtyVm, verdict
+from framework.cache_modes import DIRECT, MODES, WRITE_BACK
 
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
-O_DIRECT = 0o40000
 # busybox ash asks the terminal for the cursor position after its prompt
 # (ESC [ 6 n); it does not wait for the answer, so the test gives none (an
 # answer racing with typed input garbles the line).
@@ -89,8 +87,8 @@ def run_one(minivmm, kernel, initramfs, images, failures):
             failures.append(f"{mode}: guest sees write_cache {cache!r}, want {want!r}")
     flags = open_image_flags(vm.proc.pid, images)
     for mode, path in zip(MODES, images):
-        direct = any(f & O_DIRECT for f in flags.get(path, set()))
-        if direct != (mode in ("none", "directsync")):
+        direct = any(f & os.O_DIRECT for f in flags.get(path, set()))
+        if direct != (mode in DIRECT):
             failures.append(f"{mode}: image fd O_DIRECT={direct}, flags {flags.get(path)}")
     for mode, dev in devices.items():
         for i, (opts, block, after) in enumerate(WRITES):
@@ -114,7 +112,7 @@ def check_images(images, failures):
 
 
 def check_stats(text, failures):
-    stats = parse_stats(text)
+    stats = mode_stats(text)
     for i, mode in enumerate(MODES):
         if i not in stats:
             failures.append(f"{mode}: no 'disk {i} stats:' line in minivmm's log")

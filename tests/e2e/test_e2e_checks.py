@@ -9,11 +9,10 @@ import tempfile
 import unittest
 
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import agent_log  # noqa: E402
-import cache_modes_e2e as e2e  # noqa: E402
-import records  # noqa: E402
-from records import Ack, RecordId  # noqa: E402
+from framework import agent_log
+from framework import mode_contract
+from framework import records
+from framework.records import Ack, RecordId
 
 # sha256 of the 512-byte block the guest agent (guest/agent/record.c) wrote for
 # disk 0, seq 0, sector 64, generation 1, seed 1, read from an image after a
@@ -139,7 +138,7 @@ class AgentLogTest(unittest.TestCase):
         self.assertEqual(len(log.errors), 1)
 
     def test_phase_counts_follow_the_wce_events(self):
-        counts = e2e.phase_counts(agent_log.parse(CONSOLE), 2, False)
+        counts = mode_contract.phase_counts(agent_log.parse(CONSOLE), 2, False)
         self.assertEqual(counts, {False: {"acks": 3, "flushes": 2}, True: {"acks": 2, "flushes": 2}})
 
 
@@ -150,14 +149,14 @@ class StatsCheckTest(unittest.TestCase):
 
     def failures(self, mode, stat, console=CONSOLE):
         log = agent_log.parse(console)
-        c = e2e.Checks()
-        e2e.check_stats(c, mode, stat, log, 2, PLAN)
+        c = mode_contract.Checks()
+        mode_contract.check_stats(c, mode, stat, log, 2, PLAN)
         return c.failures
 
     def test_parses_the_vmm_stats_line(self):
         text = "2026-11-24T20:37:58 info disk 3 stats: reads=40 writes=12 dsync_writes=9 " \
                "batched_durable_writes=3 flush_requests=0 fdatasyncs=1 discards=0 write_zeroes=0\n"
-        self.assertEqual(e2e.parse_stats(text), {3: (40, 12, 12, 0, 1)})
+        self.assertEqual(mode_contract.mode_stats(text), {3: (40, 12, 12, 0, 1)})
 
     def test_toggled_writethrough_consistent(self):
         self.assertEqual(self.failures("writethrough", (10, 5, 3, 2, 2)), [])

@@ -19,7 +19,6 @@
 usage: nested_kvm_unit_test.py REPO_ROOT
 """
 import hashlib
-import importlib.util
 import os
 import stat
 import sys
@@ -28,9 +27,8 @@ import unittest
 from pathlib import Path
 
 REPO = Path(sys.argv.pop(1) if len(sys.argv) > 1 else Path(__file__).resolve().parents[2]).resolve()
-spec = importlib.util.spec_from_file_location("nested_kvm", REPO / "tools" / "nested_kvm.py")
-nested_kvm = importlib.util.module_from_spec(spec)
-spec.loader.exec_module(nested_kvm)
+
+import nested_kvm  # noqa: E402  (tools/ is on PYTHONPATH: tests/tools/CMakeLists.txt)
 
 GOOD = b"!<arch>\ndebian-binary   the archive's kernel package\n"
 GOOD_SHA256 = hashlib.sha256(GOOD).hexdigest()

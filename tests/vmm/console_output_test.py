@@ -24,8 +24,7 @@ import termios
 import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 MAX_STALL_S = 1  # ConsoleOutput::kMaxStall

@@ -11,26 +11,28 @@ on real KVM with a tiny spin guest and two disks in different cache modes:
   writeback disk is in its flush latency.
 usage: disk_stats_signal_test.py MINIVMM"""
 import os
-import re
 import signal
 import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
+from framework import vmm_log
+from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 failures = []
-LINE = re.compile(
-    r"disk (\d+) stats: reads=(\d+) writes=(\d+) dsync_writes=(\d+) batched_durable_writes=(\d+) "
-    r"flush_requests=(\d+) fdatasyncs=(\d+) discards=(\d+) write_zeroes=(\d+) "
-    r"at_risk_bytes=(\d+) at_risk_requests=(\d+) flush_p50_us=(\d+) flush_p99_us=(\d+) "
-    r"flush_max_us=(\d+)$")
-RING = re.compile(r"ring disk=(\d+) queue=(\d+) ready=0 avail_idx=0 last_avail=0 used_idx=0 "
-                  r"in_flight=0 needs_reset=0 io_loop=ok$")
+# The stats line's fields, in the order minivmm logs them (storage/disk_stats.cpp).
+STATS_FIELDS = ["reads", "writes", "dsync_writes", "batched_durable_writes", "flush_requests",
+                "fdatasyncs", "discards", "write_zeroes", "at_risk_bytes", "at_risk_requests",
+                "flush_p50_us", "flush_p99_us", "flush_max_us"]
+
+
+def idle_ring(r):
+    """A queue this guest never set up, its I/O loop answering."""
+    return (not r.ready and r.avail_idx == r.last_avail == r.used_idx == r.in_flight == 0
+            and not r.needs_reset and r.loop_answered)
 
 
 def report(label, ok, detail=""):
@@ -41,40 +43,20 @@ def report(label, ok, detail=""):
 
 class Vmm:
     def __init__(self, args):
-        self.p = subprocess.Popen([MINIVMM] + args, stdin=subprocess.DEVNULL,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        self.lines = []
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.p.stderr:
-            with self.lock:
-                self.lines.append(raw.decode(errors="replace").rstrip("\n"))
+        self.p, self.err = vmm_process.start(MINIVMM, args)
 
     def stats_lines(self):
-        with self.lock:
-            return [m for m in (LINE.search(l) for l in self.lines) if m]
+        return [st for st in map(vmm_log.parse_stats_line, self.err.lines())
+                if st and list(st.counters) == STATS_FIELDS]
 
     def ring_lines(self):
-        with self.lock:
-            return [m for m in (RING.search(l) for l in self.lines) if m]
+        return [r for r in vmm_log.parse_rings(self.err.text()) if idle_ring(r)]
 
     def wait(self, pred, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline:
-            if pred():
-                return True
-            if self.p.poll() is not None:
-                time.sleep(0.2)  # let the reader catch up
-                return pred()
-            time.sleep(0.05)
-        return pred()
+        return vmm_process.wait_until(pred, self.p, timeout)
 
     def log(self):
-        with self.lock:
-            return "\n".join(self.lines)
+        return self.err.text()
 
 
 def run(d, sandbox):
@@ -96,8 +78,8 @@ def run(d, sandbox):
         vmm.p.send_signal(signal.SIGUSR1)
         # Disk 0 has one queue, disk 1 two: three ring lines per report.
         ok = vmm.wait(lambda: len(vmm.ring_lines()) >= 3 * n, 10)
-        rings = [(m.group(1), m.group(2)) for m in vmm.ring_lines()[3 * n - 3:3 * n]]
-        ok = ok and rings == [("0", "0"), ("1", "0"), ("1", "1")]
+        rings = [r.key for r in vmm.ring_lines()[3 * n - 3:3 * n]]
+        ok = ok and rings == [(0, 0), (1, 0), (1, 1)]
         report(f"{label}: SIGUSR1 #{n} logs one ring line per queue, the I/O loop answering", ok,
                f"{rings}" if ok else f"{rings}; log tail: {vmm.log()[-800:]}")
         ok = vmm.wait(lambda: len(vmm.stats_lines()) >= 2 * n, 10)
@@ -107,9 +89,9 @@ def run(d, sandbox):
         if len(got) >= 2 * n:
             pair = got[2 * n - 2:2 * n]
             report(f"{label}: SIGUSR1 #{n}: disks 0 and 1, nothing at risk (the guest wrote nothing)",
-                   [m.group(1) for m in pair] == ["0", "1"] and
-                   all(m.group(10) == "0" and m.group(11) == "0" for m in pair),
-                   " | ".join(m.group(0) for m in pair))
+                   [st.disk for st in pair] == [0, 1] and
+                   all(st["at_risk_bytes"] == 0 and st["at_risk_requests"] == 0 for st in pair),
+                   " | ".join(str(st) for st in pair))
     time.sleep(0.5)
     report(f"{label}: SIGUSR1 stops nothing", vmm.p.poll() is None, f"exit {vmm.p.returncode}")
     vmm.p.send_signal(signal.SIGTERM)
@@ -118,7 +100,7 @@ def run(d, sandbox):
     except subprocess.TimeoutExpired:
         vmm.p.kill()
         code = vmm.p.wait()
-    vmm.reader.join(5)
+    vmm.err.join(5)
     report(f"{label}: SIGTERM still stops it, exit 0", code == 0, f"exit {code}: {vmm.log()[-800:]}")
     final = vmm.stats_lines()[4:]
     report(f"{label}: exit stats lines carry the new fields", len(final) == 2,
@@ -126,9 +108,9 @@ def run(d, sandbox):
     if len(final) == 2:
         wbm = final[0]
         report(f"{label}: final flush counted with a latency on the writeback disk",
-               wbm.group(6) == "1" and wbm.group(7) == "1" and
-               int(wbm.group(12)) <= int(wbm.group(13)) <= int(wbm.group(14)),
-               wbm.group(0))
+               wbm["flush_requests"] == 1 and wbm["fdatasyncs"] == 1 and
+               wbm["flush_p50_us"] <= wbm["flush_p99_us"] <= wbm["flush_max_us"],
+               str(wbm))
 
 
 why = tiny_guest.kvm_usable()

@@ -22,8 +22,7 @@ import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 TIMEOUT_S = 20  # every case fails within a second; a hang is a failure

@@ -19,14 +19,12 @@ on PVM, the others hold.
 
 usage: guest_cpuid_test.py MINIVMM
 """
-import os
 import struct
 import subprocess
 import sys
 import tempfile
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from tiny_guest import kvm_usable, write_guest  # noqa: E402
+from framework.tiny_guest import kvm_usable, write_guest
 
 LEAVES = [(0, 0), (1, 0), (0xa, 0), (0xb, 0), (0xb, 1), (0xd, 0), (0xd, 1), (0xd, 2),
           (0x80000000, 0), (0x80000008, 0), (0x8000001e, 0), (0x40000000, 0), (0x40000001, 0)]

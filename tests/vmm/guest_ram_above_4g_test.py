@@ -22,8 +22,7 @@ import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 MiB, GiB = 1 << 20, 1 << 30

@@ -5,15 +5,13 @@ mapping that backs it carries madvise(MADV_DONTDUMP), which
 odd RAM size (80 MiB, so the mapping is the only one of that size) on a
 tiny spinning guest and reads its smaps.
 usage: guest_ram_dontdump_test.py MINIVMM"""
-import os
 import signal
 import subprocess
 import sys
 import tempfile
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 RAM_KB = 80 * 1024

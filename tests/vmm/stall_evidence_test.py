@@ -18,14 +18,14 @@ un-notified chain stays untaken.
 usage: stall_evidence_test.py MINIVMM"""
 import os
 import struct
-import subprocess
 import sys
 import tempfile
-import threading
 import time
 
-import tiny_guest  # beside this file
-import vm_stall  # tests/, on PYTHONPATH (add_vm_test)
+from framework import tiny_guest
+from framework import vm_stall
+from framework import vmm_log
+from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 PVM = os.path.exists("/sys/module/kvm_pvm") or not any(
@@ -99,22 +99,10 @@ class Vmm:
         with open(config, "w") as f:
             f.write(f'[machine]\nio_poll_us = 0\n[kernel]\npath = "{kernel}"\n'
                     f'[[disk]]\npath = "{disk}"\ncache = "writeback"\n')
-        self.p = subprocess.Popen([MINIVMM, "--config", config, "--no-stdin"],
-                                  stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-        self.text = ""
-        self.lock = threading.Lock()
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for raw in self.p.stderr:
-            with self.lock:
-                self.text += raw.decode(errors="replace")
+        self.p, self.err = vmm_process.start(MINIVMM, ["--config", config, "--no-stdin"])
 
     def log(self):
-        with self.lock:
-            return self.text
+        return self.err.text()
 
     def started(self, timeout=60):
         deadline = time.monotonic() + timeout
@@ -128,7 +116,7 @@ class Vmm:
     def stop(self):
         self.p.kill()
         self.p.wait()
-        self.reader.join(5)
+        self.err.join(5)
 
 
 def case(d, name, code, check):
@@ -138,7 +126,7 @@ def case(d, name, code, check):
             report(f"{name}: guest started", False, vmm.log()[-1500:])
             return
         verdict = vm_stall.diagnose(vmm.p.pid, vmm.log)
-        rings = vm_stall.parse_rings(vmm.log())
+        rings = vmm_log.parse_rings(vmm.log())
         check(verdict, rings[-1] if rings else None)
     finally:
         vmm.stop()

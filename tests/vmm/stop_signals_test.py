@@ -16,11 +16,10 @@ import subprocess
 import sys
 import tempfile
 import termios
-import threading
 import time
 
-sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-import tiny_guest  # noqa: E402
+from framework import tiny_guest
+from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 FORCED = 77  # exit_code::kForcedStop
@@ -40,24 +39,11 @@ class Vmm:
         kernel = tiny_guest.write_guest(d, "spin", tiny_guest.SPIN)
         self.master, self.slave = pty.openpty()
         self.termios_before = termios.tcgetattr(self.slave)
-        self.p = subprocess.Popen([MINIVMM, "--kernel", kernel, "--disk", disk_spec],
-                                  stdin=self.slave, stdout=subprocess.DEVNULL,
-                                  stderr=subprocess.PIPE)
-        self.err = b""
-        self.reader = threading.Thread(target=self._read, daemon=True)
-        self.reader.start()
-
-    def _read(self):
-        for line in self.p.stderr:
-            self.err += line
+        self.p, self.err = vmm_process.start(MINIVMM, ["--kernel", kernel, "--disk", disk_spec],
+                                             stdin=self.slave)
 
     def wait_log(self, text, timeout=30):
-        deadline = time.monotonic() + timeout
-        while time.monotonic() < deadline and self.p.poll() is None:
-            if text.encode() in self.err:
-                return True
-            time.sleep(0.05)
-        return text.encode() in self.err
+        return vmm_process.wait_until(lambda: text in self.err.text(), self.p, timeout)
 
     def alive_after(self, seconds):
         try:
@@ -74,7 +60,7 @@ class Vmm:
             self.p.wait()
             return None
         finally:
-            self.reader.join(5)
+            self.err.join(5)
         return self.p.returncode
 
     def terminal_restored(self):
@@ -84,7 +70,7 @@ class Vmm:
         return ok
 
     def log(self):
-        return self.err.decode(errors="replace")
+        return self.err.text()
 
 
 def check_forced(label, vmm):

@@ -24,8 +24,7 @@ import subprocess
 import sys
 import time
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "e2e"))
-from pty_console import PtyVm, verdict  # noqa: E402
+from framework.pty_console import PtyVm, verdict
 
 # What Linux 6.1 prints when CPUID contradicts itself: the XSAVE size check
 # (arch/x86/kernel/fpu/xstate.c, XSTATE_WARN_ON), firmware-bug notes (APIC

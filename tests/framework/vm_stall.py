@@ -19,18 +19,19 @@ sample. classify() is a pure function of that evidence; diagnose() gathers
 it from a live process (it runs where minivmm runs: inside the sandbox when
 the test is nested, so /proc is local).
 
-VM tests import this module as `vm_stall` (add_vm_test puts tests/ on
-PYTHONPATH; by hand: PYTHONPATH=tests python3 tests/...).
+VM tests import this module as `framework.vm_stall` (add_vm_test puts tests/
+on PYTHONPATH; by hand: PYTHONPATH=tests python3 tests/...).
 """
 from __future__ import annotations
 
 import dataclasses
 import os
-import re
 import signal
 import sys
 import time
 from typing import Callable, Optional
+
+from framework.vmm_log import Ring, parse_rings
 
 SANDBOX_STALL = "sandbox-stall"
 MINIVMM_HANG = "minivmm-hang"
@@ -45,50 +46,6 @@ STUCK_GUEST_SHARE = 0.9
 # ...and it was on a CPU for at least this share of the interval, so it was
 # running, not halted (vCPUs stuck together share the sandbox's one CPU).
 STUCK_ON_CPU_SHARE = 0.25
-
-RING = re.compile(r"ring disk=(\d+) queue=(\d+) ready=(\d) avail_idx=(\d+) last_avail=(\d+) "
-                  r"used_idx=(\d+) in_flight=(\d+) needs_reset=(\d) io_loop=(\w+)")
-
-
-@dataclasses.dataclass(frozen=True)
-class Ring:
-    """One `ring disk=.. queue=..` line."""
-    disk: int
-    queue: int
-    ready: bool
-    avail_idx: int
-    last_avail: int
-    used_idx: int
-    in_flight: int
-    needs_reset: bool
-    loop_answered: bool
-
-    @property
-    def key(self):
-        return (self.disk, self.queue)
-
-    @property
-    def untaken(self):
-        """Chains the guest published that the device has not taken."""
-        return (self.avail_idx - self.last_avail) % 65536
-
-    def __str__(self):
-        if not self.ready:
-            return f"disk {self.disk} queue {self.queue}: not set up by the guest"
-        return (f"disk {self.disk} queue {self.queue}: avail_idx={self.avail_idx} "
-                f"last_avail={self.last_avail} used_idx={self.used_idx} in_flight={self.in_flight}"
-                f"{' needs_reset' if self.needs_reset else ''}"
-                f"{'' if self.loop_answered else ' io_loop=unresponsive'}")
-
-
-def parse_rings(text: str) -> list[Ring]:
-    out = []
-    for m in RING.finditer(text):
-        d, q, ready, avail, last, used, fl, reset, loop = m.groups()
-        out.append(Ring(int(d), int(q), ready == "1", int(avail), int(last), int(used), int(fl),
-                        reset == "1", loop == "ok"))
-    return out
-
 
 @dataclasses.dataclass(frozen=True)
 class VcpuTime:

@@ -18,7 +18,7 @@ from __future__ import annotations
 import dataclasses
 import re
 
-from records import Ack
+from framework.records import Ack
 
 _PREFIX = r"^(?:\[\s*[\d.]+\]\s+)?agent "
 _PATTERNS = {

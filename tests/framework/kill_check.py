@@ -30,11 +30,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
-import os
-import sys
 
-sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "e2e"))
-import records  # noqa: E402
+from framework import records
 
 MASK32 = 0xFFFFFFFF
 

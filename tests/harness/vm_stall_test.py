@@ -12,8 +12,10 @@ import tempfile
 import unittest
 from unittest import mock
 
-import vm_stall  # beside this file: the script's directory is on sys.path
-from vm_stall import MINIVMM_HANG, SANDBOX_STALL, UNKNOWN, Evidence, Ring, VcpuTime
+from framework import vm_stall
+from framework import vmm_log
+from framework.vm_stall import MINIVMM_HANG, SANDBOX_STALL, UNKNOWN, Evidence, VcpuTime
+from framework.vmm_log import Ring
 
 TICKS = 300  # a 3 s interval at 100 ticks per second
 
@@ -35,7 +37,7 @@ class ParseTest(unittest.TestCase):
         # The line format_ring_state writes (tests/devices/virtio_blk/ring_report_test.cpp).
         text = ("[info] ring disk=2 queue=1 ready=1 avail_idx=9 last_avail=7 used_idx=5 "
                 "in_flight=2 needs_reset=1 io_loop=unresponsive\n")
-        self.assertEqual(vm_stall.parse_rings(text),
+        self.assertEqual(vmm_log.parse_rings(text),
                          [Ring(2, 1, True, 9, 7, 5, 2, True, False)])
 
     def test_untaken_wraps_with_the_sixteen_bit_indices(self):

@@ -13,7 +13,7 @@ import tempfile
 import termios
 import time
 
-import vm_stall  # tests/, on PYTHONPATH
+from framework import vm_stall
 
 
 class Console:

@@ -41,7 +41,7 @@ promised and again whenever a durable operation changes one of its sectors.
 write the guest saw complete is in IMAGE, and every sector that differs from
 the base holds data some guest request wrote.
 
-usage: powerloss_check.py LOG BASE_IMAGE [--image-after IMAGE] [--json]
+usage: PYTHONPATH=tests python3 -m framework.powerloss_check LOG BASE_IMAGE [--image-after IMAGE] [--json]
 exit: 0 promise kept, 1 violations, 2 unreadable input.
 """
 import argparse
@@ -50,10 +50,11 @@ import json
 import struct
 import sys
 
+from framework.cache_modes import MODES
+
 HEADER = struct.Struct("<8sIIQIIII")
 RECORD = struct.Struct("<IIQQQq")
 MAGIC = b"MVMWLOG1"
-MODES = ["writeback", "none", "writethrough", "directsync", "unsafe"]
 SECTOR = 512
 
 HOST_WRITE_ISSUED, HOST_WRITE_DONE = 1, 2

@@ -37,14 +37,9 @@ Standard library only; `check_image` is what the sandbox side runs,
 from __future__ import annotations
 
 import dataclasses
-import os
-import sys
 
-HERE = os.path.dirname(os.path.abspath(__file__))
-sys.path.insert(0, HERE)
-sys.path.insert(0, os.path.join(HERE, "..", "e2e"))
-import kill_check  # noqa: E402
-import records  # noqa: E402
+from framework import kill_check
+from framework import records
 
 # What each mode promises across a power cut.
 PROMISE = {"writeback": "flushed", "none": "flushed", "writethrough": "acked",
