@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/guest_memory.h"
 #include "common/mmio_device.h"
-#include "devices/virtio/event_loop.h"
 
 namespace minivmm::virtio::testing {
 

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "devices/virtio/event_loop.h"
+#include "common/event_loop.h"
 #include "devices/virtio/split_queue.h"
 #include "devices/virtio/virtio_constants.h"
 #include "devices/virtio_blk/make_virtio_blk.h"

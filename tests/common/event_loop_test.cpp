@@ -1,4 +1,4 @@
-#include "devices/virtio/event_loop.h"
+#include "common/event_loop.h"
 
 #include <gtest/gtest.h>
 #include <sys/eventfd.h>
@@ -15,7 +15,7 @@
 
 #include "common/unique_fd.h"
 
-namespace minivmm::virtio {
+namespace minivmm {
 namespace {
 
 void signal(int fd) {
@@ -255,4 +255,4 @@ TEST(EventLoop, PollerFindsWorkWithoutAnEventThenIdlesWithoutPolling) {
 }
 
 }  // namespace
-}  // namespace minivmm::virtio
+}  // namespace minivmm
