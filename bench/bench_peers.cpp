@@ -74,7 +74,7 @@ std::vector<Case> standard_cases(unsigned flush_every) {
 
 double percentile(std::vector<double>& v, double p) {
   if (v.empty()) return 0;
-  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * v.size()));
+  const size_t i = std::min(v.size() - 1, static_cast<size_t>(p * static_cast<double>(v.size())));
   std::nth_element(v.begin(), v.begin() + static_cast<long>(i), v.end());
   return v[i];
 }

@@ -37,8 +37,10 @@ struct Result {
   // where not measured. Where both programs wait on the same disk, IOPS tie
   // and this is what tells them apart.
   double cpu_seconds = 0;
-  double iops() const { return seconds > 0 ? ops / seconds : 0; }
-  double cpu_us_per_io() const { return ops > 0 ? cpu_seconds * 1e6 / ops : 0; }
+  double iops() const { return seconds > 0 ? static_cast<double>(ops) / seconds : 0; }
+  double cpu_us_per_io() const {
+    return ops > 0 ? cpu_seconds * 1e6 / static_cast<double>(ops) : 0;
+  }
 };
 
 // p in [0, 1]; reorders `v`.

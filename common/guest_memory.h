@@ -16,13 +16,24 @@ namespace minivmm {
 
 class GuestMemory {
  public:
+  // Where the region lies, by name at every call site: four guest-physical
+  // numbers in a row are too easy to pass in the wrong order.
+  struct Layout {
+    uint64_t base = 0;
+    uint64_t size = 0;
+    // [hole_start, hole_end): guest physical addresses inside the region
+    // that are not RAM; empty by default.
+    uint64_t hole_start = 0;
+    uint64_t hole_end = 0;
+  };
+
   GuestMemory() = default;
-  GuestMemory(uint8_t* host, uint64_t base, uint64_t size)
-      : host_(host), base_(base), size_(size) {}
-  // [hole_start, hole_end): guest physical addresses inside the region that
-  // are not RAM.
-  GuestMemory(uint8_t* host, uint64_t base, uint64_t size, uint64_t hole_start, uint64_t hole_end)
-      : host_(host), base_(base), size_(size), hole_start_(hole_start), hole_end_(hole_end) {}
+  GuestMemory(uint8_t* host, const Layout& layout)
+      : host_(host),
+        base_(layout.base),
+        size_(layout.size),
+        hole_start_(layout.hole_start),
+        hole_end_(layout.hole_end) {}
 
   uint64_t base() const { return base_; }
   uint64_t size() const { return size_; }

@@ -14,10 +14,10 @@
 #include <thread>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "devices/legacy/exit_port.h"
 #include "devices/legacy/i8042.h"
 #include "devices/serial/uart8250.h"
-#include "devices/virtio/event_loop.h"
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
@@ -85,8 +85,8 @@ struct BlockDevice {
   const storage::Disk* disk;  // owned by the transport's device; read on the loop thread
 };
 
-BlockDevice make_block_device(const Vm& vm, virtio::EventLoop& loop, const DiskConfig& d,
-                              size_t index, size_t disk_count) {
+BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d, size_t index,
+                              size_t disk_count) {
   storage::DiskOptions opts;
   opts.path = d.path;
   opts.cache = d.cache;
@@ -164,7 +164,7 @@ void wait_for_stop(RunState& state, Vcpu& sampled, uint32_t sample_ms) {
 
 // One line per disk, after the final flush (so it is counted): what the
 // guest asked for and what reached the host (tests/e2e reads these lines).
-void log_disk_stats(virtio::EventLoop& loop, const std::vector<BlockDevice>& disks) {
+void log_disk_stats(EventLoop& loop, const std::vector<BlockDevice>& disks) {
   for (size_t i = 0; i < disks.size(); ++i) {
     storage::DiskStats s;
     loop.run_sync([&] { s = disks[i].disk->stats(); });
@@ -245,7 +245,7 @@ struct LegacyDevices {
 
 // One virtio-blk device per configured disk, each on its virtio-mmio slot
 // of `bus`; adds each slot's virtio_mmio.device= entry to `mmio_args`.
-std::vector<BlockDevice> attach_disks(const VmConfig& config, const Vm& vm, virtio::EventLoop& loop,
+std::vector<BlockDevice> attach_disks(const VmConfig& config, const Vm& vm, EventLoop& loop,
                                       IoBus& bus, std::vector<std::string>& mmio_args) {
   std::vector<BlockDevice> disks;
   for (size_t i = 0; i < config.disks.size(); ++i) {
@@ -352,7 +352,7 @@ void filter_main_thread(RunState& state, bool sandbox) {
 // engines still have to reap (io_uring_enter) is that thread's to do; the
 // main thread's filter does not allow it.
 void stop_vcpus_and_drain_disks(std::vector<std::unique_ptr<Vcpu>>& vcpus,
-                                std::vector<std::jthread>& threads, virtio::EventLoop& loop,
+                                std::vector<std::jthread>& threads, EventLoop& loop,
                                 std::vector<BlockDevice>& disks) {
   for (auto& v : vcpus) v->interrupt_run();
   for (auto& t : threads) t.join();
@@ -413,8 +413,8 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   IoBus bus;
   LegacyDevices legacy(config, vm, state, bus);
-  virtio::EventLoop device_loop("minivmm-io", virtio::EventLoop::Threading::OwnThread,
-                                std::chrono::microseconds(config.io_poll_us));
+  EventLoop device_loop("minivmm-io", EventLoop::Threading::OwnThread,
+                        std::chrono::microseconds(config.io_poll_us));
   std::vector<std::string> mmio_args;
   std::vector<BlockDevice> disks = attach_disks(config, vm, device_loop, bus, mmio_args);
 

@@ -20,7 +20,7 @@ class Uart8250 : public PioDevice {
 
   static constexpr uint16_t kCom1Port = 0x3f8;
   static constexpr uint32_t kCom1Irq = 4;
-  static constexpr size_t kRxLimit = 64 * 1024;
+  static constexpr size_t kRxLimit = size_t{64} * 1024;
 
   Uart8250(IrqLine irq, Output out);
 

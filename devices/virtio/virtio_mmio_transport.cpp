@@ -13,8 +13,12 @@ namespace minivmm::virtio {
 
 namespace {
 
-void set_half(uint64_t& value, uint32_t half, uint32_t bits) {
-  const unsigned shift = half * 32;
+// Which 32 bits of a 64-bit register pair a Low/High or *Sel register names
+// (4.2.2: DeviceFeaturesSel/DriverFeaturesSel 0 or 1, QueueDescLow/High...).
+enum class Half : uint32_t { Low = 0, High = 1 };
+
+void set_half(uint64_t& value, Half half, uint32_t bits) {
+  const unsigned shift = static_cast<uint32_t>(half) * 32;
   value = (value & ~(uint64_t{0xffffffff} << shift)) | (uint64_t{bits} << shift);
 }
 
@@ -138,7 +142,7 @@ void VirtioMmioTransport::write_register(uint64_t offset, uint32_t value) {
                   status_);
         return;
       }
-      set_half(driver_features_, driver_features_sel_, value);
+      set_half(driver_features_, static_cast<Half>(driver_features_sel_), value);
       return;
     case mmio::kQueueSel: queue_sel_ = value; return;
     case mmio::kQueueNotify:
@@ -169,12 +173,12 @@ void VirtioMmioTransport::write_register(uint64_t offset, uint32_t value) {
   }
   switch (offset) {
     case mmio::kQueueNum: q_setup->layout.size = static_cast<uint16_t>(value); return;
-    case mmio::kQueueDescLow: set_half(q_setup->layout.desc, 0, value); return;
-    case mmio::kQueueDescHigh: set_half(q_setup->layout.desc, 1, value); return;
-    case mmio::kQueueDriverLow: set_half(q_setup->layout.driver, 0, value); return;
-    case mmio::kQueueDriverHigh: set_half(q_setup->layout.driver, 1, value); return;
-    case mmio::kQueueDeviceLow: set_half(q_setup->layout.device, 0, value); return;
-    case mmio::kQueueDeviceHigh: set_half(q_setup->layout.device, 1, value); return;
+    case mmio::kQueueDescLow: set_half(q_setup->layout.desc, Half::Low, value); return;
+    case mmio::kQueueDescHigh: set_half(q_setup->layout.desc, Half::High, value); return;
+    case mmio::kQueueDriverLow: set_half(q_setup->layout.driver, Half::Low, value); return;
+    case mmio::kQueueDriverHigh: set_half(q_setup->layout.driver, Half::High, value); return;
+    case mmio::kQueueDeviceLow: set_half(q_setup->layout.device, Half::Low, value); return;
+    case mmio::kQueueDeviceHigh: set_half(q_setup->layout.device, Half::High, value); return;
     default: log_.warn("write {:#x} to unknown register {:#x}", value, offset);
   }
 }
@@ -224,7 +228,7 @@ void VirtioMmioTransport::activate() {
   activation.signals = &signals_;
   const bool indirect = driver_features_ & feature_bit(kFeatureRingIndirectDesc);
   const bool event_idx = driver_features_ & feature_bit(kFeatureRingEventIdx);
-  for (uint16_t i = 0; i < queues_.size(); ++i) {
+  for (size_t i = 0; i < queues_.size(); ++i) {
     const QueueRegisters& q = queues_[i];
     if (!q.ready) {
       activation.queues.emplace_back();
@@ -241,7 +245,7 @@ void VirtioMmioTransport::activate() {
     device_->activate(std::move(activation));
     active_ = true;
     // Buffers made available before DRIVER_OK may not have been notified.
-    for (uint16_t i = 0; i < queues_.size(); ++i) device_->notify(i);
+    for (size_t i = 0; i < queues_.size(); ++i) device_->notify(static_cast<uint16_t>(i));
   });
 }
 

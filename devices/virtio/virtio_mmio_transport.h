@@ -19,10 +19,10 @@
 #include <utility>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/guest_memory.h"
 #include "common/mmio_device.h"
 #include "common/unique_fd.h"
-#include "devices/virtio/event_loop.h"
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/split_queue.h"
 #include "devices/virtio/transport_signals.h"

@@ -4,8 +4,8 @@
 
 #include <memory>
 
+#include "common/event_loop.h"
 #include "common/guest_memory.h"
-#include "devices/virtio/event_loop.h"
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/virtio_blk_options.h"
 #include "storage/disk.h"

@@ -12,8 +12,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/slot_pool.h"
-#include "devices/virtio/event_loop.h"
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"

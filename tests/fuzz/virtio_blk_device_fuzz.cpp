@@ -14,7 +14,7 @@
 
 #include <spdlog/spdlog.h>
 
-#include "devices/virtio/event_loop.h"
+#include "common/event_loop.h"
 #include "devices/virtio/virtio_constants.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "devices/virtio_blk/virtio_blk_spec.h"
@@ -24,8 +24,8 @@
 
 namespace {
 
+using minivmm::EventLoop;
 using minivmm::fuzz::DeviceOp;
-using minivmm::virtio::EventLoop;
 using minivmm::virtio::testing::Buffer;
 using minivmm::virtio::testing::FakeDisk;
 using minivmm::virtio::testing::GuestRam;

@@ -48,7 +48,7 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const uint8_t options = data[0];
   std::vector<uint8_t> ram(kGuestSize, 0);
   std::memcpy(ram.data(), data + 1, std::min(size - 1, ram.size()));
-  const GuestMemory mem(ram.data(), kGuestBase, ram.size());
+  const GuestMemory mem(ram.data(), {.base = kGuestBase, .size = ram.size()});
 
   SplitQueue queue(mem, QueueLayout{kQueueSize, kDesc, kAvail, kUsed}, options & 1, options & 2);
   const RequestLimits limits{

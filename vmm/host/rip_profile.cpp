@@ -65,8 +65,9 @@ void print_rip_profile(const std::map<uint64_t, uint64_t>& samples, const std::s
   const auto profile = aggregate_rip_samples(samples, text);
   spdlog::info("RIP profile of vCPU 0: {} samples", total);
   for (size_t i = 0; i < profile.size() && i < 30; ++i) {
-    spdlog::info("  {:6.2f}%  {:6}  {}", 100.0 * profile[i].second / (total ? total : 1),
-                 profile[i].second, profile[i].first);
+    const double share =
+        static_cast<double>(profile[i].second) / static_cast<double>(total ? total : 1);
+    spdlog::info("  {:6.2f}%  {:6}  {}", 100.0 * share, profile[i].second, profile[i].first);
   }
 }
 

@@ -61,7 +61,8 @@ GuestRamMapping::~GuestRamMapping() {
 GuestMemory GuestRamMapping::view() const {
   const uint64_t hole_start = layout::high_ram_size(size_) ? layout::kMmioHoleStart : 0;
   const uint64_t hole_end = layout::high_ram_size(size_) ? layout::kMmioHoleEnd : 0;
-  return GuestMemory(data_, 0, mapping_size(), hole_start, hole_end);
+  return GuestMemory(
+      data_, {.base = 0, .size = mapping_size(), .hole_start = hole_start, .hole_end = hole_end});
 }
 
 }  // namespace minivmm

@@ -143,6 +143,7 @@ void write_boot_params(const GuestMemory& mem, const BootParamsConfig& config) {
   // The whole buffer is cleared: vmlinux copies COMMAND_LINE_SIZE bytes.
   uint8_t* cmdline = mem.translate(layout::kCmdlineAddr, layout::kCmdlineMax);
   std::memset(cmdline, 0, layout::kCmdlineMax);
+  // NOLINTNEXTLINE(bugprone-not-null-terminated-result): the memset above is the terminator
   std::memcpy(cmdline, config.cmdline.data(), config.cmdline.size());
   mem.write(layout::kZeroPageAddr, bp);
   if (!config.rng_seed.empty()) write_rng_seed(mem, config.rng_seed);

@@ -18,10 +18,10 @@ constexpr uint64_t kIndirect = kBase + 0x400;  // indirect tables here
 class DescriptorChainTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x2000, 0);
-  GuestMemory mem{ram.data(), kBase, ram.size()};
+  GuestMemory mem{ram.data(), {.base = kBase, .size = ram.size()}};
 
   void put(uint64_t table, uint16_t i, uint64_t addr, uint32_t len, uint16_t flags, uint16_t next) {
-    uint8_t* d = ram.data() + (table - kBase) + 16 * i;
+    uint8_t* d = ram.data() + (table - kBase) + 16ull * i;
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);
     std::memcpy(d + 12, &flags, 2);

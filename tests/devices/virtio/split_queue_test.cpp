@@ -16,7 +16,7 @@ constexpr uint16_t kSize = 4;
 class SplitQueueTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x4000, 0);
-  GuestMemory mem{ram.data(), kBase, ram.size()};
+  GuestMemory mem{ram.data(), {.base = kBase, .size = ram.size()}};
   QueueLayout layout{kSize, kBase, kBase + 0x100, kBase + 0x200};
 
   uint8_t* at(uint64_t gpa) { return ram.data() + (gpa - kBase); }
@@ -30,19 +30,19 @@ class SplitQueueTest : public ::testing::Test {
   void make_available(std::initializer_list<uint16_t> heads) {
     uint16_t idx = get16(layout.driver + 2);
     for (uint16_t h : heads) {
-      uint8_t* d = at(layout.desc + 16 * h);
+      uint8_t* d = at(layout.desc + 16ull * h);
       const uint64_t addr = kBase + 0x1000;
       const uint32_t len = 8;
       std::memcpy(d, &addr, 8);
       std::memcpy(d + 8, &len, 4);
-      put16(layout.driver + 4 + 2 * (idx % kSize), h);
+      put16(layout.driver + 4 + 2ull * (idx % kSize), h);
       ++idx;
     }
     put16(layout.driver + 2, idx);
   }
   uint16_t used_event_slot() const { return 0; }
-  void set_used_event(uint16_t v) { put16(layout.driver + 4 + 2 * kSize, v); }
-  uint16_t avail_event() { return get16(layout.device + 4 + 8 * kSize); }
+  void set_used_event(uint16_t v) { put16(layout.driver + 4 + 2ull * kSize, v); }
+  uint16_t avail_event() { return get16(layout.device + 4 + 8ull * kSize); }
 };
 
 TEST_F(SplitQueueTest, PopsInOrderAndPushesUsed) {
@@ -183,7 +183,7 @@ TEST_F(SplitQueueTest, AvailIdxWrapsAround) {
 
 TEST(QueueLayoutCheck, RejectsBadSizesAndPlacement) {
   std::vector<uint8_t> ram(0x4000);
-  GuestMemory mem(ram.data(), 0x10000, ram.size());
+  GuestMemory mem(ram.data(), {.base = 0x10000, .size = ram.size()});
   const QueueLayout good{8, 0x10000, 0x10100, 0x10200};
   EXPECT_FALSE(check_queue_layout(mem, good, 256));
   auto with = [&](auto change) {
@@ -205,7 +205,7 @@ TEST(QueueLayoutCheck, RejectsBadSizesAndPlacement) {
 // to print a number the reader could take for a host pointer).
 TEST(QueueLayoutCheck, ReasonNamesTheGuestAddressInHex) {
   std::vector<uint8_t> ram(0x4000);
-  GuestMemory mem(ram.data(), 0x10000, ram.size());
+  GuestMemory mem(ram.data(), {.base = 0x10000, .size = ram.size()});
   const auto why = check_queue_layout(mem, {8, 0x7f0000001008, 0x10100, 0x10200}, 256);
   ASSERT_TRUE(why.has_value());
   EXPECT_NE(why->find("descriptor table at guest address 0x7f0000001008"), std::string::npos)

@@ -12,9 +12,9 @@
 #include <utility>
 #include <vector>
 
+#include "common/event_loop.h"
 #include "common/guest_memory.h"
 #include "common/mmio_device.h"
-#include "devices/virtio/event_loop.h"
 
 namespace minivmm::virtio::testing {
 
@@ -23,7 +23,7 @@ class GuestRam {
  public:
   static constexpr uint64_t kBase = 0x40000000;
   explicit GuestRam(uint64_t size = 4 << 20);
-  GuestMemory memory() const { return GuestMemory(bytes_.get(), kBase, size_); }
+  GuestMemory memory() const { return GuestMemory(bytes_.get(), {.base = kBase, .size = size_}); }
   uint8_t* host(uint64_t gpa) const { return bytes_.get() + (gpa - kBase); }
   // Bump allocator; never frees (tests are short).
   uint64_t alloc(uint64_t size, uint64_t align = 16);

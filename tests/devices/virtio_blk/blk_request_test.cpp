@@ -18,8 +18,8 @@ constexpr uint64_t kBase = 0x100000;
 class BlkRequestTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x10000, 0);
-  GuestMemory mem{ram.data(), kBase, ram.size()};
-  RequestLimits limits{.image = {.size_bytes = 100 * 512, .block_size = 512, .read_only = false},
+  GuestMemory mem{ram.data(), {.base = kBase, .size = ram.size()}};
+  RequestLimits limits{.image = {.size_bytes = 100ull * 512, .block_size = 512, .read_only = false},
                        .discard = true,
                        .write_zeroes = true,
                        .max_discard_sectors = 64,

@@ -21,7 +21,7 @@
 #include <string>
 #include <thread>
 
-#include "devices/virtio/event_loop.h"
+#include "common/event_loop.h"
 #include "devices/virtio/split_queue.h"
 #include "devices/virtio/virtio_constants.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
@@ -96,7 +96,7 @@ class RealDiskDevice : public ::testing::TestWithParam<CacheMode> {
   void batch(uint32_t type, uint64_t first_sector) {
     for (unsigned s = 0; s < kDepth; ++s) {
       const Slot& slot = slots_[s];
-      const uint64_t sector = first_sector + s * 8;
+      const uint64_t sector = first_sector + uint64_t{s} * 8;
       std::memcpy(ram_.host(slot.header), &type, 4);
       std::memcpy(ram_.host(slot.header + 8), &sector, 8);
       *ram_.host(slot.status) = 0xff;
@@ -117,7 +117,7 @@ class RealDiskDevice : public ::testing::TestWithParam<CacheMode> {
 
   void run_requests(unsigned rounds) {
     for (unsigned i = 0; i < rounds; ++i) {
-      const uint64_t sector = (i * 40) % (kImageBytes / 512 - 64);
+      const uint64_t sector = (uint64_t{i} * 40) % (kImageBytes / 512 - 64);
       batch(kTypeOut, sector);
       batch(kTypeIn, sector);
       if (i % 8 == 0) batch(kTypeFlush, 0);
@@ -161,7 +161,7 @@ TEST_P(RealDiskDevice, NoRequestIsLostBetweenPollingAndSleeping) {
   for (unsigned i = 0; i < 1000; ++i) {
     const Slot& slot = slots_[0];
     const uint32_t type = i % 2 ? kTypeIn : kTypeOut;
-    const uint64_t sector = (i * 8) % (kImageBytes / 512 - 8);
+    const uint64_t sector = (uint64_t{i} * 8) % (kImageBytes / 512 - 8);
     std::memcpy(ram_.host(slot.header), &type, 4);
     std::memcpy(ram_.host(slot.header + 8), &sector, 8);
     *ram_.host(slot.status) = 0xff;
@@ -193,7 +193,7 @@ TEST_P(RealDiskDevice, IdleDeviceSpendsNoCpu) {
   const auto cpu_ms = [] {
     timespec t{};
     ::clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
-    return t.tv_sec * 1000.0 + t.tv_nsec / 1e6;
+    return static_cast<double>(t.tv_sec) * 1000.0 + static_cast<double>(t.tv_nsec) / 1e6;
   };
   std::this_thread::sleep_for(std::chrono::milliseconds(20));
   const double before = cpu_ms();

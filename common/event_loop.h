@@ -28,7 +28,7 @@
 #include "common/poll_window.h"
 #include "common/unique_fd.h"
 
-namespace minivmm::virtio {
+namespace minivmm {
 
 class EventLoop {
  public:
@@ -121,4 +121,4 @@ class EventLoop {
   std::jthread thread_;                         // last: starts after every member above exists
 };
 
-}  // namespace minivmm::virtio
+}  // namespace minivmm

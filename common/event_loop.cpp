@@ -1,4 +1,4 @@
-#include "devices/virtio/event_loop.h"
+#include "common/event_loop.h"
 
 #include <sys/epoll.h>
 #include <sys/eventfd.h>
@@ -10,7 +10,7 @@
 
 #include "common/error.h"
 
-namespace minivmm::virtio {
+namespace minivmm {
 
 namespace {
 constexpr EventLoop::Handle kWakeHandle = 0;
@@ -251,4 +251,4 @@ void EventLoop::run(std::stop_token stop) {
   run_posted_tasks();
 }
 
-}  // namespace minivmm::virtio
+}  // namespace minivmm
