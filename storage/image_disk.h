@@ -75,7 +75,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
 
   void submit(DiskRequest request) override;
   void kick() override;
-  int completion_fd() const override { return engine_->event_fd(); }
+  int completion_fd() const override { return engine_->completion_fd(); }
   bool completions_ready() const override { return engine_->completions_ready(); }
   void process_completions() override;
   void drain() override;

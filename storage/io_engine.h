@@ -1,6 +1,6 @@
 // The seam between a Disk and the kernel: an IoEngine takes file operations,
 // pushes them to the kernel in one batch per kick(), and reports completions
-// through an eventfd. Two real engines (io_uring, synchronous) and a recording
+// through its completion fd (the io_uring ring fd, or an eventfd). Two real engines (io_uring, synchronous) and a recording
 // decorator implement it, so the disk code path is identical over all three.
 //
 // Engines finish every operation completely before reporting it: short
@@ -48,10 +48,11 @@ class IoEngine {
   virtual void prepare(const IoOp& op) = 0;
   // Submits everything queued, as one batch where the engine can.
   virtual void kick() = 0;
-  // Readable (eventfd counter > 0) whenever completions may be waiting.
-  virtual int event_fd() const = 0;
+  // Readable whenever completions may be waiting; Disk::completion_fd()
+  // hands it to the event loop (one name for the fd on both layers).
+  virtual int completion_fd() const = 0;
   // Cheap check (no system call) that reap() has something, for a polling
-  // loop; an engine without one answers false and is woken by event_fd().
+  // loop; an engine without one answers false and is woken by completion_fd().
   virtual bool completions_ready() const { return false; }
   // Appends the completions available now; never blocks.
   virtual void reap(std::vector<IoCompletion>& out) = 0;
