@@ -1,7 +1,8 @@
 // The seam between a Disk and the kernel: an IoEngine takes file operations,
 // pushes them to the kernel in one batch per kick(), and reports completions
-// through its completion fd (the io_uring ring fd, or an eventfd). Two real engines (io_uring, synchronous) and a recording
-// decorator implement it, so the disk code path is identical over all three.
+// through its completion fd (the io_uring ring fd, or an eventfd). Two real engines (io_uring,
+// synchronous) and a recording decorator implement it, so the disk code path is identical over all
+// three.
 //
 // Engines finish every operation completely before reporting it: short
 // reads/writes are resubmitted for the remainder and -EAGAIN/-EINTR retried,
@@ -25,11 +26,12 @@ struct IoOp {
   Kind kind = Kind::Noop;
   int fd = -1;
   uint64_t offset = 0;
-  std::span<const iovec> iov;  // Read/Write; copied by prepare()
-  uint64_t length = 0;         // Fallocate
-  int fallocate_mode = 0;      // Fallocate: FALLOC_FL_* flags
-  bool dsync = false;          // Write: RWF_DSYNC (durable before completion)
-  uint64_t tag = 0;            // returned unchanged in the completion
+  // Read/Write: borrowed, not copied; valid until the completion is reaped.
+  std::span<const iovec> iov;
+  uint64_t length = 0;     // Fallocate
+  int fallocate_mode = 0;  // Fallocate: FALLOC_FL_* flags
+  bool dsync = false;      // Write: RWF_DSYNC (durable before completion)
+  uint64_t tag = 0;        // returned unchanged in the completion
   // Read/Write on an fd without O_DIRECT: the engine may serve it inline
   // from the page cache (UringEngine::try_inline).
   bool buffered = false;
