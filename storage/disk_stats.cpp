@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "storage/disk.h"
 
 namespace minivmm::storage {
 
