@@ -53,7 +53,13 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
  private:
   ConfigSpace config_space() const;  // loop thread
   void process_queue(uint16_t queue);
-  void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
+  // What the device answers a request: the status byte's value and the
+  // used-ring length (2.7.8).
+  struct Answer {
+    uint8_t code = 0;
+    uint32_t used_len = 1;
+  };
+  void complete(uint16_t queue, uint16_t head, uint8_t* status, Answer answer);
   void on_disk_completions();
   // EventLoop::Poller: new chains on any queue, disk completions.
   bool poll();
@@ -75,11 +81,13 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
     // flight to the queue size.
     bool in_flight = false;
   };
-  // The callback's key: {generation, queue, head} in one word.
-  static uint64_t slot_key(uint32_t generation, uint16_t queue, uint16_t head);
+  // The callback's key: {generation, queue, head} in one word (a type of
+  // its own, so it cannot be mistaken for the result beside it).
+  enum class SlotKey : uint64_t {};
+  static SlotKey slot_key(uint32_t generation, uint16_t queue, uint16_t head);
   // True when the request went to the disk (a kick() is due).
   bool start(uint16_t queue, uint16_t head, Slot& slot);
-  void on_disk_done(uint64_t key, int result);
+  void on_disk_done(SlotKey key, int result);
   // Hands `r` to the disk; a disk that throws fails the request (IOERR)
   // instead of leaving it counted as live, so a reset's drain ends.
   bool submit_to_disk(uint16_t queue, uint16_t head, Slot& slot);
@@ -103,8 +111,9 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
   RequestLimits limits_;
   EventLoop::Handle completion_handle_ = 0;
   EventLoop::Handle poller_handle_ = 0;
-  DescriptorChain chain_;                 // reused by process_queue
-  std::vector<std::vector<Slot>> slots_;  // per queue, by head (queue size each)
+  DescriptorChain chain_;  // reused by process_queue
+  // Per queue, by head: options_.queue_size each, made by the constructor.
+  std::vector<std::vector<Slot>> slots_;
 
   // Written by the loop thread (publish_ring_state), read by any thread.
   // avail_idx points into guest RAM (null while the queue is not live).
