@@ -37,6 +37,7 @@
 #include "storage/durable_write_batch.h"
 #include "storage/image_file.h"
 #include "storage/io_engine.h"
+#include "storage/sticky_sync_error.h"
 
 namespace minivmm::storage {
 
@@ -181,8 +182,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
 
   BouncePool bounce_pool_;
   std::deque<uint64_t> bounce_waiters_;  // request ids waiting for a bounce buffer, FIFO
-  int sticky_sync_error_ = 0;            // first failed fdatasync's -errno, 0 if none
-  std::string engine_failure_;           // why the engine failed; empty while it works
+  StickySyncError sticky_sync_error_;
+  std::string engine_failure_;  // why the engine failed; empty while it works
   // Callbacks of requests failed outside a completion round (fail_engine, a
   // bounce allocation failing in kick), run before that call returns.
   Finished orphaned_;
