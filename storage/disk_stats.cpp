@@ -9,7 +9,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-
 namespace minivmm::storage {
 
 size_t LatencyHistogram::bucket_of(uint64_t us) {
