@@ -1,6 +1,6 @@
-// Reusable per-request records, by id. Every layer of the data path keeps
-// one record per request in flight (VirtioBlk's completion slot, ImageDisk's
-// request, UringEngine's operation); a pool hands out ids (index + 1, so 0
+// Reusable per-request records, by id. The storage layers keep one record
+// per request in flight (ImageDisk's request, UringEngine's operation;
+// VirtioBlk indexes its slots by descriptor head instead); a pool hands out ids (index + 1, so 0
 // is never valid and can tag something else) and reuses the records, so
 // nothing is allocated per request once the pool has grown to the largest
 // number in flight. Records live behind unique_ptr: a reference stays valid

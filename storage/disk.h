@@ -47,37 +47,6 @@ struct DiskRequest {
   std::function<void(int result)> done;
 };
 
-// Counters of what reached the host, kept by the Disk on its loop thread.
-// Each counts host operations that completed successfully, except
-// flush_requests (guest flushes received, whatever the mode does with them).
-struct DiskStats {
-  uint64_t reads = 0;   // host reads for guest reads
-  uint64_t writes = 0;  // host writes for guest writes
-  // Guest writes made durable before completing (cache-modes.md, write
-  // cache off), by one of two routes; their sum equals `writes` whenever
-  // the write cache was off for every write:
-  uint64_t dsync_writes = 0;            // the write itself carried RWF_DSYNC
-  uint64_t batched_durable_writes = 0;  // plain write, then an fdatasync issued
-                                        // after it completed, before the guest saw it
-  uint64_t flush_requests = 0;          // guest flush requests received
-  uint64_t fdatasyncs = 0;              // host fdatasync (any reason) completed
-  uint64_t discards = 0;                // guest discards the host carried out
-  uint64_t write_zeroes = 0;            // guest write-zeroes the host carried out
-  uint64_t bounce_bytes_peak = 0;       // O_DIRECT bounce memory held at once, at most
-  uint64_t bounce_waits = 0;            // requests that waited for a bounce buffer (pool exhausted)
-  // The durability window: writes and write-zeroes completed to the guest
-  // successfully without being made durable first (write cache on, or a mode
-  // that ignores flushes), and not yet covered by a completed host fdatasync
-  // that was issued after they completed. What a host power cut right now
-  // may lose; always 0 while the write cache is off in writethrough and
-  // directsync. unsafe never issues an fdatasync, so there it only grows.
-  uint64_t at_risk_bytes = 0;
-  uint64_t at_risk_requests = 0;
-  // Guest flush requests: received by submit() -> completed to the guest.
-  LatencyHistogram flush_latency_us;
-  uint64_t durable_writes() const { return dsync_writes + batched_durable_writes; }
-};
-
 class Disk {
  public:
   virtual ~Disk() = default;

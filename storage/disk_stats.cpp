@@ -9,8 +9,6 @@
 #include <fmt/format.h>
 #include <spdlog/spdlog.h>
 
-#include "storage/disk.h"
-
 namespace minivmm::storage {
 
 size_t LatencyHistogram::bucket_of(uint64_t us) {

@@ -11,9 +11,7 @@
 #include <spdlog/spdlog.h>
 
 #include "storage/iov_cursor.h"
-#include "storage/open_disk.h"
 #include "storage/request_checks.h"
-#include "storage/write_logged_disk.h"
 
 namespace minivmm::storage {
 
@@ -198,7 +196,7 @@ uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
 }
 
 bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
-  if (sticky_sync_error_ == 0) return false;
+  if (sticky_sync_error_.error() == 0) return false;
   if (request.op == RequestType::Flush) return traits(mode_).flush_honoured && !read_only_;
   return request.op != RequestType::Read && writes_must_be_durable();
 }
@@ -220,7 +218,7 @@ void ImageDisk::submit(DiskRequest request) {
   const ImageLimits limits{image_.size_bytes, image_.logical_block_size, read_only_};
   int err = check_request(request, limits);
   if (err == 0 && !engine_failure_.empty()) err = -EIO;
-  if (err == 0 && refused_by_sticky_error(request)) err = sticky_sync_error_;
+  if (err == 0 && refused_by_sticky_error(request)) err = sticky_sync_error_.error();
   if (err != 0) {
     if (request.done) request.done(err);
     return;
@@ -312,8 +310,7 @@ void ImageDisk::run_orphaned() {
 }
 
 void ImageDisk::note_sync_failure(int64_t result) {
-  if (result >= 0 || sticky_sync_error_ != 0) return;
-  sticky_sync_error_ = static_cast<int>(result);
+  if (!sticky_sync_error_.note(result)) return;
   spdlog::error(
       "storage: {}: fdatasync failed ({}); the host may have dropped written data, so "
       "every later flush and durable write on this disk fails until restart",
@@ -352,12 +349,12 @@ void ImageDisk::issue_staged_writes() {
 
 void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   if (!durable_batch_.sync_wanted()) return;
-  if (sticky_sync_error_ != 0) {
+  if (sticky_sync_error_.error() != 0) {
     // A sync after a failed one proves nothing: fail the writes it would cover.
     std::vector<uint64_t>& awaiting = durable_batch_.awaiting();
     for (const uint64_t id : awaiting) {
       if (PendingRequest* p = find(id)) {
-        finished.emplace_back(std::move(p->request.done), sticky_sync_error_);
+        finished.emplace_back(std::move(p->request.done), sticky_sync_error_.error());
         release(id);
       }
     }
@@ -516,8 +513,9 @@ void ImageDisk::advance(uint64_t id, int64_t result, Finished& finished) {
   }
   p.steps.pop_front();
   // A durability sync after a failed one proves nothing (sticky error).
-  if (status == 0 && !p.steps.empty() && p.steps.front() == Step::Sync && sticky_sync_error_) {
-    status = sticky_sync_error_;
+  if (status == 0 && !p.steps.empty() && p.steps.front() == Step::Sync &&
+      sticky_sync_error_.error() != 0) {
+    status = sticky_sync_error_.error();
   }
   if (status == 0 && !p.steps.empty()) {
     issue(id, p);
@@ -596,33 +594,6 @@ void ImageDisk::drain() {
     }
   }
   run_orphaned();
-}
-
-namespace {
-
-std::unique_ptr<Disk> make_image_disk(const DiskOptions& options, ImageFile image,
-                                      std::unique_ptr<IoEngine> engine) {
-  spdlog::info("storage: {} opened {} ({} bytes, block {} B, cache={}, engine={})", options.path,
-               options.read_only ? "read-only" : "read-write", image.size_bytes,
-               image.logical_block_size, to_string(options.cache), engine->name());
-  if (!options.write_log.empty()) {
-    return open_write_logged_disk(options, std::move(image), std::move(engine));
-  }
-  return std::make_unique<ImageDisk>(options, std::move(image), std::move(engine));
-}
-
-}  // namespace
-
-std::unique_ptr<Disk> open_disk_with_engine(const DiskOptions& options,
-                                            std::unique_ptr<IoEngine> engine) {
-  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct);
-  return make_image_disk(options, std::move(image), std::move(engine));
-}
-
-std::unique_ptr<Disk> Disk::open(const DiskOptions& options) {
-  // The image is checked before an engine is chosen, so image errors come first.
-  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct);
-  return make_image_disk(options, std::move(image), make_io_engine(options.engine));
 }
 
 }  // namespace minivmm::storage

@@ -37,6 +37,7 @@
 #include "storage/durable_write_batch.h"
 #include "storage/image_file.h"
 #include "storage/io_engine.h"
+#include "storage/sticky_sync_error.h"
 
 namespace minivmm::storage {
 
@@ -75,7 +76,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
 
   void submit(DiskRequest request) override;
   void kick() override;
-  int completion_fd() const override { return engine_->event_fd(); }
+  int completion_fd() const override { return engine_->completion_fd(); }
   bool completions_ready() const override { return engine_->completions_ready(); }
   void process_completions() override;
   void drain() override;
@@ -181,8 +182,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
 
   BouncePool bounce_pool_;
   std::deque<uint64_t> bounce_waiters_;  // request ids waiting for a bounce buffer, FIFO
-  int sticky_sync_error_ = 0;            // first failed fdatasync's -errno, 0 if none
-  std::string engine_failure_;           // why the engine failed; empty while it works
+  StickySyncError sticky_sync_error_;
+  std::string engine_failure_;  // why the engine failed; empty while it works
   // Callbacks of requests failed outside a completion round (fail_engine, a
   // bounce allocation failing in kick), run before that call returns.
   Finished orphaned_;

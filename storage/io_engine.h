@@ -1,7 +1,8 @@
 // The seam between a Disk and the kernel: an IoEngine takes file operations,
 // pushes them to the kernel in one batch per kick(), and reports completions
-// through an eventfd. Two real engines (io_uring, synchronous) and a recording
-// decorator implement it, so the disk code path is identical over all three.
+// through its completion fd (the io_uring ring fd, or an eventfd). Two real engines (io_uring,
+// synchronous) and a recording decorator implement it, so the disk code path is identical over all
+// three.
 //
 // Engines finish every operation completely before reporting it: short
 // reads/writes are resubmitted for the remainder and -EAGAIN/-EINTR retried,
@@ -25,11 +26,12 @@ struct IoOp {
   Kind kind = Kind::Noop;
   int fd = -1;
   uint64_t offset = 0;
-  std::span<const iovec> iov;  // Read/Write; copied by prepare()
-  uint64_t length = 0;         // Fallocate
-  int fallocate_mode = 0;      // Fallocate: FALLOC_FL_* flags
-  bool dsync = false;          // Write: RWF_DSYNC (durable before completion)
-  uint64_t tag = 0;            // returned unchanged in the completion
+  // Read/Write: borrowed, not copied; valid until the completion is reaped.
+  std::span<const iovec> iov;
+  uint64_t length = 0;     // Fallocate
+  int fallocate_mode = 0;  // Fallocate: FALLOC_FL_* flags
+  bool dsync = false;      // Write: RWF_DSYNC (durable before completion)
+  uint64_t tag = 0;        // returned unchanged in the completion
   // Read/Write on an fd without O_DIRECT: the engine may serve it inline
   // from the page cache (UringEngine::try_inline).
   bool buffered = false;
@@ -48,10 +50,11 @@ class IoEngine {
   virtual void prepare(const IoOp& op) = 0;
   // Submits everything queued, as one batch where the engine can.
   virtual void kick() = 0;
-  // Readable (eventfd counter > 0) whenever completions may be waiting.
-  virtual int event_fd() const = 0;
+  // Readable whenever completions may be waiting; Disk::completion_fd()
+  // hands it to the event loop (one name for the fd on both layers).
+  virtual int completion_fd() const = 0;
   // Cheap check (no system call) that reap() has something, for a polling
-  // loop; an engine without one answers false and is woken by event_fd().
+  // loop; an engine without one answers false and is woken by completion_fd().
   virtual bool completions_ready() const { return false; }
   // Appends the completions available now; never blocks.
   virtual void reap(std::vector<IoCompletion>& out) = 0;

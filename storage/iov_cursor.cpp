@@ -49,39 +49,45 @@ size_t copy_to_iov(std::span<const iovec> iov, const uint8_t* src, size_t len, u
 IovCursor::IovCursor(std::span<const iovec> iov, uint64_t offset) { reset(iov, offset); }
 
 void IovCursor::reset(std::span<const iovec> iov, uint64_t offset) {
-  offset_ = offset;
-  transferred_ = 0;
-  remaining_ = 0;
+  borrowed_ = iov;
+  owned_ = false;
+  size_ = 0;
   first_ = 0;
   spilled_.clear();  // keeps its capacity
-  // Zero-length segments would make done() lie; drop them up front.
-  const auto non_empty = [](const iovec& v) { return v.iov_len != 0; };
-  size_ = static_cast<size_t>(std::count_if(iov.begin(), iov.end(), non_empty));
-  iovec* out = size_ <= kInline ? inline_.data() : nullptr;
-  for (const iovec& v : iov) {
-    if (!non_empty(v)) continue;
-    remaining_ += v.iov_len;
-    if (out) {
-      *out++ = v;
-    } else {
-      spilled_.push_back(v);
-    }
+  offset_ = offset;
+  transferred_ = 0;
+  remaining_ = iov_total(iov);
+}
+
+void IovCursor::take_copy() {
+  const std::span<const iovec> rest = borrowed_.subspan(first_);
+  if (rest.size() <= kInline) {
+    std::copy(rest.begin(), rest.end(), inline_.begin());
+  } else {
+    spilled_.assign(rest.begin(), rest.end());
   }
+  size_ = rest.size();
+  first_ = 0;
+  owned_ = true;
 }
 
 void IovCursor::advance(uint64_t bytes) {
   offset_ += bytes;
   transferred_ += bytes;
   remaining_ -= std::min(bytes, remaining_);
-  iovec* iov = segments();
-  while (bytes > 0 && first_ < size_) {
-    iovec& v = iov[first_];
-    const uint64_t n = std::min<uint64_t>(bytes, v.iov_len);
-    v.iov_base = static_cast<uint8_t*>(v.iov_base) + n;
-    v.iov_len -= n;
-    bytes -= n;
-    if (v.iov_len == 0) ++first_;
+  // Whole segments (and empty ones) are skipped in place.
+  const iovec* iov = list();
+  const size_t size = list_size();
+  while (first_ < size && bytes >= iov[first_].iov_len) {
+    bytes -= iov[first_].iov_len;
+    ++first_;
   }
+  if (bytes == 0 || first_ == size) return;
+  // The transfer ended inside a segment: trim it in a copy of our own.
+  if (!owned_) take_copy();
+  iovec& v = (size_ <= kInline ? inline_.data() : spilled_.data())[first_];
+  v.iov_base = static_cast<uint8_t*>(v.iov_base) + bytes;
+  v.iov_len -= bytes;
 }
 
 }  // namespace minivmm::storage

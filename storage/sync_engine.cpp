@@ -69,7 +69,7 @@ SyncEngine::SyncEngine() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
 
 void SyncEngine::prepare(const IoOp& op) {
   QueuedOp& q = queued_.emplace_back(QueuedOp{op, IovCursor(op.iov, op.offset)});
-  q.op.iov = {};  // the cursor owns the live copy
+  q.op.iov = {};  // the cursor walks the caller's list (valid until completion)
 }
 
 void SyncEngine::signal() {

@@ -21,7 +21,7 @@ class SyncEngine final : public IoEngine {
   std::string_view name() const override { return "sync"; }
   void prepare(const IoOp& op) override;
   void kick() override;
-  int event_fd() const override { return event_fd_.get(); }
+  int completion_fd() const override { return event_fd_.get(); }
   void reap(std::vector<IoCompletion>& out) override;
   // Runs queued work until at least one operation has completed.
   void wait() override;

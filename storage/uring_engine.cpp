@@ -111,7 +111,7 @@ void UringEngine::prepare(const IoOp& op) {
   const uint64_t id = ops_.take();
   InFlightOp& p = ops_[id];
   p.op = op;
-  p.op.iov = {};  // the cursor owns the live copy
+  p.op.iov = {};  // the cursor walks the caller's list: no second one
   p.cursor.reset(op.iov, op.offset);
   push_to_submit(id);
 }

@@ -59,7 +59,7 @@ class UringEngine final : public IoEngine {
   std::string_view name() const override { return "io_uring"; }
   void prepare(const IoOp& op) override;
   void kick() override;
-  int event_fd() const override { return ring_.ring_fd; }
+  int completion_fd() const override { return ring_.ring_fd; }
   bool completions_ready() const override {
     return !immediate_.empty() || io_uring_cq_ready(&ring_) > 0;
   }

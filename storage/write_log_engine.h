@@ -20,7 +20,7 @@ class WriteLogEngine final : public IoEngine {
   std::string_view name() const override { return host_->name(); }
   void prepare(const IoOp& op) override;
   void kick() override { host_->kick(); }
-  int event_fd() const override { return host_->event_fd(); }
+  int completion_fd() const override { return host_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override;
   void wait() override { host_->wait(); }
 

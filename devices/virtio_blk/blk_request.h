@@ -7,6 +7,7 @@
 #include <sys/uio.h>
 
 #include <cstdint>
+#include <span>
 #include <string_view>
 #include <vector>
 
@@ -32,6 +33,13 @@ struct RequestLimits {
 };
 
 struct BlkRequest {
+  BlkRequest() = default;
+  // Move only: `data` points into `buffers`, whose heap array a move keeps.
+  BlkRequest(const BlkRequest&) = delete;
+  BlkRequest& operator=(const BlkRequest&) = delete;
+  BlkRequest(BlkRequest&&) = default;
+  BlkRequest& operator=(BlkRequest&&) = default;
+
   // What the device does with the chain. Only ToDisk requests reach the
   // storage::Disk, as `type`; the device answers every other one itself.
   enum class Disposition {
@@ -49,11 +57,17 @@ struct BlkRequest {
   uint64_t offset = 0;        // bytes into the disk
   uint64_t length = 0;        // bytes (Read/Write: sum of `data`)
   bool unmap = false;         // WriteZeroes: may deallocate
-  std::vector<iovec> data;    // Read: device-writable buffers; Write: readable; GetId: writable
+  // Read: the device-writable buffers; Write: the readable ones after the
+  // header; GetId: the writable bytes the ID goes into. A view into
+  // `buffers`, handed to the disk as it is (DiskRequest::iov).
+  std::span<const iovec> data;
   // Bytes the device writes into the chain on success, status byte included
   // (the used-ring len, 2.7.8).
   uint32_t used_len = 0;
   std::string_view why;  // for Invalid / Unsupported / NoStatus: the reason, for the log
+  // Every buffer of the chain, mapped once into guest RAM (map_chain);
+  // reused, so parsing allocates nothing once it has grown.
+  std::vector<iovec> buffers;
 
   bool goes_to_disk_as(storage::RequestType t) const {
     return disposition == Disposition::ToDisk && type == t;
@@ -62,8 +76,9 @@ struct BlkRequest {
 
 BlkRequest parse_blk_request(const GuestMemory& mem, const DescriptorChain& chain,
                              const RequestLimits& limits);
-// The same into `out`, reusing out.data's capacity: the data path parses
-// every chain into one BlkRequest and allocates nothing once it has grown.
+// The same into `out`, reusing out.buffers' capacity: the device parses
+// each chain into the request slot of its head and allocates nothing once
+// the slots have grown.
 void parse_blk_request_into(const GuestMemory& mem, const DescriptorChain& chain,
                             const RequestLimits& limits, BlkRequest& out);
 

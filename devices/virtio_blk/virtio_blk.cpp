@@ -65,6 +65,17 @@ VirtioBlk::VirtioBlk(std::unique_ptr<storage::Disk> disk, VirtioBlkOptions optio
   validate(disk_.get(), options_);
   offered_features_ = offered_features(*disk_, options_);
   published_ = std::make_unique<PublishedQueue[]>(options_.num_queues);
+  // Every slot up front, here on the thread that builds the machine: the
+  // loop thread never frees them until the device goes, and then into this
+  // thread's malloc arena, whose trim is a brk; a loop-thread arena that
+  // shrank would read /proc/sys/vm/overcommit_memory (glibc), an open the
+  // io-loop sandbox forbids. A negotiated queue is never larger.
+  slots_.resize(options_.num_queues);
+  for (std::vector<Slot>& queue_slots : slots_) {
+    queue_slots.resize(options_.queue_size);
+    // Room for header, data and status: the common chain never allocates.
+    for (Slot& slot : queue_slots) slot.request.buffers.reserve(4);
+  }
   loop_.run_sync([this] { original_write_cache_ = disk_->write_cache_enabled(); });
   completion_handle_ = loop_.add(disk_->completion_fd(), [this] { on_disk_completions(); });
   poller_handle_ =
@@ -153,8 +164,9 @@ void VirtioBlk::activate(DeviceActivation activation) {
   memory_ = activation.memory;
   queues_ = std::move(activation.queues);
   used_pending_.assign(queues_.size(), false);
-  head_in_flight_.clear();
-  for (const SplitQueue& q : queues_) head_in_flight_.emplace_back(q.size(), false);
+  for (std::vector<Slot>& queue_slots : slots_) {
+    for (Slot& slot : queue_slots) slot.in_flight = false;
+  }
   signals_ = activation.signals;
   active_ = true;
   publish_ring_state();
@@ -170,12 +182,13 @@ void VirtioBlk::process_queue(uint16_t queue) {
   if (!q.ready()) return;
   bool submitted = false;
   while (q.pop_into(chain_)) {
-    if (head_in_flight_[queue][chain_.head]) {
+    Slot& slot = slots_[queue][chain_.head];  // pop_into checked head < size
+    if (slot.in_flight) {
       q.mark_broken("head " + std::to_string(chain_.head) + " made available while in flight");
       break;
     }
-    parse_blk_request_into(memory_, chain_, limits_, parsed_);
-    submitted |= start(queue, chain_.head, parsed_);
+    parse_blk_request_into(memory_, chain_, limits_, slot.request);
+    submitted |= start(queue, chain_.head, slot);
   }
   if (q.broken()) {
     log_.warn("queue {}: ring corrupt ({}); device needs reset", queue, q.broken_reason());
@@ -197,7 +210,8 @@ void VirtioBlk::kick_disk() {
   }
 }
 
-bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
+bool VirtioBlk::start(uint16_t queue, uint16_t head, Slot& slot) {
+  const BlkRequest& r = slot.request;
   using Disposition = BlkRequest::Disposition;
   switch (r.disposition) {
     case Disposition::NoStatus:
@@ -207,11 +221,11 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
       return false;
     case Disposition::Invalid:
       log_.warn("queue {} head {}: {}", queue, head, r.why);
-      complete(queue, head, r.status, kStatusIoErr, 1);
+      complete(queue, head, r.status, {kStatusIoErr, 1});
       return false;
     case Disposition::Unsupported:
       log_.warn("queue {} head {}: {}", queue, head, r.why);
-      complete(queue, head, r.status, kStatusUnsupp, 1);
+      complete(queue, head, r.status, {kStatusUnsupp, 1});
       return false;
     case Disposition::GetId: {
       // Serial padded with NULs to the buffer (at most 20 bytes).
@@ -222,66 +236,67 @@ bool VirtioBlk::start(uint16_t queue, uint16_t head, BlkRequest& r) {
           dst[i] = copied < options_.id.size() ? options_.id[copied] : 0;
         }
       }
-      complete(queue, head, r.status, kStatusOk, r.used_len);
+      complete(queue, head, r.status, {kStatusOk, r.used_len});
       return false;
     }
     case Disposition::ToDisk: {
       using storage::RequestType;
       const bool transfer = r.type == RequestType::Read || r.type == RequestType::Write;
       if (transfer && r.length == 0) {
-        complete(queue, head, r.status, kStatusOk, r.used_len);
+        complete(queue, head, r.status, {kStatusOk, r.used_len});
         return false;
       }
       break;
     }
   }
-  return submit_to_disk(queue, head, r);
+  return submit_to_disk(queue, head, slot);
 }
 
-bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r) {
-  const uint64_t slot = in_flight_.take();
-  InFlight& f = in_flight_[slot];
-  f.generation = generation_;
-  f.status = r.status;
-  f.used_len = r.used_len;
-  f.queue = queue;
-  f.head = head;
-  f.iov.swap(r.data);
-  head_in_flight_[queue][head] = true;
+VirtioBlk::SlotKey VirtioBlk::slot_key(uint32_t generation, uint16_t queue, uint16_t head) {
+  return SlotKey{uint64_t{generation} << 32 | uint64_t{queue} << 16 | head};
+}
+
+bool VirtioBlk::submit_to_disk(uint16_t queue, uint16_t head, Slot& slot) {
+  const BlkRequest& r = slot.request;
+  slot.generation = static_cast<uint32_t>(generation_);
+  slot.in_flight = true;
   storage::DiskRequest d;
   d.op = r.type;
   d.offset = r.offset;
-  d.iov = f.iov;
+  d.iov = r.data;
   d.length = r.length;
   d.unmap = r.unmap;
-  d.done = [this, slot](int result) { on_disk_done(slot, result); };
+  const SlotKey key = slot_key(slot.generation, queue, head);
+  d.done = [this, key](int result) { on_disk_done(key, result); };
   try {
     disk_->submit(std::move(d));
   } catch (const std::exception& e) {
     log_.warn("queue {} head {}: disk submit failed: {}", queue, head, e.what());
-    if (head_in_flight_[queue][head]) on_disk_done(slot, -EIO);  // not completed by the disk
+    if (slot.in_flight) on_disk_done(key, -EIO);  // not completed by the disk
     return false;
   }
   return true;
 }
 
-void VirtioBlk::on_disk_done(uint64_t slot, int result) {
-  InFlight& f = in_flight_[slot];
-  const InFlight r{f.generation, f.status, f.used_len, f.queue, f.head, {}};
-  in_flight_.release(slot);
-  if (r.generation != generation_) return;  // reset since: the driver forgot it
-  head_in_flight_[r.queue][r.head] = false;
-  if (result != 0) log_.warn("queue {} head {}: disk error {}", r.queue, r.head, result);
-  complete(r.queue, r.head, r.status, result == 0 ? kStatusOk : kStatusIoErr,
-           result == 0 ? r.used_len : 1);
+void VirtioBlk::on_disk_done(SlotKey key, int result) {
+  const auto bits = static_cast<uint64_t>(key);
+  const auto generation = static_cast<uint32_t>(bits >> 32);
+  const auto queue = static_cast<uint16_t>(bits >> 16);
+  const auto head = static_cast<uint16_t>(bits);
+  // Reset since: the driver forgot the request (and the slots may be new).
+  if (generation != static_cast<uint32_t>(generation_) || queue >= slots_.size()) return;
+  Slot& slot = slots_[queue][head];
+  slot.in_flight = false;
+  if (result != 0) log_.warn("queue {} head {}: disk error {}", queue, head, result);
+  complete(queue, head, slot.request.status,
+           result == 0 ? Answer{kStatusOk, slot.request.used_len} : Answer{kStatusIoErr, 1});
 }
 
-void VirtioBlk::complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code,
-                         uint32_t len) {
-  *status = code;
+void VirtioBlk::complete(uint16_t queue, uint16_t head, uint8_t* status, Answer answer) {
+  *status = answer.code;
   // The status byte must be visible before the used entry (2.7.14);
   // push_used's release fence orders it.
-  queues_[queue].push_used(head, len);
+  queues_[queue].push_used(head, answer.used_len);
   used_pending_[queue] = true;
 }
 
@@ -297,9 +312,9 @@ bool VirtioBlk::poll() {
     on_disk_completions();
     found = true;
   }
-  for (uint16_t q = 0; q < queues_.size(); ++q) {
+  for (size_t q = 0; q < queues_.size(); ++q) {
     if (!queues_[q].has_available()) continue;
-    process_queue(q);
+    process_queue(static_cast<uint16_t>(q));
     found = true;
   }
   return found;
@@ -368,7 +383,6 @@ void VirtioBlk::reset() {
   if (disk_->in_flight() > 0) disk_->drain();
   queues_.clear();
   used_pending_.clear();
-  head_in_flight_.clear();
   signals_ = nullptr;
   publish_ring_state();
   negotiated_features_.store(0);

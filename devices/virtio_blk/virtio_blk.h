@@ -13,7 +13,6 @@
 #include <vector>
 
 #include "common/event_loop.h"
-#include "common/slot_pool.h"
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"
@@ -54,9 +53,13 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
  private:
   ConfigSpace config_space() const;  // loop thread
   void process_queue(uint16_t queue);
-  // True when the request went to the disk (a kick() is due).
-  bool start(uint16_t queue, uint16_t head, BlkRequest& request);
-  void complete(uint16_t queue, uint16_t head, uint8_t* status, uint8_t code, uint32_t len);
+  // What the device answers a request: the status byte's value and the
+  // used-ring length (2.7.8).
+  struct Answer {
+    uint8_t code = 0;
+    uint32_t used_len = 1;
+  };
+  void complete(uint16_t queue, uint16_t head, uint8_t* status, Answer answer);
   void on_disk_completions();
   // EventLoop::Poller: new chains on any queue, disk completions.
   bool poll();
@@ -65,24 +68,29 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
   // Loop thread, once per batch (after signal_used): the ring state that
   // published_ring_states() reports.
   void publish_ring_state();
-  // What a request's completion needs, kept in a reused slot so the disk
-  // callback captures only {this, slot} (fits std::function's inline
-  // storage: no allocation per request). The slot also owns the request's
-  // iovec array, which DiskRequest::iov points at until the disk is done;
-  // it is swapped with parsed_.data, so capacity circulates and nothing is
-  // allocated per request once every slot has grown.
-  struct InFlight {
-    uint64_t generation = 0;
-    uint8_t* status = nullptr;
-    uint32_t used_len = 0;
-    uint16_t queue = 0;
-    uint16_t head = 0;
-    std::vector<iovec> iov;
+  // One request per head, per queue (kvmtool's reqs[head]): the chain is
+  // parsed into the slot its head names, which keeps the parsed request
+  // (status byte, used length, the iovecs DiskRequest::iov points at) until
+  // the disk is done, so the disk callback captures only {this, key}
+  // (std::function's inline storage: no allocation per request).
+  struct Slot {
+    BlkRequest request;
+    uint32_t generation = 0;  // low bits of generation_ at submit
+    // With the disk. A head published again before it was used is ring
+    // corruption (2.7.13), not a new request: this bounds requests in
+    // flight to the queue size.
+    bool in_flight = false;
   };
-  void on_disk_done(uint64_t slot, int result);
+  // The callback's key: {generation, queue, head} in one word (a type of
+  // its own, so it cannot be mistaken for the result beside it).
+  enum class SlotKey : uint64_t {};
+  static SlotKey slot_key(uint32_t generation, uint16_t queue, uint16_t head);
+  // True when the request went to the disk (a kick() is due).
+  bool start(uint16_t queue, uint16_t head, Slot& slot);
+  void on_disk_done(SlotKey key, int result);
   // Hands `r` to the disk; a disk that throws fails the request (IOERR)
   // instead of leaving it counted as live, so a reset's drain ends.
-  bool submit_to_disk(uint16_t queue, uint16_t head, BlkRequest& r);
+  bool submit_to_disk(uint16_t queue, uint16_t head, Slot& slot);
   void kick_disk();
 
   std::unique_ptr<storage::Disk> disk_;
@@ -104,12 +112,8 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
   EventLoop::Handle completion_handle_ = 0;
   EventLoop::Handle poller_handle_ = 0;
   DescriptorChain chain_;  // reused by process_queue
-  BlkRequest parsed_;      // reused by process_queue
-  SlotPool<InFlight> in_flight_;
-  // Per queue, per head: the chain is with the disk. A head published again
-  // before it was used is ring corruption (2.7.13), not a new request: this
-  // bounds requests in flight to the queue size.
-  std::vector<std::vector<bool>> head_in_flight_;
+  // Per queue, by head: options_.queue_size each, made by the constructor.
+  std::vector<std::vector<Slot>> slots_;
 
   // Written by the loop thread (publish_ring_state), read by any thread.
   // avail_idx points into guest RAM (null while the queue is not live).

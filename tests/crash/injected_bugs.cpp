@@ -50,7 +50,7 @@ class EarlyFlushEngine final : public IoEngine {
     inner_->kick();
     if (!fake_.empty()) signal();
   }
-  int event_fd() const override { return inner_->event_fd(); }
+  int completion_fd() const override { return inner_->completion_fd(); }
 
   void reap(std::vector<IoCompletion>& out) override {
     // The fake completions go first; their fdatasyncs are released to the
@@ -85,7 +85,7 @@ class EarlyFlushEngine final : public IoEngine {
   }
   void signal() {
     const uint64_t one = 1;
-    (void)!::write(inner_->event_fd(), &one, sizeof one);
+    (void)!::write(inner_->completion_fd(), &one, sizeof one);
   }
 
   std::unique_ptr<IoEngine> inner_;
@@ -106,7 +106,7 @@ class DropDsyncEngine final : public IoEngine {
     inner_->prepare(copy);
   }
   void kick() override { inner_->kick(); }
-  int event_fd() const override { return inner_->event_fd(); }
+  int completion_fd() const override { return inner_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override { inner_->reap(out); }
   void wait() override { inner_->wait(); }
 

@@ -79,7 +79,7 @@ class ManualEngine final : public IoEngine {
     ops_->held.push_back({op.kind, op.tag, len, op.dsync});
   }
   void kick() override {}
-  int event_fd() const override { return ops_->efd.get(); }
+  int completion_fd() const override { return ops_->efd.get(); }
   void reap(std::vector<IoCompletion>& out) override {
     uint64_t v;
     [[maybe_unused]] ssize_t n = read(ops_->efd.get(), &v, sizeof(v));

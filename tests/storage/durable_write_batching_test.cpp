@@ -251,7 +251,7 @@ class FailingSyncEngine final : public IoEngine {
     inner_->prepare(noop);
   }
   void kick() override { inner_->kick(); }
-  int event_fd() const override { return inner_->event_fd(); }
+  int completion_fd() const override { return inner_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override {
     const size_t first = out.size();
     inner_->reap(out);

@@ -58,15 +58,15 @@ TEST_P(Engine, CompletionsArriveOnlyAfterKickAndSignalTheEventfd) {
   const iovec iov{buf.data(), 4096};
   IoOp op{IoOp::Kind::Read, fd_.get(), 4096, {&iov, 1}, 0, 0, false, 77};
   engine->prepare(op);
-  EXPECT_FALSE(readable(engine->event_fd(), 50));  // nothing before kick()
+  EXPECT_FALSE(readable(engine->completion_fd(), 50));  // nothing before kick()
   engine->kick();
-  ASSERT_TRUE(readable(engine->event_fd(), 5000));
+  ASSERT_TRUE(readable(engine->completion_fd(), 5000));
   const auto done = collect(*engine, 1);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].tag, 77u);
   EXPECT_EQ(done[0].result, 4096);
   EXPECT_EQ(buf.data()[0], test::pattern_byte(4096));
-  EXPECT_FALSE(readable(engine->event_fd(), 0));  // reaped: counter cleared
+  EXPECT_FALSE(readable(engine->completion_fd(), 0));  // reaped: counter cleared
 }
 
 TEST_P(Engine, OverflowBeyondQueueDepthIsQueuedNotLost) {
@@ -153,7 +153,7 @@ TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
   IoOp write{IoOp::Kind::Write, fd_.get(), 8192, w, 0, 0, false, 1, true};
   engine->prepare(write);
   engine->kick();
-  ASSERT_TRUE(readable(engine->event_fd(), 5000));
+  ASSERT_TRUE(readable(engine->completion_fd(), 5000));
   auto done = collect(*engine, 1);
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].tag, 1u);

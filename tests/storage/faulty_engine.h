@@ -36,7 +36,7 @@ class FaultyEngine final : public IoEngine {
     if (faults_->throw_on_kick) throw Error("injected: io_uring_submit failed");
     inner_->kick();
   }
-  int event_fd() const override { return inner_->event_fd(); }
+  int completion_fd() const override { return inner_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override {
     const size_t first = out.size();
     inner_->reap(out);

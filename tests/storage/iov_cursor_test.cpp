@@ -12,7 +12,7 @@ TEST(IovCursor, AdvanceAcrossAndInsideSegments) {
   uint8_t a[10], b[20], c[30];
   const iovec iov[] = {{a, 10}, {b, 0}, {b, 20}, {c, 30}};
   IovCursor cur(iov, 1000);
-  EXPECT_EQ(cur.count(), 3);  // empty segment dropped
+  EXPECT_EQ(cur.count(), 4);  // the caller's list as it is
   EXPECT_EQ(cur.remaining(), 60u);
   cur.advance(4);
   EXPECT_EQ(cur.remaining(), 56u);
@@ -29,6 +29,23 @@ TEST(IovCursor, AdvanceAcrossAndInsideSegments) {
   EXPECT_EQ(cur.remaining(), 0u);
   EXPECT_EQ(cur.transferred(), 60u);
   EXPECT_EQ(cur.offset(), 1060u);
+}
+
+TEST(IovCursor, WalksTheCallersListWithoutACopyUntilATransferEndsInsideASegment) {
+  uint8_t a[10], b[20], c[30];
+  const iovec iov[] = {{a, 10}, {b, 20}, {c, 30}};
+  IovCursor cur(iov, 0);
+  EXPECT_EQ(cur.data(), iov);  // no second iovec list
+  cur.advance(10);             // a segment boundary
+  EXPECT_FALSE(cur.copied());
+  EXPECT_EQ(cur.data(), iov + 1);
+  cur.advance(25);  // ends 5 bytes into c
+  EXPECT_TRUE(cur.copied());
+  EXPECT_EQ(cur.data()[0].iov_base, c + 5);
+  EXPECT_EQ(cur.data()[0].iov_len, 25u);
+  EXPECT_EQ(iov[2].iov_len, 30u);  // the caller's list is never written
+  cur.advance(25);
+  EXPECT_TRUE(cur.done());
 }
 
 TEST(IovCursor, ResetReusesTheCursorForANewList) {

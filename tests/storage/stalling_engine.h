@@ -40,7 +40,7 @@ class StallingEngine final : public IoEngine {
     held_.push_back({op.tag, rw ? static_cast<int64_t>(iov_total(op.iov)) : 0});
   }
   void kick() override {}
-  int event_fd() const override { return event_fd_.get(); }
+  int completion_fd() const override { return event_fd_.get(); }
   void reap(std::vector<IoCompletion>& out) override {
     out.insert(out.end(), ready_.begin(), ready_.end());
     ready_.clear();

@@ -53,7 +53,7 @@ class TracingEngine final : public IoEngine {
   std::string_view name() const override { return inner_->name(); }
   void prepare(const IoOp& op) override;
   void kick() override { inner_->kick(); }
-  int event_fd() const override { return inner_->event_fd(); }
+  int completion_fd() const override { return inner_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override;
   void wait() override { inner_->wait(); }
 
