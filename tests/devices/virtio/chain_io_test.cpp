@@ -13,7 +13,7 @@ constexpr uint64_t kBase = 0x100000;
 class ChainIoTest : public ::testing::Test {
  protected:
   std::vector<uint8_t> ram = std::vector<uint8_t>(0x10000, 0);
-  GuestMemory mem{ram.data(), kBase, ram.size()};
+  GuestMemory mem{ram.data(), {.base = kBase, .size = ram.size()}};
   std::vector<iovec> storage;
 
   MappedChain map(std::vector<Descriptor> d, uint32_t max_buffer_len = 0) {
