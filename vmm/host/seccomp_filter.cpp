@@ -106,11 +106,12 @@ Policy policy_for(ThreadKind kind, pid_t pid) {
       allow(p, {"poll", "ppoll"});
       // The vCPU ioctls the run loop makes (vcpu.cpp): KVM_RUN, register
       // access for RIP sampling, int3 injection and diagnostics, KVM_IRQ_LINE
-      // on the VM fd when the UART raises its interrupt.
+      // on the VM fd when the UART raises its interrupt, KVM_KVMCLOCK_CTRL
+      // when it pauses (vcpu_pause.h).
       allow_each(p, "ioctl", 1,
                  {KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
                   KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE, KVM_GET_MP_STATE,
-                  KVM_IRQ_LINE});
+                  KVM_IRQ_LINE, KVM_KVMCLOCK_CTRL});
       break;
     case ThreadKind::kIoLoop:
       // The epoll loop and eventfds, the io_uring engine (io_uring_enter:
@@ -136,6 +137,16 @@ Policy policy_for(ThreadKind kind, pid_t pid) {
       allow_tgkill(p, pid, SIGRTMIN);
       allow_each(p, "ioctl", 1,
                  {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS, TCSETSW, TCSETSF});
+      break;
+    case ThreadKind::kApi:
+      // The control API's server (vmm/api/api_server.h): its epoll set and
+      // eventfd, accept4 on the listening socket it was handed, read/write/
+      // close on the connections; unlink of its own socket path at exit;
+      // tgkill with the interrupt signal to take the vCPUs out of KVM_RUN
+      // for a pause. Nothing that opens, creates or connects.
+      allow(p, {"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4", "read",
+                "close", "unlink"});
+      allow_tgkill(p, pid, SIGRTMIN);
       break;
   }
   return p;
