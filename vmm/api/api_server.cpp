@@ -27,7 +27,14 @@ struct Connection {
   std::string in;
   std::string out;  // non-empty once the request is answered
   size_t sent = 0;
+  bool draining = false;  // answered and shut for writing: discarding input until EOF
 };
+
+// How long a connection's input is drained after its response: a client
+// still sending (a body refused with 413) must read the response before
+// the close, or the close resets the connection (unread data) and the
+// response is lost.
+constexpr std::chrono::seconds kDrainTime{2};
 
 class Connections {
  public:
@@ -37,18 +44,22 @@ class Connections {
     for (;;) {
       UniqueFd fd(::accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC));
       if (!fd) return;  // EAGAIN: none left; anything else: the client's loss
-      if (conns_.size() >= kMaxConnections) {
-        // Best effort: the client learns why before the close.
-        const std::string busy = serialize(fault(503, "too many API connections; retry"));
-        [[maybe_unused]] const ssize_t n = ::write(fd.get(), busy.data(), busy.size());
-        continue;
-      }
+      // Past twice the limit, not even a refusal: closed at once.
+      if (conns_.size() >= 2 * kMaxConnections) continue;
       epoll_event ev{};
       ev.events = EPOLLIN | EPOLLRDHUP;
       ev.data.fd = fd.get();
       if (::epoll_ctl(epoll_, EPOLL_CTL_ADD, fd.get(), &ev) != 0) continue;
       const int key = fd.get();
-      conns_[key] = Connection{std::move(fd), Clock::now() + kConnectionTimeout, {}, {}, 0};
+      Connection& c = conns_[key];
+      c = Connection{std::move(fd), Clock::now() + kConnectionTimeout, {}, {}, 0};
+      if (conns_.size() > kMaxConnections) {
+        // Over the limit: answered at once, then drained like any answer,
+        // so the client reads the refusal rather than a reset.
+        answer(c, fault(503, "too many API connections; retry"));
+        send_response(c);
+        if (done(c)) conns_.erase(key);
+      }
     }
   }
 
@@ -56,8 +67,12 @@ class Connections {
     const auto it = conns_.find(fd);
     if (it == conns_.end()) return;
     Connection& c = it->second;
-    if (c.out.empty() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_request(c);
-    if (!c.out.empty()) send_response(c);
+    if (c.draining) {
+      drain(c);
+    } else {
+      if (c.out.empty() && (events & (EPOLLIN | EPOLLRDHUP | EPOLLHUP | EPOLLERR))) read_request(c);
+      if (!c.out.empty()) send_response(c);
+    }
     if (done(c)) conns_.erase(it);
   }
 
@@ -69,7 +84,7 @@ class Connections {
     for (auto it = conns_.begin(); it != conns_.end();) {
       Connection& c = it->second;
       if (c.deadline <= now) {
-        if (c.out.empty()) {
+        if (c.out.empty() && !c.draining) {
           const std::string late = serialize(fault(408, "request not received in time"));
           [[maybe_unused]] const ssize_t n = ::write(c.fd.get(), late.data(), late.size());
         }
@@ -136,15 +151,39 @@ class Connections {
     ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd.get(), &ev);
   }
 
-  static void send_response(Connection& c) {
+  void send_response(Connection& c) {
     while (c.sent < c.out.size()) {
       const ssize_t n = ::write(c.fd.get(), c.out.data() + c.sent, c.out.size() - c.sent);
       if (n < 0 && errno == EINTR) continue;
       if (n < 0 && errno == EAGAIN) return;  // EPOLLOUT brings us back
-      if (n <= 0) break;                     // the client went away (EPIPE)
+      if (n <= 0) {                          // the client went away (EPIPE)
+        c.fd.reset();
+        return;
+      }
       c.sent += static_cast<size_t>(n);
     }
-    c.fd.reset();  // sent, or nobody to send to: the response closes it
+    // Sent: the client sees the end of the response (EOF) and closes; its
+    // unread input is discarded meanwhile (kDrainTime).
+    ::shutdown(c.fd.get(), SHUT_WR);
+    c.draining = true;
+    c.deadline = Clock::now() + kDrainTime;
+    epoll_event ev{};
+    ev.events = EPOLLIN | EPOLLRDHUP;
+    ev.data.fd = c.fd.get();
+    ::epoll_ctl(epoll_, EPOLL_CTL_MOD, c.fd.get(), &ev);
+    drain(c);
+  }
+
+  static void drain(Connection& c) {
+    char buf[4096];
+    for (;;) {
+      const ssize_t n = ::read(c.fd.get(), buf, sizeof buf);
+      if (n < 0 && errno == EINTR) continue;
+      if (n < 0 && errno == EAGAIN) return;
+      if (n > 0) continue;
+      c.fd.reset();  // EOF or an error: done
+      return;
+    }
   }
 
   int epoll_;

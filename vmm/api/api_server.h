@@ -1,10 +1,12 @@
 // The control API's server: one thread with an epoll set over the listening
 // socket and its connections, all non-blocking, so no client can hold it:
-// at most kMaxConnections at once (more are answered 503 and closed), each
+// at most kMaxConnections at once (up to as many more are answered 503,
+// beyond that closed), each
 // request at most kMaxRequestBytes (http_request.h), each connection closed
 // kConnectionTimeout after it was accepted whether or not it sent a whole
 // request or read its answer. One request per connection; the response
-// closes it. Handlers run on this thread (router.h), never on a vCPU or the
+// ends it (shutdown for writing, then input discarded until the client
+// closes, at most 2 s). Handlers run on this thread (router.h), never on a vCPU or the
 // I/O loop. The thread runs under its own seccomp filter (ThreadKind::kApi)
 // and removes the socket file when it ends.
 #pragma once

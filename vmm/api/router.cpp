@@ -12,8 +12,14 @@ namespace {
 
 using nlohmann::json;
 
+// Messages quote what the client sent (a Content-Length value, a path),
+// which need not be UTF-8: replaced with U+FFFD rather than dump()'s
+// type_error, so every fault still goes out.
 HttpResponse json_response(int status, const json& body) {
-  return {status, "application/json", body.dump(), {}};
+  return {status,
+          "application/json",
+          body.dump(-1, ' ', false, json::error_handler_t::replace),
+          {}};
 }
 
 HttpResponse no_content() { return {204, {}, {}, {}}; }

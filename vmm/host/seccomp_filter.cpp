@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "common/error.h"
 #include "vmm/host/seccomp_violation.h"
@@ -145,7 +146,7 @@ Policy policy_for(ThreadKind kind, pid_t pid) {
       // tgkill with the interrupt signal to take the vCPUs out of KVM_RUN
       // for a pause. Nothing that opens, creates or connects.
       allow(p, {"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4", "read",
-                "close", "unlink"});
+                "shutdown", "close", "unlink"});
       allow_tgkill(p, pid, SIGRTMIN);
       break;
   }
@@ -188,6 +189,24 @@ Filter build_filter(ThreadKind kind) {
   return f;
 }
 
+// glibc opens /proc/sys/vm/overcommit_memory the first time any thread's
+// arena heap shrinks (check_may_shrink_heap, malloc/arena.c and
+// sysdeps/unix/sysv/linux/malloc-sysdep.h) and caches the answer for the
+// process. A sandboxed thread that frees enough memory (the API server's
+// 64 KiB request buffers) would make that first openat under its filter
+// and trap. Freeing 1 MiB of heap chunks here, before the filter, makes
+// the read happen now (in this thread's arena, if it is not the main one:
+// one thread suffices for the whole process).
+void prime_heap_shrink_check() {
+  constexpr size_t kChunk = 8 << 10;  // below the mmap threshold: from the arena
+  std::vector<std::unique_ptr<char[]>> chunks;
+  for (size_t i = 0; i < 128; ++i) {
+    chunks.push_back(std::make_unique<char[]>(kChunk));
+    chunks.back()[0] = 1;
+  }
+  chunks.clear();
+}
+
 }  // namespace
 
 std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
@@ -200,6 +219,7 @@ std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
 }
 
 void install_seccomp_filter(ThreadKind kind) {
+  prime_heap_shrink_check();
   const Filter f = build_filter(kind);
   note_sandboxed_thread(kind);
   const int rc = seccomp_load(f.get());

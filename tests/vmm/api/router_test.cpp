@@ -155,6 +155,17 @@ TEST(Router, ResponsesCloseAndCarryTheirLength) {
             R"({"fault_message":"x"})");
 }
 
+// A message quoting bytes that are not UTF-8 (a Content-Length of 0xff
+// bytes) still makes a JSON body; the fuzz target found the exception.
+TEST(Router, FaultQuotingInvalidUtf8IsStillJson) {
+  const HttpResponse r = fault(400,
+                               "Content-Length '\xff\xff"
+                               "1' is not a number");
+  EXPECT_EQ(fault_message(r),
+            "Content-Length '\xef\xbf\xbd\xef\xbf\xbd"
+            "1' is not a number");
+}
+
 TEST(Router, MetricsInPrometheusTextFormat) {
   FakeVm vm;
   const HttpResponse r = call(vm, "GET", "/metrics");
