@@ -4,11 +4,13 @@
 #   virtio_blk_parser  split virtqueue + request parser over fuzzer-chosen RAM
 #   virtio_blk_device  virtio-mmio transport + VirtioBlk over a fake disk,
 #                      driven by register writes, ring and memory changes
+#   api_request        the control API's HTTP parser and router (opt-in:
+#                      FUZZ_TARGETS=api)
 # Each run starts from the target's built-in seeds (tests/fuzz/*_seeds.cpp)
 # plus the corpus earlier runs grew (build-fuzz/corpus-TARGET).
 #
 # Usage: scripts/fuzz-virtio.sh [seconds per target (default 30; 0 = no limit)] [libFuzzer args...]
-#   FUZZ_TARGETS="parser device"   which targets (default both)
+#   FUZZ_TARGETS="parser device"   which targets (default both; "api" too)
 #   MINIVMM_FUZZ_BUILD_DIR=DIR     build directory (default build-fuzz)
 # The 10^7-execution run (each target, ASan/UBSan, no time limit):
 #   scripts/fuzz-virtio.sh 0 -runs=10000000
@@ -28,17 +30,19 @@ command -v clang++ >/dev/null || { echo "clang++ not found: apt-get install -y c
 cmake -S "$root" -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DMINIVMM_FUZZ=ON >/dev/null
 build_targets=()
-for t in $targets; do build_targets+=("virtio_blk_${t}_fuzzer" "virtio_blk_${t}_replay"); done
+target_name() { if [ "$1" = api ]; then echo api_request; else echo "virtio_blk_$1"; fi; }
+for t in $targets; do build_targets+=("$(target_name "$t")_fuzzer" "$(target_name "$t")_replay"); done
 cmake --build "$build" --target "${build_targets[@]}" -j2 >/dev/null
 
 status=0
 for t in $targets; do
-  name=virtio_blk_$t
+  name=$(target_name "$t")
   seeds=$build/seeds-$t corpus=$build/corpus-$t log=$build/$name.log
   mkdir -p "$seeds" "$corpus"
   "$build/tests/fuzz/${name}_replay" --write-seeds "$seeds" >/dev/null
   max_len=4096
   [ "$t" = parser ] && max_len=66000
+  [ "$t" = api ] && max_len=70000
   limit=()
   [ "$seconds" != 0 ] && limit=(-max_total_time="$seconds")
   if ! "$build/tests/fuzz/${name}_fuzzer" "$corpus" "$seeds" "${limit[@]}" -max_len=$max_len \

@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake pkg-config            # toolchain
   linux-libc-dev liburing-dev libtomlplusplus-dev libspdlog-dev libgtest-dev libseccomp-dev  # libraries
+  nlohmann-json3-dev                           # control API JSON bodies (vmm/api/)
   linux-source-6.1 flex bison bc libelf-dev libssl-dev xz-utils lz4  # guest kernel build
   python3                                      # test drivers
   python3-matplotlib                           # scripts/bench-chart.sh (bench/chart.py)
@@ -15,6 +16,7 @@ packages=(
   clang libclang-rt-14-dev                     # libFuzzer target
   clang-format clang-tidy                      # scripts/lint.sh (ctest lint.format)
   shellcheck python3-pyflakes                  # scripts/lint.sh (ctest lint.shellcheck, lint.python)
+  prometheus                                   # promtool: the API's /metrics test
 )
 optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
 

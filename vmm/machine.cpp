@@ -21,6 +21,9 @@
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
 #include "storage/disk.h"
+#include "vmm/api/api_server.h"
+#include "vmm/api/api_socket.h"
+#include "vmm/api/machine_control.h"
 #include "vmm/config/validate_config.h"
 #include "vmm/host/console_input.h"
 #include "vmm/host/console_output.h"
@@ -34,6 +37,7 @@
 #include "vmm/kvm/pvm_quirks.h"
 #include "vmm/kvm/ram_limits.h"
 #include "vmm/kvm/vcpu.h"
+#include "vmm/kvm/vcpu_pause.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/loader/bzimage_loader.h"
 #include "vmm/loader/elf_loader.h"
@@ -332,6 +336,40 @@ std::vector<std::jthread> start_vcpus(const std::vector<std::unique_ptr<Vcpu>>& 
   return threads;
 }
 
+// The control API (vmm/api/), when configured: its server thread loads
+// its own filter, so it starts before the main thread's.
+struct ControlApi {
+  ControlApi(UniqueFd listener, const VmConfig& config, RunState& state, VcpuPause& pause,
+             const std::vector<std::unique_ptr<Vcpu>>& vcpus, const std::vector<BlockDevice>& disks,
+             Clock::time_point started)
+      : control(config, state, pause, vcpus, disk_pointers(disks), started),
+        server(std::move(listener), config.api_socket, control, config.seccomp) {}
+
+  static std::vector<const storage::Disk*> disk_pointers(const std::vector<BlockDevice>& disks) {
+    std::vector<const storage::Disk*> out;
+    for (const BlockDevice& d : disks) out.push_back(d.disk);
+    return out;
+  }
+
+  api::MachineControl control;
+  api::ApiServer server;  // after `control`, which it calls
+};
+
+// Starts the control API; a failure stops the running vCPUs through the
+// normal teardown (the socket is bound already: set-up checked the path).
+void start_control_api(std::optional<ControlApi>& api, UniqueFd listener, const VmConfig& config,
+                       RunState& state, VcpuPause& pause,
+                       const std::vector<std::unique_ptr<Vcpu>>& vcpus,
+                       const std::vector<BlockDevice>& disks, Clock::time_point started) {
+  if (!listener) return;
+  try {
+    api.emplace(std::move(listener), config, state, pause, vcpus, disks, started);
+  } catch (const std::exception& e) {
+    spdlog::error("control API: {}", e.what());
+    state.request_stop(exit_code::kInternal, e.what());
+  }
+}
+
 // Last: a thread inherits its creator's filter, so the main thread's own
 // comes after it has started every other thread.
 // A failure stops the running vCPUs through the normal teardown.
@@ -339,7 +377,7 @@ void filter_main_thread(RunState& state, bool sandbox) {
   if (!sandbox) return;
   try {
     install_seccomp_filter(ThreadKind::kControl);
-    spdlog::info("seccomp sandbox on: vcpu, io-loop, console and control threads filtered");
+    spdlog::info("seccomp sandbox on: vcpu, io-loop, console, api and control threads filtered");
   } catch (const std::exception& e) {
     spdlog::error("{}", e.what());
     state.request_stop(exit_code::kInternal, e.what());
@@ -426,6 +464,11 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
 
   std::vector<std::unique_ptr<Vcpu>> vcpus =
       create_vcpus(kvm, vm, config, cpuid, pvm, kernel.entry);
+  VcpuPause pause_gate(config.vcpus);
+  for (auto& v : vcpus) v->set_pause_gate(pause_gate);
+  // Bound before any vCPU runs: a path that cannot be served ends set-up.
+  UniqueFd api_listener =
+      config.api_socket.empty() ? UniqueFd() : api::listen_api_socket(config.api_socket);
   spdlog::debug("vCPUs created: {:.2f} ms", clock.ms());
 
   // Set-up is over: from here on every thread runs under its seccomp filter.
@@ -437,8 +480,14 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   start_console_input(config, legacy.uart, state, raw_terminal, stdin_thread);
   spdlog::info("first KVM_RUN {:.2f} ms after start", clock.ms());
   std::vector<std::jthread> threads = start_vcpus(vcpus, bus, state, sandbox);
+  // Declared after the vCPUs, their threads and the disks: it goes first.
+  std::optional<ControlApi> control_api;
+  start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus, disks,
+                    started);
   filter_main_thread(state, sandbox);
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
+  control_api.reset();         // no request from here on touches a disk or a vCPU
+  pause_gate.wake_for_stop();  // paused vCPUs see the stop
 
   stop_vcpus_and_drain_disks(vcpus, threads, device_loop, disks);
   legacy.console.flush();

@@ -60,6 +60,8 @@ the TOML config file (see configs/default.toml and README.md).
       --no-stdin            do not feed the terminal to the guest    [serial.stdin]
       --log-level LEVEL     trace, debug, info, warn, error, critical, off [log.level]
       --pvm-workarounds M   auto, on, off: PVM guest flags and int3  [kernel.pvm_workarounds]
+      --api-sock PATH       serve the control API (docs/api.md) on this
+                            Unix socket, created mode 0600           [api.socket]
       --kvm PATH            the KVM device (default /dev/kvm)
       --no-seccomp          run without the seccomp sandbox (debugging)  [debug.seccomp]
       --sample-rip MS       sample vCPU 0's RIP every MS ms; print a profile at exit
@@ -119,6 +121,7 @@ CliOptions parse_cli(int argc, char** argv) {
     else if (arg == "--pvm-workarounds") o.pvm = parse_pvm(next());
     else if (arg == "--sample-rip") o.rip_sample_ms = parse_number<uint32_t>(arg, next());
     else if (arg == "--system-map") o.system_map = next();
+    else if (arg == "--api-sock") o.api_socket = next();
     else throw UsageError("unknown option '" + arg + "' (see --help)");
   }
   return o;
@@ -161,6 +164,10 @@ VmConfig build_config(const CliOptions& cli) {
     note_flag(c, "debug.rip_sample_ms", "--sample-rip");
   }
   if (cli.system_map) c.system_map = expand_path(*cli.system_map);
+  if (cli.api_socket) {
+    c.api_socket = expand_path(*cli.api_socket);
+    note_flag(c, "api.socket", "--api-sock");
+  }
   for (const auto& spec : cli.disks) {
     note_flag(c, "disk[" + std::to_string(c.disks.size()) + "]", "--disk " + spec);
     c.disks.push_back(parse_disk_flag(spec));

@@ -19,7 +19,8 @@ struct CliOptions {
   bool version = false;
   std::string config_path;
   std::optional<std::string> kvm_device;
-  std::optional<std::string> kernel, initrd, cmdline, append, serial_log, log_level, system_map;
+  std::optional<std::string> kernel, initrd, cmdline, append, serial_log, log_level, system_map,
+      api_socket;
   std::optional<uint64_t> memory_mib;
   std::optional<uint32_t> vcpus, rip_sample_ms;
   std::optional<PvmWorkarounds> pvm;

@@ -163,6 +163,12 @@ void parse_debug(const toml::table& t, VmConfig& c, const std::string& src,
   r.reject_unknown();
 }
 
+void parse_api(const toml::table& t, VmConfig& c, const std::string& src, const std::string& dir) {
+  TableReader r(t, "api.", src, c);
+  c.api_socket = resolve(r.get_string("socket", c.api_socket), dir);
+  r.reject_unknown();
+}
+
 // A [[disk]] table: its keys as DiskSettings for parse_disk_config (the same
 // parser as --disk), its errors prefixed with the file, line and disk[N].
 DiskConfig parse_disk(const toml::table& t, size_t index, const std::string& src,
@@ -243,6 +249,7 @@ VmConfig parse_config(const std::string& text, const std::string& source) {
   if (auto* t = sub_table(top, "serial", source)) parse_serial(*t, c, source, dir);
   if (auto* t = sub_table(top, "log", source)) parse_log(*t, c, source);
   if (auto* t = sub_table(top, "debug", source)) parse_debug(*t, c, source, dir);
+  if (auto* t = sub_table(top, "api", source)) parse_api(*t, c, source, dir);
   if (const toml::node* n = top.node("disk")) {
     const toml::array* arr = n->as_array();
     if (!arr)

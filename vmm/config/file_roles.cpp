@@ -96,18 +96,43 @@ class RunFiles {
   // written (nothing to truncate there).
   void add_log(const std::string& role, const std::string& path, bool fifo_ok) {
     if (path.empty()) return;
-    const RunFile log{role, path, log_id(role, path, fifo_ok)};
+    add_output({role, path, log_id(role, path, fifo_ok)}, "writing the log");
+  }
+
+  // The control API's socket: created at start, so like a log it must not
+  // name another file of the run, and only a socket (one a dead run left
+  // behind) may already be there; bind_api_socket decides whether that one
+  // is stale.
+  void add_socket(const std::string& role, const std::string& path) {
+    if (path.empty()) return;
+    struct stat st {};
+    if (::stat(path.c_str(), &st) != 0) {
+      // The directory's checks (exists, writable), as for a new log.
+      add_output({role, path, log_id(role, path, false)}, "creating the socket");
+      return;
+    }
+    if (!S_ISSOCK(st.st_mode)) {
+      throw ConfigError(named(role, path) + " is " + file_type_name(st.st_mode) +
+                        ", not a socket: refusing to replace it");
+    }
+    add_output({role, path, id_of(st)}, "creating the socket");
+  }
+
+ private:
+  // `action`: what would destroy the other file ("writing the log").
+  void add_output(const RunFile& log, const std::string& action) {
+    const std::string& role = log.role;
+    const std::string& path = log.path;
     for (const auto* files : {&inputs_, &logs_}) {
       for (const RunFile& f : *files) {
         if (f.id != log.id) continue;
         throw ConfigError(named(role, path) + " is the same file as " + named(f.role, f.path) +
-                          ": writing the log would destroy it");
+                          ": " + action + " would destroy it");
       }
     }
     logs_.push_back(log);
   }
 
- private:
   void add_missing_input(const std::string& role, const std::string& path) {
     if (const auto id = entry_to_create(path)) inputs_.push_back({role, path, *id});
   }
@@ -165,6 +190,7 @@ void check_run_files(const VmConfig& config, const std::string& config_path) {
   for (size_t i = 0; i < config.disks.size(); ++i) {
     files.add_log("disk " + std::to_string(i) + "'s write log", config.disks[i].write_log, true);
   }
+  files.add_socket("API socket", config.api_socket);
 }
 
 }  // namespace minivmm

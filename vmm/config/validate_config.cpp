@@ -72,6 +72,13 @@ void validate_config(const VmConfig& config) {
   check_range("machine.io_poll_us", config.io_poll_us, 0, kMaxIoPollUs);
   check_range("debug.rip_sample_ms", config.rip_sample_ms, 0, kMaxRipSampleMs);
   check_log_level(config.log_level);
+  if (config.api_socket.size() > kMaxApiSocketPathBytes) {
+    throw ConfigValueError("api.socket",
+                           fmt::format("= \"{}\" is {} bytes long; a Unix socket path holds at "
+                                       "most {} (sun_path, unix(7))",
+                                       config.api_socket, config.api_socket.size(),
+                                       kMaxApiSocketPathBytes));
+  }
   check_disk_count(config.disks.size(), 0, kVmlinuxCommandLineSize - 1,
                    "that is with nothing else on the line");
   for (size_t i = 0; i < config.disks.size(); ++i) {

@@ -29,6 +29,9 @@ inline constexpr uint32_t kMaxIoPollUs = 1000;
 // debug.rip_sample_ms: 0 is off; ten seconds between samples is as rare as
 // a profile of a boot is still worth taking.
 inline constexpr uint32_t kMaxRipSampleMs = 10000;
+// api.socket: a Unix socket path fits sockaddr_un's 108-byte sun_path with
+// its terminating NUL (unix(7)).
+inline constexpr size_t kMaxApiSocketPathBytes = 107;
 // log.level: spdlog's level names.
 inline constexpr const char* kLogLevels = "trace, debug, info, warn, error, critical, off";
 // Where a key's value came from, for error messages: "file.toml:3" or a
@@ -59,6 +62,8 @@ struct VmConfig {
   uint32_t rip_sample_ms = 0;  // 0: off
   std::string system_map;      // for symbolizing RIP samples
   bool seccomp = true;         // the per-thread seccomp sandbox (vmm/host/seccomp_filter.h)
+  // [api]
+  std::string api_socket;  // the control API's Unix socket (vmm/api/); empty: none
   // [[disk]]
   std::vector<DiskConfig> disks;
   // Keyed "machine.vcpus", "disk[2]" (a whole disk), "disk[2].queues", "disk"

@@ -12,6 +12,7 @@
 #include <initializer_list>
 #include <memory>
 #include <optional>
+#include <vector>
 
 #include "common/error.h"
 #include "vmm/host/seccomp_violation.h"
@@ -106,11 +107,12 @@ Policy policy_for(ThreadKind kind, pid_t pid) {
       allow(p, {"poll", "ppoll"});
       // The vCPU ioctls the run loop makes (vcpu.cpp): KVM_RUN, register
       // access for RIP sampling, int3 injection and diagnostics, KVM_IRQ_LINE
-      // on the VM fd when the UART raises its interrupt.
+      // on the VM fd when the UART raises its interrupt, KVM_KVMCLOCK_CTRL
+      // when it pauses (vcpu_pause.h).
       allow_each(p, "ioctl", 1,
                  {KVM_RUN, KVM_GET_REGS, KVM_SET_REGS, KVM_GET_SREGS, KVM_SET_SREGS,
                   KVM_GET_VCPU_EVENTS, KVM_SET_VCPU_EVENTS, KVM_TRANSLATE, KVM_GET_MP_STATE,
-                  KVM_IRQ_LINE});
+                  KVM_IRQ_LINE, KVM_KVMCLOCK_CTRL});
       break;
     case ThreadKind::kIoLoop:
       // The epoll loop and eventfds, the io_uring engine (io_uring_enter:
@@ -136,6 +138,16 @@ Policy policy_for(ThreadKind kind, pid_t pid) {
       allow_tgkill(p, pid, SIGRTMIN);
       allow_each(p, "ioctl", 1,
                  {KVM_GET_REGS, KVM_GET_SREGS, KVM_GET_MP_STATE, TCGETS, TCSETS, TCSETSW, TCSETSF});
+      break;
+    case ThreadKind::kApi:
+      // The control API's server (vmm/api/api_server.h): its epoll set and
+      // eventfd, accept4 on the listening socket it was handed, read/write/
+      // close on the connections; unlink of its own socket path at exit;
+      // tgkill with the interrupt signal to take the vCPUs out of KVM_RUN
+      // for a pause. Nothing that opens, creates or connects.
+      allow(p, {"epoll_wait", "epoll_pwait", "epoll_pwait2", "epoll_ctl", "accept4", "read",
+                "shutdown", "close", "unlink"});
+      allow_tgkill(p, pid, SIGRTMIN);
       break;
   }
   return p;
@@ -177,6 +189,24 @@ Filter build_filter(ThreadKind kind) {
   return f;
 }
 
+// glibc opens /proc/sys/vm/overcommit_memory the first time any thread's
+// arena heap shrinks (check_may_shrink_heap, malloc/arena.c and
+// sysdeps/unix/sysv/linux/malloc-sysdep.h) and caches the answer for the
+// process. A sandboxed thread that frees enough memory (the API server's
+// 64 KiB request buffers) would make that first openat under its filter
+// and trap. Freeing 1 MiB of heap chunks here, before the filter, makes
+// the read happen now (in this thread's arena, if it is not the main one:
+// one thread suffices for the whole process).
+void prime_heap_shrink_check() {
+  constexpr size_t kChunk = 8 << 10;  // below the mmap threshold: from the arena
+  std::vector<std::unique_ptr<char[]>> chunks;
+  for (size_t i = 0; i < 128; ++i) {
+    chunks.push_back(std::make_unique<char[]>(kChunk));
+    chunks.back()[0] = 1;
+  }
+  chunks.clear();
+}
+
 }  // namespace
 
 std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
@@ -189,6 +219,7 @@ std::vector<std::string> seccomp_allowed_syscalls(ThreadKind kind) {
 }
 
 void install_seccomp_filter(ThreadKind kind) {
+  prime_heap_shrink_check();
   const Filter f = build_filter(kind);
   note_sandboxed_thread(kind);
   const int rc = seccomp_load(f.get());

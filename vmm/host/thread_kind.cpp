@@ -8,6 +8,7 @@ const char* thread_kind_name(ThreadKind kind) {
     case ThreadKind::kIoLoop: return "io-loop";
     case ThreadKind::kConsole: return "console";
     case ThreadKind::kControl: return "control";
+    case ThreadKind::kApi: return "api";
   }
   return "unknown";
 }

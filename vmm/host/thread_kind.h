@@ -9,6 +9,7 @@ enum class ThreadKind {
   kIoLoop,   // the virtio event loop: queue notifications, disk I/O, completions
   kConsole,  // host stdin -> the guest's UART
   kControl,  // the main thread after set-up (waits, then tears down) and the signal watcher
+  kApi,      // the control API's socket server (vmm/api/)
 };
 
 const char* thread_kind_name(ThreadKind kind);

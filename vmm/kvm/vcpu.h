@@ -18,6 +18,7 @@
 #include "vmm/kvm/exit_history.h"
 #include "vmm/kvm/io_bus.h"
 #include "vmm/kvm/kvm_system.h"
+#include "vmm/kvm/vcpu_pause.h"
 #include "vmm/kvm/vm.h"
 #include "vmm/run/run_state.h"
 
@@ -53,6 +54,8 @@ class Vcpu {
   // Runs until `state` says stop; returns when this vCPU has left KVM_RUN.
   // A fatal exit calls state.request_stop() itself.
   void run(const IoBus& bus, RunState& state);
+  // Before run(): the gate run() checks before each KVM_RUN (vcpu_pause.h).
+  void set_pause_gate(VcpuPause& gate) { pause_ = &gate; }
   // From any thread: makes run() leave KVM_RUN promptly.
   void interrupt_run();
   // From any thread: the next interrupted KVM_RUN records the guest RIP.
@@ -73,6 +76,7 @@ class Vcpu {
   bool handle_internal_error(RunState& state);
   void fail(RunState& state, int code, const std::string& what);
   std::vector<uint8_t> instruction_bytes(uint64_t rip) const;
+  void tell_guest_paused() const;
 
   unsigned index_;
   GuestMemory mem_;
@@ -83,6 +87,7 @@ class Vcpu {
   std::atomic<pthread_t> thread_{};
   std::atomic<bool> running_{false};
   std::atomic<bool> sample_requested_{false};
+  VcpuPause* pause_ = nullptr;
   std::map<uint64_t, uint64_t> rip_samples_;  // RIP -> hits (touched by this vCPU's thread only)
   uint64_t int3_injections_ = 0;
   ExitHistory history_;  // touched by this vCPU's thread only

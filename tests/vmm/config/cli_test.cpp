@@ -34,6 +34,12 @@ TEST(Cli, FlagsOverrideDefaults) {
   EXPECT_EQ(c.disks[0].queues, 2u);
 }
 
+TEST(Cli, ApiSocketFromTheFlag) {
+  EXPECT_EQ(build_config(parse({"--kernel", "/k"})).api_socket, "");
+  EXPECT_EQ(build_config(parse({"--kernel", "/k", "--api-sock", "/run/vm.sock"})).api_socket,
+            "/run/vm.sock");
+}
+
 TEST(Cli, SeccompIsOnUnlessTurnedOff) {
   EXPECT_TRUE(build_config(parse({"--kernel", "/k"})).seccomp);
   EXPECT_FALSE(build_config(parse({"--kernel", "/k", "--no-seccomp"})).seccomp);

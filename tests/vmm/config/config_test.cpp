@@ -391,5 +391,15 @@ TEST(Config, DebugSeccompKey) {
   expect_error("[debug]\nseccomp = \"off\"\n", {"debug.seccomp", "boolean"});
 }
 
+TEST(Config, ApiSocketKeyIsAPathBesideTheConfigFile) {
+  EXPECT_EQ(parse_config("", "test.toml").api_socket, "");
+  EXPECT_EQ(parse_config("[api]\nsocket = \"/run/vm.sock\"\n", "test.toml").api_socket,
+            "/run/vm.sock");
+  EXPECT_EQ(parse_config("[api]\nsocket = \"vm.sock\"\n", "/etc/vms/a.toml").api_socket,
+            "/etc/vms/vm.sock");
+  expect_error("[api]\nsocket = 1\n", {"test.toml:2", "api.socket", "string"});
+  expect_error("[api]\nport = 80\n", {"unknown key 'api.port'"});
+}
+
 }  // namespace
 }  // namespace minivmm

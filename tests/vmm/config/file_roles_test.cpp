@@ -152,6 +152,22 @@ TEST_F(FileRolesTest, NonRegularKernelInitrdAndLogsAreRefusedButAWriteLogMayBeAF
             "disk 0's write log '/dev/null' is a character device, not a regular file or a FIFO");
 }
 
+TEST_F(FileRolesTest, ApiSocketMayBeNewOrAnOldSocketButNoOtherFile) {
+  config_.api_socket = path("api.sock");
+  EXPECT_EQ(error(), "");
+  EXPECT_FALSE(fs::exists(path("api.sock")));  // checked, not created
+  config_.api_socket = file("notes.txt");
+  EXPECT_EQ(error(), "API socket '" + path("notes.txt") +
+                         "' is a regular file, not a socket: refusing to replace it");
+  config_.api_socket = dir_.string();
+  EXPECT_EQ(error(), "API socket '" + dir_.string() +
+                         "' is a directory, not a socket: refusing to replace it");
+  config_.api_socket = path("console.log");
+  config_.serial_log = path("console.log");
+  EXPECT_EQ(error(), "API socket '" + path("console.log") + "' is the same file as serial log '" +
+                         path("console.log") + "': creating the socket would destroy it");
+}
+
 TEST_F(FileRolesTest, MissingInputsAreLeftToWhoOpensThem) {
   config_.kernel = path("no-vmlinux");
   add_disk(path("no-disk.img"));

@@ -56,6 +56,10 @@ TEST(ValidateConfig, SameRefusedValueSameReasonFromFileAndFlag) {
        "key 'debug.rip_sample_ms' = 10001 is out of range [0, 10000]"},
       {"[log]\nlevel = \"loud\"\n", "--log-level", "loud",
        "key 'log.level' = \"loud\" must be one of: trace, debug, info, warn, error, critical, off"},
+      {"[api]\nsocket = \"/" + std::string(107, 's') + "\"\n", "--api-sock",
+       "/" + std::string(107, 's'),
+       "key 'api.socket' = \"/" + std::string(107, 's') +
+           "\" is 108 bytes long; a Unix socket path holds at most 107 (sun_path, unix(7))"},
   };
   for (const Case& c : cases) {
     EXPECT_EQ(after_where(toml_error(c.toml), "test.toml:2: "), c.expected);

@@ -29,6 +29,7 @@
 #include <sys/socket.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
+#include <sys/un.h>
 #include <sys/wait.h>
 #include <termios.h>
 #include <unistd.h>
@@ -36,6 +37,7 @@
 #include <algorithm>
 #include <atomic>
 #include <cerrno>
+#include <cstddef>
 #include <cstdlib>
 #include <cstring>
 #include <functional>
@@ -53,7 +55,7 @@ namespace minivmm {
 namespace {
 
 const ThreadKind kAllKinds[] = {ThreadKind::kVcpu, ThreadKind::kIoLoop, ThreadKind::kConsole,
-                                ThreadKind::kControl};
+                                ThreadKind::kControl, ThreadKind::kApi};
 
 // What minivmm has done before any filter loads: the SIGSYS handler, and
 // logging started (spdlog's logger exists, glibc has read the time zone).
@@ -151,6 +153,43 @@ TEST_F(SeccompFilterDeathTest, ControlKicksAndRestoresTheTerminal) {
     });
   };
   EXPECT_EXIT(body(), ::testing::ExitedWithCode(0), "at work");
+}
+
+// The API server's work on a listening socket and an epoll set made before
+// its filter (as api_server.cpp gets them): accept, read, answer, close.
+TEST_F(SeccompFilterDeathTest, ApiServesAConnectionButCannotConnect) {
+  auto body = [] {
+    set_up_like_minivmm();
+    const int listener = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    sockaddr_un addr{};
+    addr.sun_family = AF_UNIX;
+    const std::string name = "minivmm-seccomp-api-" + std::to_string(getpid());
+    std::memcpy(addr.sun_path + 1, name.data(), name.size());  // abstract: no file
+    const auto len = static_cast<socklen_t>(offsetof(sockaddr_un, sun_path) + 1 + name.size());
+    if (bind(listener, reinterpret_cast<sockaddr*>(&addr), len) != 0 || listen(listener, 4) != 0)
+      std::_Exit(2);
+    const int client = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (connect(client, reinterpret_cast<sockaddr*>(&addr), len) != 0) std::_Exit(3);
+    if (write(client, "GET /", 5) != 5) std::_Exit(4);
+    const int ep = epoll_create1(EPOLL_CLOEXEC);
+    std::thread t([&] {
+      install_seccomp_filter(ThreadKind::kApi);
+      epoll_event ev{};
+      ev.events = EPOLLIN;
+      epoll_ctl(ep, EPOLL_CTL_ADD, listener, &ev);
+      epoll_wait(ep, &ev, 1, 1000);
+      const int conn = accept4(listener, nullptr, nullptr, SOCK_NONBLOCK | SOCK_CLOEXEC);
+      char buf[8];
+      if (conn < 0 || read(conn, buf, sizeof buf) != 5 || write(conn, "ok", 2) != 2) std::_Exit(5);
+      close(conn);
+      common_work();
+      connect(client, reinterpret_cast<sockaddr*>(&addr), len);  // traps
+    });
+    t.join();
+    std::_Exit(0);
+  };
+  EXPECT_EXIT(body(), ::testing::ExitedWithCode(exit_code::kSeccompViolation),
+              violation(ThreadKind::kApi, SYS_connect));
 }
 
 TEST_F(SeccompFilterDeathTest, OpenatIsRefusedInEveryKind) {
