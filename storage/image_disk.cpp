@@ -95,8 +95,8 @@ ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) co
     return steps;
   }
   switch (request.op) {
-    case RequestType::Read: steps.push_back(Step::Transfer); return steps;
-    case RequestType::Write:  // durability: see issue_staged_writes()
+    case RequestType::Read:
+    case RequestType::Write:  // a write's durability: see issue_staged_writes()
       steps.push_back(Step::Transfer);
       return steps;
     case RequestType::Discard:

@@ -23,8 +23,9 @@ int64_t run_rw_inline(const IoOp& op) {
   IovCursor cursor(op.iov, op.offset);
   while (!cursor.done()) {
     const int count = std::min(cursor.count(), IOV_MAX);
-    const ssize_t n = write ? pwritev2(op.fd, cursor.data(), count, cursor.offset(), flags)
-                            : preadv2(op.fd, cursor.data(), count, cursor.offset(), 0);
+    const ssize_t n =
+        write ? pwritev2(op.fd, cursor.data(), count, static_cast<off_t>(cursor.offset()), flags)
+              : preadv2(op.fd, cursor.data(), count, static_cast<off_t>(cursor.offset()), 0);
     if (n < 0) {
       if (retryable(errno)) continue;
       return -errno;

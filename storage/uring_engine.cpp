@@ -143,8 +143,10 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
   // Only a write that may block is timed (a clock read is ~50 ns).
   const auto start =
       flags == 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-  const ssize_t n = write ? ::pwritev2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags)
-                          : ::preadv2(op.fd, p.cursor.data(), count, p.cursor.offset(), flags);
+  const ssize_t n =
+      write
+          ? ::pwritev2(op.fd, p.cursor.data(), count, static_cast<off_t>(p.cursor.offset()), flags)
+          : ::preadv2(op.fd, p.cursor.data(), count, static_cast<off_t>(p.cursor.offset()), flags);
   if (n < 0) {
     // Would block, or no non-blocking buffered writes here: the ring does it
     // (and reports any real error).
@@ -182,7 +184,8 @@ void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) 
       break;
     case IoOp::Kind::Fdatasync: io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC); break;
     case IoOp::Kind::Fallocate:
-      io_uring_prep_fallocate(sqe, op.fd, op.fallocate_mode, op.offset, op.length);
+      io_uring_prep_fallocate(sqe, op.fd, op.fallocate_mode, static_cast<off_t>(op.offset),
+                              static_cast<off_t>(op.length));
       break;
     case IoOp::Kind::Noop: io_uring_prep_nop(sqe); break;
   }

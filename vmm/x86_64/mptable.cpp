@@ -47,16 +47,24 @@ void append_processors(std::vector<uint8_t>& out, uint32_t num_cpus) {
   }
 }
 
-MpInterruptEntry interrupt_entry(uint8_t type, uint8_t interrupt_type, uint8_t irq,
-                                 uint8_t dest_apic, uint8_t pin) {
+// Which source interrupt reaches which APIC pin (MP spec 1.4, 4.3.4/4.3.5).
+struct InterruptRoute {
+  uint8_t type;            // I/O or local interrupt assignment entry
+  uint8_t interrupt_type;  // INT, NMI, ExtINT
+  uint8_t irq;             // source bus IRQ
+  uint8_t dest_apic;
+  uint8_t pin;
+};
+
+MpInterruptEntry interrupt_entry(const InterruptRoute& route) {
   MpInterruptEntry e{};
-  e.type = type;
-  e.interrupt_type = interrupt_type;
+  e.type = route.type;
+  e.interrupt_type = route.interrupt_type;
   e.flags = kConformsToBus;
   e.source_bus_id = kMpIsaBusId;
-  e.source_bus_irq = irq;
-  e.dest_apic_id = dest_apic;
-  e.dest_pin = pin;
+  e.source_bus_irq = route.irq;
+  e.dest_apic_id = route.dest_apic;
+  e.dest_pin = route.pin;
   return e;
 }
 
@@ -91,11 +99,23 @@ std::vector<uint8_t> build_mptable(uint32_t num_cpus, uint64_t base_addr) {
   append(out, ioapic);
   // Identity routing ISA IRQ n -> INTIN n matches KVM's default GSI routing.
   for (uint8_t pin = 0; pin < kMpIoApicPins; ++pin) {
-    append(out, interrupt_entry(kMpIoInterrupt, kMpInt, pin, ioapic_id, pin));
+    append(out, interrupt_entry({.type = kMpIoInterrupt,
+                                 .interrupt_type = kMpInt,
+                                 .irq = pin,
+                                 .dest_apic = ioapic_id,
+                                 .pin = pin}));
   }
   // Virtual wire mode: the 8259 reaches LINT0 as ExtINT, NMI comes on LINT1.
-  append(out, interrupt_entry(kMpLocalInterrupt, kMpExtInt, 0, kMpAllLocalApics, 0));
-  append(out, interrupt_entry(kMpLocalInterrupt, kMpNmi, 0, kMpAllLocalApics, 1));
+  append(out, interrupt_entry({.type = kMpLocalInterrupt,
+                               .interrupt_type = kMpExtInt,
+                               .irq = 0,
+                               .dest_apic = kMpAllLocalApics,
+                               .pin = 0}));
+  append(out, interrupt_entry({.type = kMpLocalInterrupt,
+                               .interrupt_type = kMpNmi,
+                               .irq = 0,
+                               .dest_apic = kMpAllLocalApics,
+                               .pin = 1}));
 
   const size_t table_len = out.size() - sizeof(MpFloatingPointer);
   MpConfigHeader hdr{};
