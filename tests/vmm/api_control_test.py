@@ -28,19 +28,16 @@ import sys
 import tempfile
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 METRICS_ONLY = len(sys.argv) > 2 and sys.argv[2] == "metrics"
 CONFIG_EXIT = 65  # exit_code::kConfig
-failures = []
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
-    if not ok:
-        failures.append(label)
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 
 def exchange(sock_path, raw, timeout=10):

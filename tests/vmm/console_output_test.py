@@ -24,11 +24,14 @@ import termios
 import threading
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 MAX_STALL_S = 1  # ConsoleOutput::kMaxStall
-failures = []
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 
 class Stderr:
@@ -52,12 +55,6 @@ class Stderr:
     def log(self):
         self.t.join(10)
         return self.text.decode(errors="replace")
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
-    if not ok:
-        failures.append(label)
 
 
 def reader_gone(d):
@@ -182,5 +179,4 @@ with tempfile.TemporaryDirectory() as d:
     reader_stuck(d)
     serial_log_replaced(d)
     stdout_closed(d)
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()

@@ -17,12 +17,15 @@ import sys
 import tempfile
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 from framework import vmm_log
 from framework import vmm_process
 
 MINIVMM = sys.argv[1]
-failures = []
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 # The stats line's fields, in the order minivmm logs them (storage/disk_stats.cpp).
 STATS_FIELDS = ["reads", "writes", "dsync_writes", "batched_durable_writes", "flush_requests",
                 "fdatasyncs", "discards", "write_zeroes", "at_risk_bytes", "at_risk_requests",
@@ -33,12 +36,6 @@ def idle_ring(r):
     """A queue this guest never set up, its I/O loop answering."""
     return (not r.ready and r.avail_idx == r.last_avail == r.used_idx == r.in_flight == 0
             and not r.needs_reset and r.loop_answered)
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
-    if not ok:
-        failures.append(label)
 
 
 class Vmm:
@@ -120,5 +117,4 @@ if why:
 with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") else None) as d:
     run(d, sandbox=True)
     run(d, sandbox=False)
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()

@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
@@ -31,13 +32,9 @@ PDPT = 0xA000       # minivmm's identity-map PDPT (vmm/x86_64/memory_layout.h)
 NEW_PD = 0x3000000  # a free page of guest RAM for the guest's own PD
 VA_HIGH = 4 * GiB   # PDPT entry 4: the first unused one
 MAX_RSS = 256 * MiB
-failures = []
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(label)
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 
 def meminfo(key):
@@ -177,5 +174,4 @@ with tempfile.TemporaryDirectory() as d:
     run_big_guest(d, ram_mib)
     if limit is not None:
         run_too_big(d, limit)
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()

@@ -18,18 +18,15 @@ import sys
 import tempfile
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 
 MINIVMM = sys.argv[1]
 EXPECTED_THREADS = {"minivmm", "minivmm-signal", "minivmm-io", "minivmm-console",
                     "minivmm-vcpu0", "minivmm-vcpu1"}
-failures = []
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
-    if not ok:
-        failures.append(label)
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 
 def threads(pid):
@@ -99,5 +96,4 @@ with tempfile.TemporaryDirectory() as d:
     with open(cfg, "w") as f:
         f.write("[debug]\nseccomp = false\n")
     run(d, "[debug] seccomp = false", ["--config", cfg], "0")
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()

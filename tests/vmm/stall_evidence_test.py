@@ -22,6 +22,7 @@ import sys
 import tempfile
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 from framework import vm_stall
 from framework import vmm_log
@@ -30,7 +31,9 @@ from framework import vmm_process
 MINIVMM = sys.argv[1]
 PVM = os.path.exists("/sys/module/kvm_pvm") or not any(
     f in open("/proc/cpuinfo").read() for f in (" vmx", " svm"))
-failures = []
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 MMIO = 0xd0000000  # disk 0's virtio-mmio window (vmm/x86_64/memory_layout.h)
 QUEUE_SIZE = 16
@@ -83,12 +86,6 @@ def virtio_read_guest(notify):
     if notify:
         code += mmio32(0x050, 0)                 # QueueNotify
     return code + HLT_LOOP
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}", flush=True)
-    if not ok:
-        failures.append(label)
 
 
 class Vmm:
@@ -167,5 +164,4 @@ with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") els
     case(d, "published", virtio_read_guest(notify=False), published_not_taken)
     case(d, "notified", virtio_read_guest(notify=True), notified_and_answered)
     case(d, "spin", tiny_guest.SPIN, spinning)
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()

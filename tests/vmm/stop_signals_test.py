@@ -18,18 +18,15 @@ import tempfile
 import termios
 import time
 
+from framework.checklist import Checklist
 from framework import tiny_guest
 from framework import vmm_process
 
 MINIVMM = sys.argv[1]
 FORCED = 77  # exit_code::kForcedStop
-failures = []
-
-
-def report(label, ok, detail=""):
-    print(f"{'ok  ' if ok else 'FAIL'} {label}{': ' + detail if detail else ''}")
-    if not ok:
-        failures.append(label)
+CHECKS = Checklist()
+report = CHECKS.report
+failures = CHECKS.failures
 
 
 class Vmm:
@@ -137,5 +134,4 @@ with tempfile.TemporaryDirectory(dir="/dev/shm" if os.path.isdir("/dev/shm") els
     first_signal_graceful(d)
     hang_in_setup(d)
     hang_in_stop(d)
-print(f"{len(failures)} failed")
-sys.exit(1 if failures else 0)
+CHECKS.exit()
