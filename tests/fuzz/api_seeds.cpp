@@ -15,10 +15,11 @@ std::vector<std::vector<uint8_t>> builtin_seeds() {
       "GET /metrics HTTP/1.0\r\n\r\n",
       "PUT /actions HTTP/1.1\r\nContent-Length: " + std::to_string(put_stop.size()) + "\r\n\r\n" +
           put_stop,
-      "PATCH /vm HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n"
-      R"({"state":"Paused"})",
-      "PATCH /vm HTTP/1.1\r\nContent-Length: 30\r\n\r\n"
-      R"({"state":"Resumed","x":[1,{}]})",
+      std::string(
+          "PATCH /vm HTTP/1.1\r\nContent-Type: application/json\r\nContent-Length: 19\r\n\r\n") +
+          R"({"state":"Paused"})",
+      std::string("PATCH /vm HTTP/1.1\r\nContent-Length: 30\r\n\r\n") +
+          R"({"state":"Resumed","x":[1,{}]})",
       "PUT /actions HTTP/1.1\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\n",
       "PUT /actions HTTP/1.1\r\nContent-Length: 1\r\nContent-Length: 2\r\n\r\n{}",
       "DELETE /drives/0 HTTP/1.1\r\n\r\n",

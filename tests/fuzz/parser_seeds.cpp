@@ -21,7 +21,7 @@ struct Seed {
   void desc(uint64_t table_off, uint16_t i, uint64_t addr_off, uint32_t len, uint16_t flags,
             uint16_t next) {
     const uint64_t addr = 0x80000000 + addr_off;
-    uint8_t* d = ram() + table_off + 16 * i;
+    uint8_t* d = ram() + table_off + 16L * i;
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);
     std::memcpy(d + 12, &flags, 2);

@@ -105,7 +105,8 @@ class Session {
   void bring_up() {
     const uint64_t features = driver_->device_features() & feature_mask_;
     if (!driver_->negotiate(features)) return;
-    for (uint16_t q = 0; q < queues_; ++q) driver_->setup_queue(q, kQueueSize);
+    for (uint32_t q = 0; q < queues_; ++q)
+      driver_->setup_queue(static_cast<uint16_t>(q), kQueueSize);
     driver_->driver_ok();
   }
 
@@ -151,11 +152,11 @@ class Session {
   void step(DeviceOp op) {
     switch (op) {
       case DeviceOp::WriteRegister: {
-        const uint64_t offset = (in_.get<uint8_t>() % 64) * 4;
+        const uint64_t offset = (in_.get<uint8_t>() % 64) * 4UL;
         driver_->write32(offset, in_.get<uint32_t>());
         break;
       }
-      case DeviceOp::ReadRegister: driver_->read32((in_.get<uint8_t>() % 64) * 4); break;
+      case DeviceOp::ReadRegister: driver_->read32((in_.get<uint8_t>() % 64) * 4UL); break;
       case DeviceOp::PokeMemory: poke_memory(); break;
       case DeviceOp::WriteDescriptor: write_descriptor(); break;
       case DeviceOp::PublishHead: {

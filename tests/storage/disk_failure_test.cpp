@@ -138,7 +138,7 @@ TEST_F(DiskFailure, FailedFdatasyncMakesLaterFlushesAndDurableWritesFail) {
 
 TEST_F(DiskFailure, FailedBatchSyncInWritethroughIsSticky) {
   auto disk = open(CacheMode::Writethrough);
-  AlignedBuffer buf(3 * 4096, 4096);
+  AlignedBuffer buf(3UL * 4096, 4096);
   faults_->failing_fdatasyncs = 1;
   int a = 1, b = 1;
   // Two writes kicked together share one batch fdatasync (image_disk.h).

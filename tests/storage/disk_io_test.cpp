@@ -81,15 +81,15 @@ TEST_P(DiskIo, ScatterGatherRoundTripMatchesTheFile) {
 TEST_P(DiskIo, BatchLargerThanTheRingCompletesEveryRequestOnce) {
   auto disk = open();
   constexpr int kRequests = 300;  // > kDefaultQueueDepth (128)
-  AlignedBuffer buf(kRequests * 4096, 4096);
+  AlignedBuffer buf(kRequests * 4096UL, 4096);
   std::vector<int> results(kRequests, 1);
   std::vector<iovec> iovs(kRequests);  // DiskRequest::iov is a view
   for (int i = 0; i < kRequests; ++i) {
-    fill(buf.data() + i * 4096, 4096, static_cast<uint8_t>(i));
+    fill(buf.data() + i * 4096L, 4096, static_cast<uint8_t>(i));
     DiskRequest w;
     w.op = RequestType::Write;
     w.offset = static_cast<uint64_t>(i) * 8192;
-    iovs[i] = {buf.data() + i * 4096, 4096};
+    iovs[i] = {buf.data() + i * 4096L, 4096};
     w.iov = {&iovs[i], 1};
     w.done = [&results, i](int r) { results[i] = r; };
     disk->submit(std::move(w));
@@ -101,7 +101,7 @@ TEST_P(DiskIo, BatchLargerThanTheRingCompletesEveryRequestOnce) {
   for (int i = 0; i < kRequests; ++i) {
     ASSERT_EQ(results[i], 0) << i;
     const auto got = test::read_file(path_, static_cast<uint64_t>(i) * 8192, 4096);
-    ASSERT_EQ(0, std::memcmp(got.data(), buf.data() + i * 4096, 4096)) << i;
+    ASSERT_EQ(0, std::memcmp(got.data(), buf.data() + i * 4096L, 4096)) << i;
   }
 }
 

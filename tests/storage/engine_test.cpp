@@ -71,7 +71,7 @@ TEST_P(Engine, CompletionsArriveOnlyAfterKickAndSignalTheEventfd) {
 
 TEST_P(Engine, OverflowBeyondQueueDepthIsQueuedNotLost) {
   auto engine = make(4);
-  AlignedBuffer buf(64 * 512, 4096);
+  AlignedBuffer buf(64UL * 512, 4096);
   std::vector<iovec> iov(64);
   for (uint64_t i = 0; i < 64; ++i) {
     iov[i] = {buf.data() + i * 512, 512};
@@ -143,7 +143,7 @@ TEST_P(Engine, TracingLogsIssueAndCompletionInOrderWithWriteData) {
 // eventfd and reap(), with the data where it belongs.
 TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
   auto engine = make();
-  std::vector<uint8_t> src(6 * 512), dst(6 * 512, 0);
+  std::vector<uint8_t> src(6UL * 512), dst(6UL * 512, 0);
   for (size_t i = 0; i < src.size(); ++i) src[i] = static_cast<uint8_t>(i * 13 + 1);
   std::vector<iovec> w(6), r(6);  // more segments than IovCursor keeps inline
   for (size_t i = 0; i < 6; ++i) {
@@ -188,7 +188,7 @@ TEST(UringEngineBatches, SubmitsAtMostTwoSqesPerEnter) {
   ASSERT_TRUE(fd.valid());
   UringEngine engine(kDefaultQueueDepth);
   static_assert(UringEngine::kMaxSubmitBatch == 2);
-  AlignedBuffer buf(7 * 4096, 4096);
+  AlignedBuffer buf(7UL * 4096, 4096);
   std::vector<iovec> iov(7);
   for (uint64_t i = 0; i < 7; ++i) {
     iov[i] = {buf.data() + i * 4096, 4096};

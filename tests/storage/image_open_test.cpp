@@ -133,7 +133,7 @@ TEST(ImageLock, TwoReadOnlyOpensShareButBlockAWriter) {
 TEST(ImageOpen, ReportsSizeAndBlockSize) {
   TempDir dir;
   const std::string path = dir.file("disk.img");
-  test::make_image(path, 3 * 4096);
+  test::make_image(path, 3UL * 4096);
   auto disk = Disk::open(opts(path, CacheMode::None));
   EXPECT_EQ(disk->size_bytes(), 3u * 4096);
   const uint32_t lbs = disk->logical_block_size();

@@ -16,7 +16,7 @@ namespace minivmm::api {
 
 // Header section and body together: the API's bodies are small JSON
 // objects; a client that sends more is refused, not buffered.
-inline constexpr size_t kMaxRequestBytes = 64 * 1024;
+inline constexpr size_t kMaxRequestBytes = size_t{64} * 1024;
 inline constexpr size_t kMaxHeaderFields = 64;
 
 struct HttpRequest {

@@ -52,7 +52,7 @@ TEST_F(HostileTest, LoopingChainSetsNeedsResetWithoutUsedEntry) {
 
 TEST_F(HostileTest, ChainLongerThanQueueViaIndirect) {
   const uint32_t entries = kQueueSize + 4;
-  const uint64_t table = ram.alloc(16 * entries, 16);
+  const uint64_t table = ram.alloc(uint64_t{16} * entries, 16);
   auto r = prepare(kTypeOut, 0, 512);
   for (uint32_t i = 0; i < entries; ++i) {
     const bool last = i + 1 == entries;
@@ -60,7 +60,7 @@ TEST_F(HostileTest, ChainLongerThanQueueViaIndirect) {
     const uint32_t len = i == 0 ? 16 : (last ? 1 : 512);
     const uint16_t flags = last ? kDescFlagWrite : kDescFlagNext;
     const uint16_t next = static_cast<uint16_t>(i + 1);
-    uint8_t* d = ram.host(table + 16 * i);
+    uint8_t* d = ram.host(table + uint64_t{16} * i);
     std::memcpy(d, &addr, 8);
     std::memcpy(d + 8, &len, 4);
     std::memcpy(d + 12, &flags, 2);

@@ -23,7 +23,7 @@ TEST_F(VirtioBlkTest, WriteThenReadRoundTrip) {
   EXPECT_EQ(u.len, 1u);
   EXPECT_EQ(status_of(w), kStatusOk);
   EXPECT_EQ(on_loop([&] {
-              return std::memcmp(disk->image().data() + 3 * 512, ram.host(w.data), 1024);
+              return std::memcmp(disk->image().data() + 3L * 512, ram.host(w.data), 1024);
             }),
             0);
 
@@ -405,7 +405,7 @@ TEST_F(VirtioBlkTest, QuiesceCompletesInFlightWritesThenFlushes) {
   EXPECT_EQ(status_of(w), kStatusOk);                     // the guest's write completed
   EXPECT_EQ(driver->used_idx(0), 1u);                     // and was reported
   EXPECT_EQ(on_loop([&] { return disk->flushes; }), 1u);  // then one flush
-  EXPECT_EQ(on_loop([&] { return disk->image()[3 * 512]; }), 0x5c);
+  EXPECT_EQ(on_loop([&] { return disk->image()[3UL * 512]; }), 0x5c);
 }
 
 TEST_F(VirtioBlkTest, QuiesceDoesNotFlushReadOnlyDisk) {

@@ -77,7 +77,7 @@ TEST(HttpRequest, MalformedFieldsAre400) {
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nBad Name: x\r\n\r\n").message,
             "malformed header field name");
   EXPECT_EQ(error_of("GET / HTTP/1.1\r\nA: b\r\n folded\r\n\r\n").status, 400);
-  EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 27)).message,
+  EXPECT_EQ(error_of(std::string("GET / HTTP/1.1\r\nA: b\0c\r\n\r\n", 26)).message,
             "header field 'A' has a control character in its value");
 }
 

@@ -183,7 +183,7 @@ TEST_F(SeccompFilterDeathTest, ApiServesAConnectionButCannotConnect) {
       if (conn < 0 || read(conn, buf, sizeof buf) != 5 || write(conn, "ok", 2) != 2) std::_Exit(5);
       close(conn);
       common_work();
-      connect(client, reinterpret_cast<sockaddr*>(&addr), len);  // traps
+      (void)connect(client, reinterpret_cast<sockaddr*>(&addr), len);  // traps
     });
     t.join();
     std::_Exit(0);
@@ -249,8 +249,8 @@ TEST_F(SeccompFilterDeathTest, NoKindMayMapExecutableMemory) {
     SCOPED_TRACE(thread_kind_name(kind));
     EXPECT_EXIT(run_sandboxed(kind,
                               [] {
-                                mmap(nullptr, 4096, PROT_READ | PROT_EXEC,
-                                     MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+                                (void)mmap(nullptr, 4096, PROT_READ | PROT_EXEC,
+                                           MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
                               }),
                 ::testing::ExitedWithCode(exit_code::kSeccompViolation), violation(kind, SYS_mmap));
     EXPECT_EXIT(run_sandboxed(kind,

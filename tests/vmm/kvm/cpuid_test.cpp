@@ -14,6 +14,7 @@ constexpr uint64_t kXcr0Avx512Pkru = 0x2e7;  // x87 SSE AVX opmask ZMM_Hi256 Hi1
 constexpr uint64_t kXcr0Amx = (1ull << 17) | (1ull << 18);
 constexpr uint32_t kXssCetUser = 1u << 11;
 
+// NOLINTNEXTLINE(bugprone-easily-swappable-parameters): kvm_cpuid_entry2's own field order
 kvm_cpuid_entry2 entry(uint32_t function, uint32_t index, uint32_t eax, uint32_t ebx, uint32_t ecx,
                        uint32_t edx) {
   kvm_cpuid_entry2 e{};

@@ -80,7 +80,7 @@ TEST_F(BzImageLoaderTest, CopiesProtectedModeCodeToOneMiB) {
 
   EXPECT_EQ(r.load_addr, 0x100000u);
   EXPECT_EQ(r.entry, 0x100200u) << "64-bit entry is load address + 0x200";
-  EXPECT_EQ(std::memcmp(ram_.data() + 0x100000, image.data() + 5 * 512, kPmSize), 0);
+  EXPECT_EQ(std::memcmp(ram_.data() + 0x100000, image.data() + 5L * 512, kPmSize), 0);
   // Relocatable: runtime start is 1 MiB aligned up to 2 MiB, plus init_size.
   EXPECT_EQ(r.kernel_end, 0x200000u + 0x800000u);
   EXPECT_EQ(r.header.version, 0x020f);
@@ -93,7 +93,7 @@ TEST_F(BzImageLoaderTest, CopiesProtectedModeCodeToOneMiB) {
 TEST_F(BzImageLoaderTest, SetupSectsZeroMeansFour) {
   const auto image = make_bzimage(good_header(0), 4);
   load_bzimage(ram_.view(), image, "bzImage");
-  EXPECT_EQ(std::memcmp(ram_.data() + 0x100000, image.data() + 5 * 512, kPmSize), 0);
+  EXPECT_EQ(std::memcmp(ram_.data() + 0x100000, image.data() + 5L * 512, kPmSize), 0);
 }
 
 TEST_F(BzImageLoaderTest, NonRelocatableKernelNeedsInitSizeAtPrefAddress) {

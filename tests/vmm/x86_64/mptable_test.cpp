@@ -100,7 +100,7 @@ TEST_P(MpTableTest, DescribesCpusIsaBusIoApicAndInterrupts) {
   GuestRamMapping ram(16 << 20);
   write_mptable(ram.view(), n);
   // Linux scans the last KiB of base memory (mpparse.c: 639 * 0x400).
-  const ParsedMpTable t = parse(ram, 639 * 0x400, 0x400);
+  const ParsedMpTable t = parse(ram, 639UL * 0x400, 0x400);
 
   ASSERT_EQ(t.cpus.size(), n);
   for (uint32_t i = 0; i < n; ++i) {
