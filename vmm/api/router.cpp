@@ -33,9 +33,9 @@ HttpResponse method_not_allowed(const HttpRequest& req, const std::string& allow
 
 // A JSON object body whose fields are exactly among `fields`, each a
 // string; the fault to answer otherwise. "What is wrong" names the field.
-// NOLINTNEXTLINE(bugprone-exception-escape): json's destructor may allocate (it frees nested
-// values without recursion); out of memory there ends the process, as anywhere here.
-struct Body {
+// json's destructor may allocate (it frees nested values without
+// recursion); out of memory there ends the process, as anywhere here.
+struct Body {  // NOLINT(bugprone-exception-escape)
   json value;
   std::optional<HttpResponse> error;
 };
