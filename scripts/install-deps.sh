@@ -17,8 +17,9 @@ packages=(
   clang-format clang-tidy                      # scripts/lint.sh (ctest lint.format)
   shellcheck python3-pyflakes                  # scripts/lint.sh (ctest lint.shellcheck, lint.python)
   prometheus                                   # promtool: the API's /metrics test
+  qemu-utils                                   # qemu-img: images of other formats in the format tests
 )
-optional=(qemu-utils fio)                      # benchmark peers (bench/ only)
+optional=(fio)                                 # benchmark peer (bench/ only)
 
 want=("${packages[@]}")
 [ "${MINIVMM_BENCH_DEPS:-0}" = 1 ] && want+=("${optional[@]}")

@@ -17,6 +17,7 @@
 
 #include "storage/cache_mode.h"
 #include "storage/disk_stats.h"
+#include "storage/image_format.h"
 #include "storage/request_type.h"
 
 namespace minivmm::storage {
@@ -28,6 +29,7 @@ struct DiskOptions {
   CacheMode cache = CacheMode::Writeback;
   bool read_only = false;
   IoEngineKind engine = IoEngineKind::Auto;
+  ImageFormat format = ImageFormat::Auto;
   // Power-loss simulation: path of a write log (write_log_format.h) of every
   // write, flush and completion; empty = off.
   std::string write_log;

@@ -102,7 +102,8 @@ void detect_file_alignment(ImageFile& img) {
 
 }  // namespace
 
-ImageFile open_image_file(const std::string& path, bool read_only, bool direct) {
+ImageFile open_image_file(const std::string& path, bool read_only, bool direct,
+                          ImageFormat format) {
   const struct stat before = stat_image(path);
   ImageFile img;
   img.fd = open_fd(path, read_only, direct);
@@ -113,6 +114,7 @@ ImageFile open_image_file(const std::string& path, bool read_only, bool direct) 
   }
   img.block_device = S_ISBLK(st.st_mode);
   lock_image(img.fd.get(), path, read_only);
+  check_image_format(img.fd.get(), path, format);
 
   img.size_bytes = image_size(img.fd.get(), st, path);
   if (img.size_bytes == 0) throw Error(image(path) + " is empty (size 0 bytes)");

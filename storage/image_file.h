@@ -6,6 +6,7 @@
 #include <string>
 
 #include "common/unique_fd.h"
+#include "storage/image_format.h"
 
 namespace minivmm::storage {
 
@@ -19,7 +20,9 @@ struct ImageFile {
 
 // Opens `path` O_RDONLY or O_RDWR (plus O_DIRECT when `direct`), and takes an
 // OFD lock on the whole image: shared for read-only, exclusive for read-write,
-// so two VMMs can never have one image open read-write.
-ImageFile open_image_file(const std::string& path, bool read_only, bool direct);
+// so two VMMs can never have one image open read-write. Then checks its
+// format (image_format.h) before its size, so that another format's file is
+// named as such rather than as a raw image of an odd size.
+ImageFile open_image_file(const std::string& path, bool read_only, bool direct, ImageFormat format);
 
 }  // namespace minivmm::storage

@@ -27,13 +27,15 @@ std::unique_ptr<Disk> make_image_disk(const DiskOptions& options, ImageFile imag
 
 std::unique_ptr<Disk> open_disk_with_engine(const DiskOptions& options,
                                             std::unique_ptr<IoEngine> engine) {
-  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct);
+  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct,
+                                    options.format);
   return make_image_disk(options, std::move(image), std::move(engine));
 }
 
 std::unique_ptr<Disk> Disk::open(const DiskOptions& options) {
   // The image is checked before an engine is chosen, so image errors come first.
-  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct);
+  ImageFile image = open_image_file(options.path, options.read_only, traits(options.cache).direct,
+                                    options.format);
   return make_image_disk(options, std::move(image), make_io_engine(options.engine));
 }
 

@@ -96,6 +96,7 @@ BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d
   opts.cache = d.cache;
   opts.read_only = d.read_only;
   opts.engine = d.io_engine;
+  opts.format = d.format;
   opts.write_log = d.write_log;
   std::unique_ptr<storage::Disk> disk;
   try {

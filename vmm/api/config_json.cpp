@@ -17,6 +17,7 @@ nlohmann::json config_json(const VmConfig& c) {
     const DiskConfig& d = c.disks[i];
     drives.push_back({{"drive_id", std::to_string(i)},
                       {"path_on_host", d.path},
+                      {"format", storage::to_string(d.format)},
                       {"is_read_only", d.read_only},
                       {"cache_type", storage::to_string(d.cache)},
                       {"io_engine", io_engine_name(d.io_engine)},

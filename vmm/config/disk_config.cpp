@@ -68,6 +68,13 @@ storage::IoEngineKind parse_io_engine(const SettingReader& r) {
   r.fail("= " + quoted(engine) + " must be one of: auto, io_uring, sync");
 }
 
+storage::ImageFormat parse_image_format(const SettingReader& r) {
+  const std::string format = r.text();
+  if (const auto f = storage::parse_image_format(format)) return *f;
+  r.fail("= " + quoted(format) + " is not an image format minivmm serves; allowed: " +
+         storage::kImageFormats + " (convert other formats with qemu-img convert -O raw)");
+}
+
 }  // namespace
 
 DiskConfig parse_disk_config(const std::vector<DiskSetting>& options, DiskSource source,
@@ -83,6 +90,8 @@ DiskConfig parse_disk_config(const std::vector<DiskSetting>& options, DiskSource
     if (o.key == "path") {
       d.path = r.text();
       if (!d.path.empty()) d.path = resolve_path(d.path);
+    } else if (o.key == "format") {
+      d.format = parse_image_format(r);
     } else if (o.key == "cache") {
       const std::string cache = r.text();
       const auto mode = storage::parse_cache_mode(cache);

@@ -24,10 +24,11 @@
 namespace minivmm {
 
 inline constexpr const char* kDiskKeys =
-    "path, cache, read_only (or ro), serial, queues, io_engine, write_log";
+    "path, format, cache, read_only (or ro), serial, queues, io_engine, write_log";
 
 struct DiskConfig {
   std::string path;
+  storage::ImageFormat format = storage::ImageFormat::Auto;  // what the image's bytes are
   storage::CacheMode cache = storage::CacheMode::Writeback;
   bool read_only = false;
   std::string id;  // key `serial`: the virtio-blk GET_ID string, at most 20 bytes

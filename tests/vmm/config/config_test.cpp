@@ -92,6 +92,16 @@ TEST(Config, DiskCacheDefaultsToWriteback) {
   EXPECT_EQ(c.disks[0].cache, storage::CacheMode::Writeback);
 }
 
+// auto: the image's first bytes are checked, never guessed raw.
+TEST(Config, DiskFormatDefaultsToAutoAndOnlyServedFormatsAreAccepted) {
+  EXPECT_EQ(parse_config("[[disk]]\npath = \"/x.img\"\n", "test.toml").disks[0].format,
+            storage::ImageFormat::Auto);
+  EXPECT_EQ(parse_config("[[disk]]\npath = \"/x\"\nformat = \"raw\"\n", "t.toml").disks[0].format,
+            storage::ImageFormat::Raw);
+  expect_error("[[disk]]\npath = \"/a\"\nformat = \"qcow2\"\n",
+               {"disk[0].format", "qcow2", "auto, raw", "qemu-img convert"});
+}
+
 TEST(Config, UnknownKeyNamesKeyAndLine) {
   expect_error("[machine]\nmemory_mib = 64\nmemroy = 3\n",
                {"machine.memroy", "test.toml:3", "unknown"});
@@ -202,6 +212,7 @@ TEST(DiskConfig, SameBadValueSameErrorFromTomlAndFlag) {
       {"queues = 0", "queues=0", "queues'"},
       {"queues = 65", "queues=65", "queues'"},
       {"io_engine = \"aio\"", "io_engine=aio", "io_engine'"},
+      {"format = \"qcow2\"", "format=qcow2", "format'"},
       {"sparkly = true", "sparkly=true", "sparkly'"},
   };
   for (const Case& c : cases) {
@@ -238,8 +249,10 @@ TEST(DiskConfig, LimitsAreTheDevicesOwn) {
 
 TEST(DiskConfig, FlagTakesEveryTomlKey) {
   const DiskConfig d = parse_disk_flag(
-      "/a.img,cache=unsafe,read_only=true,serial=s,queues=4,io_engine=sync,write_log=/l");
+      "/a.img,format=raw,cache=unsafe,read_only=true,serial=s,queues=4,io_engine=sync,write_log=/"
+      "l");
   EXPECT_EQ(d.path, "/a.img");
+  EXPECT_EQ(d.format, storage::ImageFormat::Raw);
   EXPECT_EQ(d.cache, storage::CacheMode::Unsafe);
   EXPECT_TRUE(d.read_only);
   EXPECT_EQ(d.id, "s");
@@ -378,8 +391,8 @@ TEST(DiskConfig, UnknownKeyMessageListsEveryKey) {
     FAIL() << "readonly accepted";
   } catch (const UsageError& e) {
     EXPECT_NE(std::string(e.what()).find("key 'readonly' is an unknown key; a disk takes path, "
-                                         "cache, read_only (or ro), serial, queues, io_engine, "
-                                         "write_log"),
+                                         "format, cache, read_only (or ro), serial, queues, "
+                                         "io_engine, write_log"),
               std::string::npos)
         << e.what();
   }
