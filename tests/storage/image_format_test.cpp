@@ -24,6 +24,7 @@
 namespace minivmm::storage {
 namespace {
 
+using test::open_error;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
 using ::testing::Not;
@@ -40,22 +41,12 @@ void make_headed_file(const std::string& path, std::string_view head, uint64_t s
 // The start of a qcow2 version 3 header: magic, version, then zeros.
 const std::string_view kQcow2Head("QFI\xfb\0\0\0\3", 8);
 
-std::string open_error(const DiskOptions& options) {
-  try {
-    Disk::open(options);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 DiskOptions opts(const std::string& path, ImageFormat format, CacheMode cache) {
-  DiskOptions o;
-  o.path = path;
-  o.format = format;
-  o.cache = cache;
-  o.engine = IoEngineKind::Sync;
-  return o;
+  return {.path = path,
+          .cache = cache,
+          .engine = IoEngineKind::Sync,
+          .format = format,
+          .write_log = {}};
 }
 
 TEST(ImageFormat, DetectsEachKnownSignature) {

@@ -17,18 +17,10 @@
 namespace minivmm::storage {
 namespace {
 
+using test::open_error;
 using test::TempDir;
 using ::testing::AllOf;
 using ::testing::HasSubstr;
-
-std::string open_error(const DiskOptions& options) {
-  try {
-    Disk::open(options);
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
 
 DiskOptions opts(const std::string& path, CacheMode mode = CacheMode::Writeback,
                  bool read_only = false) {

@@ -64,6 +64,15 @@ std::vector<uint8_t> read_file(const std::string& path, uint64_t offset, uint64_
   return out;
 }
 
+std::string open_error(const DiskOptions& options) {
+  try {
+    Disk::open(options);
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
 int find_fd_for(const std::string& path) {
   const std::string want = std::filesystem::canonical(path).string();
   int found = -1;

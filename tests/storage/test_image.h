@@ -32,6 +32,9 @@ void make_image(const std::string& path, uint64_t size, uint8_t seed = 1);
 std::vector<uint8_t> read_file(const std::string& path, uint64_t offset, uint64_t len);
 uint8_t pattern_byte(uint64_t i, uint8_t seed = 1);
 
+// What Disk::open(options) throws (its what()), or "(no error)" when it opens.
+std::string open_error(const DiskOptions& options);
+
 // The fd this process holds on `path` (newest), or -1; and its open flags
 // from /proc/self/fdinfo.
 int find_fd_for(const std::string& path);
