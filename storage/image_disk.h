@@ -17,6 +17,11 @@
 // Flushes: fdatasync whenever the mode honours flushes, also with the write
 // cache off (cheap then, and it covers writes issued before a WCE switch);
 // unsafe completes them at once without any syscall.
+//
+// The class's state machines live in one file each: request flow and
+// completion rounds (image_disk.cpp), host steps (image_disk_steps.cpp), the
+// O_DIRECT bounce step (image_disk_bounce.cpp), durability and the batch
+// sync (image_disk_durability.cpp).
 #pragma once
 
 #include <array>
@@ -119,6 +124,8 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
+  // The batch fdatasync's engine tag; request ids start at 1.
+  static constexpr uint64_t kBatchSyncTag = 0;
 
   bool writes_must_be_durable() const;
   Steps plan(const DiskRequest& request, uint64_t length) const;
