@@ -135,7 +135,7 @@ void ImageDisk::submit(DiskRequest request) {
   run_orphaned();
 }
 
-bool ImageDisk::prepare(const IoOp& op) {
+bool ImageDisk::prepare(IoOp& op) {
   try {
     engine_->prepare(op);
     return true;

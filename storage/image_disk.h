@@ -122,6 +122,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     bool at_risk_on_ack = false;         // a successful completion joins the durability window
     DurabilityWindow::Mark sync_covers;  // Step::Sync: the acks its fdatasync covers (at issue)
     std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
+    IoOp op;  // the step in the engine (at most one at a time), with the engine's progress
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
   // The batch fdatasync's engine tag; request ids start at 1.
@@ -148,7 +149,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   uint64_t transfer_length(const PendingRequest& p) const;
   void issue(uint64_t id, PendingRequest& p);
   // engine_->prepare, where a throw fails the engine (see fail_engine).
-  bool prepare(const IoOp& op);
+  bool prepare(IoOp& op);
   // The engine's state is unknown after it threw (allocation failure,
   // io_uring_submit error, write-log append failure): every live request
   // fails with -EIO (their buffers are kept: the kernel may still hold
@@ -180,6 +181,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   DiskStats stats_;
   DurabilityWindow window_;
   DurabilityWindow::Mark batch_sync_covers_;  // what the batch sync in flight covers
+  IoOp batch_sync_op_;                        // the batch fdatasync (one at a time)
   mutable std::mutex published_mutex_;
   DiskStats published_;  // guarded by published_mutex_
 

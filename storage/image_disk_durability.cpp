@@ -77,11 +77,10 @@ void ImageDisk::start_batch_sync_if_due(Finished& finished) {
   // Issued only now, after every covered write completed: the sync covers them.
   durable_batch_.start_sync();
   batch_sync_covers_ = window_.mark();
-  IoOp op;
-  op.kind = IoOp::Kind::Fdatasync;
-  op.fd = image_.fd.get();
-  op.tag = kBatchSyncTag;
-  prepare(op);
+  batch_sync_op_.kind = IoOp::Kind::Fdatasync;
+  batch_sync_op_.fd = image_.fd.get();
+  batch_sync_op_.tag = kBatchSyncTag;
+  prepare(batch_sync_op_);
 }
 
 void ImageDisk::finish_batch_sync(int64_t result, Finished& finished) {

@@ -71,11 +71,17 @@ void ImageDisk::count_step(const PendingRequest& p, Step step, int64_t host_resu
 }
 
 void ImageDisk::issue(uint64_t id, PendingRequest& p) {
-  IoOp op;
+  // The request's own op: the engine's last use of it ended with the
+  // completion that led here. Every field is set again.
+  IoOp& op = p.op;
   op.fd = image_.fd.get();
   op.tag = id;
   op.offset = p.request.offset;
+  op.iov = {};
   op.length = p.length;
+  op.fallocate_mode = 0;
+  op.dsync = false;
+  op.buffered = false;
   switch (p.steps.front()) {
     case Step::Transfer:
       op.kind = p.request.op == RequestType::Write ? IoOp::Kind::Write : IoOp::Kind::Read;
