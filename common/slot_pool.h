@@ -1,11 +1,11 @@
-// Reusable per-request records, by id. The storage layers keep one record
-// per request in flight (ImageDisk's request, UringEngine's operation;
-// VirtioBlk indexes its slots by descriptor head instead); a pool hands out ids (index + 1, so 0
-// is never valid and can tag something else) and reuses the records, so
-// nothing is allocated per request once the pool has grown to the largest
-// number in flight. Records live behind unique_ptr: a reference stays valid
-// while the pool grows. A released record keeps its state (and capacity);
-// the owner resets what it must.
+// Reusable per-request records, by id. ImageDisk keeps one record per
+// request in flight (VirtioBlk indexes its slots by descriptor head instead;
+// the engines keep none: they work on the IoOp inside ImageDisk's record).
+// A pool hands out ids (index + 1, so 0 is never valid and can tag something
+// else) and reuses the records, so nothing is allocated per request once the
+// pool has grown to the largest number in flight. Records live behind
+// unique_ptr: a reference stays valid while the pool grows. A released
+// record keeps its state (and capacity); the owner resets what it must.
 #pragma once
 
 #include <cstddef>

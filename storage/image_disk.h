@@ -17,6 +17,11 @@
 // Flushes: fdatasync whenever the mode honours flushes, also with the write
 // cache off (cheap then, and it covers writes issued before a WCE switch);
 // unsafe completes them at once without any syscall.
+//
+// The class's state machines live in one file each: request flow and
+// completion rounds (image_disk.cpp), host steps (image_disk_steps.cpp), the
+// O_DIRECT bounce step (image_disk_bounce.cpp), durability and the batch
+// sync (image_disk_durability.cpp).
 #pragma once
 
 #include <array>
@@ -117,8 +122,11 @@ class ImageDisk final : public Disk, public DiskStatsSource {
     bool at_risk_on_ack = false;         // a successful completion joins the durability window
     DurabilityWindow::Mark sync_covers;  // Step::Sync: the acks its fdatasync covers (at issue)
     std::chrono::steady_clock::time_point flush_received;  // Flush: for the latency histogram
+    IoOp op;  // the step in the engine (at most one at a time), with the engine's progress
   };
   using Finished = std::vector<std::pair<std::function<void(int)>, int>>;
+  // The batch fdatasync's engine tag; request ids start at 1.
+  static constexpr uint64_t kBatchSyncTag = 0;
 
   bool writes_must_be_durable() const;
   Steps plan(const DiskRequest& request, uint64_t length) const;
@@ -141,7 +149,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   uint64_t transfer_length(const PendingRequest& p) const;
   void issue(uint64_t id, PendingRequest& p);
   // engine_->prepare, where a throw fails the engine (see fail_engine).
-  bool prepare(const IoOp& op);
+  bool prepare(IoOp& op);
   // The engine's state is unknown after it threw (allocation failure,
   // io_uring_submit error, write-log append failure): every live request
   // fails with -EIO (their buffers are kept: the kernel may still hold
@@ -173,6 +181,7 @@ class ImageDisk final : public Disk, public DiskStatsSource {
   DiskStats stats_;
   DurabilityWindow window_;
   DurabilityWindow::Mark batch_sync_covers_;  // what the batch sync in flight covers
+  IoOp batch_sync_op_;                        // the batch fdatasync (one at a time)
   mutable std::mutex published_mutex_;
   DiskStats published_;  // guarded by published_mutex_
 

@@ -9,45 +9,24 @@
 // so a completion's result is the full byte count (or 0) or a -errno.
 #pragma once
 
-#include <sys/uio.h>
-
 #include <cstdint>
 #include <memory>
-#include <span>
 #include <string_view>
 #include <vector>
 
 #include "storage/disk.h"
+#include "storage/io_op.h"
 
 namespace minivmm::storage {
-
-struct IoOp {
-  enum class Kind { Read, Write, Fdatasync, Fallocate, Noop };
-  Kind kind = Kind::Noop;
-  int fd = -1;
-  uint64_t offset = 0;
-  // Read/Write: borrowed, not copied; valid until the completion is reaped.
-  std::span<const iovec> iov;
-  uint64_t length = 0;     // Fallocate
-  int fallocate_mode = 0;  // Fallocate: FALLOC_FL_* flags
-  bool dsync = false;      // Write: RWF_DSYNC (durable before completion)
-  uint64_t tag = 0;        // returned unchanged in the completion
-  // Read/Write on an fd without O_DIRECT: the engine may serve it inline
-  // from the page cache (UringEngine::try_inline).
-  bool buffered = false;
-};
-
-struct IoCompletion {
-  uint64_t tag = 0;
-  int64_t result = 0;  // bytes transferred (Read/Write), 0, or -errno
-};
 
 class IoEngine {
  public:
   virtual ~IoEngine() = default;
   virtual std::string_view name() const = 0;
-  // Queues an operation; nothing reaches the kernel before kick().
-  virtual void prepare(const IoOp& op) = 0;
+  // Queues `op`; nothing reaches the kernel before kick(). The engine keeps
+  // a pointer to it and works on its `progress` until its completion is
+  // reaped: the caller keeps it in place and leaves it alone until then.
+  virtual void prepare(IoOp& op) = 0;
   // Submits everything queued, as one batch where the engine can.
   virtual void kick() = 0;
   // Readable whenever completions may be waiting; Disk::completion_fd()

@@ -17,10 +17,11 @@ namespace {
 
 bool retryable(int err) { return err == EINTR || err == EAGAIN; }
 
-int64_t run_rw_inline(const IoOp& op) {
+// `iov` at `offset`: the op's own list, or one bounded step of it.
+int64_t run_rw_inline(const IoOp& op, std::span<const iovec> iov, uint64_t offset) {
   const bool write = op.kind == IoOp::Kind::Write;
   const int flags = write && op.dsync ? RWF_DSYNC : 0;
-  IovCursor cursor(op.iov, op.offset);
+  IovCursor cursor(iov, offset);
   while (!cursor.done()) {
     const int count = std::min(cursor.count(), IOV_MAX);
     const ssize_t n =
@@ -50,7 +51,7 @@ int64_t retry_call(Call call) {
 int64_t run_io_op_inline(const IoOp& op) {
   switch (op.kind) {
     case IoOp::Kind::Read:
-    case IoOp::Kind::Write: return run_rw_inline(op);
+    case IoOp::Kind::Write: return run_rw_inline(op, op.iov, op.offset);
     case IoOp::Kind::Fdatasync: return retry_call([&] { return ::fdatasync(op.fd); });
     case IoOp::Kind::Fallocate:
       return retry_call([&] {
@@ -68,9 +69,9 @@ SyncEngine::SyncEngine() : event_fd_(::eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC)) {
   if (!event_fd_) throw sys_error("eventfd for the sync I/O engine");
 }
 
-void SyncEngine::prepare(const IoOp& op) {
-  QueuedOp& q = queued_.emplace_back(QueuedOp{op, IovCursor(op.iov, op.offset)});
-  q.op.iov = {};  // the cursor walks the caller's list (valid until completion)
+void SyncEngine::prepare(IoOp& op) {
+  op.progress.reset(op.iov, op.offset);
+  queued_.push_back(op);
 }
 
 void SyncEngine::signal() {
@@ -80,36 +81,34 @@ void SyncEngine::signal() {
 }
 
 bool SyncEngine::step_front(uint64_t& budget) {
-  QueuedOp& q = queued_.front();
-  const bool rw = q.op.kind == IoOp::Kind::Read || q.op.kind == IoOp::Kind::Write;
+  IoOp& op = queued_.front();
+  IovCursor& cursor = op.progress;
+  const bool rw = op.kind == IoOp::Kind::Read || op.kind == IoOp::Kind::Write;
   int64_t result = 0;
   if (!rw) {
-    result = run_io_op_inline(q.op);
+    result = run_io_op_inline(op);
     budget = 0;  // a sync or fallocate is one unsplittable step
   } else {
     // At most `budget` bytes of the remaining iovecs, as one preadv2/pwritev2.
     scratch_.clear();
     uint64_t bytes = 0;
-    for (int i = 0; i < std::min(q.cursor.count(), IOV_MAX) && bytes < budget; ++i) {
-      iovec v = q.cursor.data()[i];
+    for (int i = 0; i < std::min(cursor.count(), IOV_MAX) && bytes < budget; ++i) {
+      iovec v = cursor.data()[i];
       v.iov_len = std::min<uint64_t>(v.iov_len, budget - bytes);
       scratch_.push_back(v);
       bytes += v.iov_len;
     }
-    IoOp step = q.op;
-    step.offset = q.cursor.offset();
-    step.iov = scratch_;
-    const int64_t n = run_io_op_inline(step);
+    const int64_t n = run_rw_inline(op, scratch_, cursor.offset());
     if (n >= 0) {
-      q.cursor.advance(static_cast<uint64_t>(n));
+      cursor.advance(static_cast<uint64_t>(n));
       budget -= std::min<uint64_t>(budget, static_cast<uint64_t>(n));
-      if (!q.cursor.done()) return false;  // resumes at the next kick
-      result = static_cast<int64_t>(q.cursor.transferred());
+      if (!cursor.done()) return false;  // resumes at the next kick
+      result = static_cast<int64_t>(cursor.transferred());
     } else {
       result = n;
     }
   }
-  ready_.push_back({q.op.tag, result});
+  ready_.push_back({op.tag, result});
   queued_.pop_front();
   return true;
 }

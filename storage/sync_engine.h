@@ -6,12 +6,11 @@
 // the vCPU threads' run_sync calls behind it.
 #pragma once
 
-#include <deque>
 #include <vector>
 
 #include "common/unique_fd.h"
 #include "storage/io_engine.h"
-#include "storage/iov_cursor.h"
+#include "storage/op_queue.h"
 
 namespace minivmm::storage {
 
@@ -19,7 +18,7 @@ class SyncEngine final : public IoEngine {
  public:
   SyncEngine();
   std::string_view name() const override { return "sync"; }
-  void prepare(const IoOp& op) override;
+  void prepare(IoOp& op) override;
   void kick() override;
   int completion_fd() const override { return event_fd_.get(); }
   void reap(std::vector<IoCompletion>& out) override;
@@ -27,10 +26,6 @@ class SyncEngine final : public IoEngine {
   void wait() override;
 
  private:
-  struct QueuedOp {
-    IoOp op;
-    IovCursor cursor;  // Read/Write progress across kicks
-  };
   // Runs up to one kick's budget; true when any work was done.
   bool run_budget();
   // One step of the front operation, at most `budget` bytes; true when it
@@ -38,7 +33,7 @@ class SyncEngine final : public IoEngine {
   bool step_front(uint64_t& budget);
   void signal();
 
-  std::deque<QueuedOp> queued_;
+  OpQueue queued_;  // Read/Write progress across kicks: each op's own
   std::vector<IoCompletion> ready_;
   std::vector<iovec> scratch_;  // the iovecs of one bounded step
   UniqueFd event_fd_;

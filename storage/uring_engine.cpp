@@ -103,32 +103,17 @@ UringEngine::~UringEngine() {
   io_uring_queue_exit(&ring_);
 }
 
-void UringEngine::prepare(const IoOp& op) {
+void UringEngine::prepare(IoOp& op) {
   if (op.kind == IoOp::Kind::Noop) {
     immediate_.push_back({op.tag, 0});
     return;
   }
-  const uint64_t id = ops_.take();
-  InFlightOp& p = ops_[id];
-  p.op = op;
-  p.op.iov = {};  // the cursor walks the caller's list: no second one
-  p.cursor.reset(op.iov, op.offset);
-  push_to_submit(id);
+  op.progress.reset(op.iov, op.offset);
+  to_submit_.push_back(op);
 }
 
-void UringEngine::push_to_submit(uint64_t id) {
-  if (to_submit_head_ > 0 && to_submit_head_ == to_submit_.size()) {
-    to_submit_.clear();
-    to_submit_head_ = 0;
-  } else if (to_submit_head_ > 64 && to_submit_head_ * 2 > to_submit_.size()) {
-    to_submit_.erase(to_submit_.begin(), to_submit_.begin() + static_cast<long>(to_submit_head_));
-    to_submit_head_ = 0;
-  }
-  to_submit_.push_back(id);
-}
-
-bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
-  const IoOp& op = p.op;
+bool UringEngine::try_inline(IoOp& op) {
+  IovCursor& cursor = op.progress;
   const bool write = op.kind == IoOp::Kind::Write;
   if (!op.buffered || op.dsync || (!write && op.kind != IoOp::Kind::Read)) return false;
   if (write && inline_write_backoff_ > 0) {
@@ -137,16 +122,15 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
   }
   // Small transfers only: a large one would hold the loop thread for its
   // copy (the bound the sync engine keeps per kick, kSyncBytesPerKick).
-  if (p.cursor.count() > kInlineMaxSegments || p.cursor.remaining() > kInlineMaxBytes) return false;
-  const int count = p.cursor.count();
+  if (cursor.count() > kInlineMaxSegments || cursor.remaining() > kInlineMaxBytes) return false;
+  const int count = cursor.count();
   const int flags = write && !nowait_writes_ ? 0 : RWF_NOWAIT;
   // Only a write that may block is timed (a clock read is ~50 ns).
   const auto start =
       flags == 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
   const ssize_t n =
-      write
-          ? ::pwritev2(op.fd, p.cursor.data(), count, static_cast<off_t>(p.cursor.offset()), flags)
-          : ::preadv2(op.fd, p.cursor.data(), count, static_cast<off_t>(p.cursor.offset()), flags);
+      write ? ::pwritev2(op.fd, cursor.data(), count, static_cast<off_t>(cursor.offset()), flags)
+            : ::preadv2(op.fd, cursor.data(), count, static_cast<off_t>(cursor.offset()), flags);
   if (n < 0) {
     // Would block, or no non-blocking buffered writes here: the ring does it
     // (and reports any real error).
@@ -157,30 +141,24 @@ bool UringEngine::try_inline(uint64_t id, InFlightOp& p) {
     inline_write_backoff_ = kInlineWriteBackoff;
   }
   if (n == 0) return false;  // end of file: the ring's path reports it
-  p.cursor.advance(static_cast<uint64_t>(n));
-  if (!p.cursor.done()) return false;  // the rest through the ring
-  finish(id, p, static_cast<int64_t>(p.cursor.transferred()), immediate_);
+  cursor.advance(static_cast<uint64_t>(n));
+  if (!cursor.done()) return false;  // the rest through the ring
+  immediate_.push_back({op.tag, static_cast<int64_t>(cursor.transferred())});
   return true;
 }
 
-void UringEngine::finish(uint64_t id, InFlightOp& p, int64_t result,
-                         std::vector<IoCompletion>& out) {
-  out.push_back({p.op.tag, result});
-  ops_.release(id);
-}
-
-void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) {
-  const IoOp& op = p.op;
+void UringEngine::fill_sqe(io_uring_sqe* sqe, IoOp& op) {
+  const IovCursor& cursor = op.progress;
   switch (op.kind) {
     case IoOp::Kind::Read:
-      io_uring_prep_readv2(sqe, op.fd, p.cursor.data(),
-                           static_cast<unsigned>(std::min(p.cursor.count(), IOV_MAX)),
-                           p.cursor.offset(), 0);
+      io_uring_prep_readv2(sqe, op.fd, cursor.data(),
+                           static_cast<unsigned>(std::min(cursor.count(), IOV_MAX)),
+                           cursor.offset(), 0);
       break;
     case IoOp::Kind::Write:
-      io_uring_prep_writev2(sqe, op.fd, p.cursor.data(),
-                            static_cast<unsigned>(std::min(p.cursor.count(), IOV_MAX)),
-                            p.cursor.offset(), op.dsync ? RWF_DSYNC : 0);
+      io_uring_prep_writev2(sqe, op.fd, cursor.data(),
+                            static_cast<unsigned>(std::min(cursor.count(), IOV_MAX)),
+                            cursor.offset(), op.dsync ? RWF_DSYNC : 0);
       break;
     case IoOp::Kind::Fdatasync: io_uring_prep_fsync(sqe, op.fd, IORING_FSYNC_DATASYNC); break;
     case IoOp::Kind::Fallocate:
@@ -189,21 +167,20 @@ void UringEngine::fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p) 
       break;
     case IoOp::Kind::Noop: io_uring_prep_nop(sqe); break;
   }
-  io_uring_sqe_set_data64(sqe, id);
+  io_uring_sqe_set_data(sqe, &op);
 }
 
 void UringEngine::kick() {
-  while (to_submit_head_ < to_submit_.size() && in_ring_ < queue_depth_) {
-    const uint64_t id = to_submit_[to_submit_head_];
-    InFlightOp& p = ops_[id];
-    if (try_inline(id, p)) {
-      ++to_submit_head_;
+  while (!to_submit_.empty() && in_ring_ < queue_depth_) {
+    IoOp& op = to_submit_.front();
+    if (try_inline(op)) {
+      to_submit_.pop_front();
       continue;
     }
     io_uring_sqe* sqe = io_uring_get_sqe(&ring_);
     if (!sqe) break;
-    ++to_submit_head_;
-    fill_sqe(sqe, id, p);
+    to_submit_.pop_front();
+    fill_sqe(sqe, op);
     ++in_ring_;
     if (io_uring_sq_ready(&ring_) >= kMaxSubmitBatch) submit_now();
   }
@@ -233,30 +210,27 @@ void UringEngine::submit_now() {
   if (ret < 0 && ret != -EAGAIN && ret != -EBUSY) throw sys_error("io_uring_submit", -ret);
 }
 
-void UringEngine::handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out) {
-  InFlightOp* found = ops_.find(id);
-  if (!found) return;
-  InFlightOp& p = *found;
+void UringEngine::handle_cqe(IoOp& op, int res, std::vector<IoCompletion>& out) {
   if (res == -EAGAIN || res == -EINTR) {
-    push_to_submit(id);
+    to_submit_.push_back(op);
     return;
   }
   int64_t result = res;
-  const bool rw = p.op.kind == IoOp::Kind::Read || p.op.kind == IoOp::Kind::Write;
+  const bool rw = op.kind == IoOp::Kind::Read || op.kind == IoOp::Kind::Write;
   if (rw && res >= 0) {
     // No progress inside a bounds-checked range: the file shrank under us.
     if (res == 0) {
       result = -EIO;
     } else {
-      p.cursor.advance(static_cast<uint64_t>(res));
-      if (!p.cursor.done()) {  // short transfer: resubmit the rest
-        push_to_submit(id);
+      op.progress.advance(static_cast<uint64_t>(res));
+      if (!op.progress.done()) {  // short transfer: resubmit the rest
+        to_submit_.push_back(op);
         return;
       }
-      result = static_cast<int64_t>(p.cursor.transferred());
+      result = static_cast<int64_t>(op.progress.transferred());
     }
   }
-  finish(id, p, result, out);
+  out.push_back({op.tag, result});
 }
 
 void UringEngine::reap(std::vector<IoCompletion>& out) {
@@ -264,22 +238,23 @@ void UringEngine::reap(std::vector<IoCompletion>& out) {
   immediate_.clear();
   io_uring_cqe* cqe = nullptr;
   while (io_uring_peek_cqe(&ring_, &cqe) == 0 && cqe) {
-    const uint64_t id = io_uring_cqe_get_data64(cqe);
+    const bool wake_nop = io_uring_cqe_get_data64(cqe) == kWakeNop;
+    auto* op = static_cast<IoOp*>(io_uring_cqe_get_data(cqe));
     const int res = cqe->res;
     io_uring_cqe_seen(&ring_, cqe);
     --in_ring_;
-    if (id == kWakeNop) {
+    if (wake_nop) {
       wake_nop_in_ring_ = false;
       continue;
     }
-    handle_cqe(id, res, out);
+    handle_cqe(*op, res, out);
   }
-  if (to_submit_head_ < to_submit_.size()) kick();
+  if (!to_submit_.empty()) kick();
 }
 
 void UringEngine::wait() {
   if (!immediate_.empty()) return;
-  if (in_ring_ == 0 && to_submit_head_ < to_submit_.size()) kick();
+  if (in_ring_ == 0 && !to_submit_.empty()) kick();
   if (!immediate_.empty() || in_ring_ == 0) return;
   // submit_and_wait, not wait_cqe: SQEs a failed submit left in the ring go
   // in now (or the error is thrown), so waiting on them cannot hang.

@@ -30,9 +30,8 @@
 #include <memory>
 #include <vector>
 
-#include "common/slot_pool.h"
 #include "storage/io_engine.h"
-#include "storage/iov_cursor.h"
+#include "storage/op_queue.h"
 
 namespace minivmm::storage {
 
@@ -57,7 +56,7 @@ class UringEngine final : public IoEngine {
   static constexpr unsigned kMaxSubmitBatch = 2;
 
   std::string_view name() const override { return "io_uring"; }
-  void prepare(const IoOp& op) override;
+  void prepare(IoOp& op) override;
   void kick() override;
   int completion_fd() const override { return ring_.ring_fd; }
   bool completions_ready() const override {
@@ -72,29 +71,20 @@ class UringEngine final : public IoEngine {
   io_uring& ring_for_tests() { return ring_; }
 
  private:
-  struct InFlightOp {
-    IoOp op;
-    IovCursor cursor;  // Read/Write progress, for resubmitting short transfers
-  };
-  void fill_sqe(io_uring_sqe* sqe, uint64_t id, const InFlightOp& p);
+  // The SQE's user data is the caller's IoOp itself.
+  static void fill_sqe(io_uring_sqe* sqe, IoOp& op);
   // True when the operation finished inline (its completion is queued).
-  bool try_inline(uint64_t id, InFlightOp& p);
-  void finish(uint64_t id, InFlightOp& p, int64_t result, std::vector<IoCompletion>& out);
-  void push_to_submit(uint64_t id);
+  bool try_inline(IoOp& op);
   void submit_now();
-  void handle_cqe(uint64_t id, int res, std::vector<IoCompletion>& out);
+  void handle_cqe(IoOp& op, int res, std::vector<IoCompletion>& out);
 
   io_uring ring_{};
   unsigned queue_depth_;
   unsigned in_ring_ = 0;
-  SlotPool<InFlightOp> ops_;  // the SQE user data is the id
-  // Prepared, or to resubmit, in order from to_submit_head_ (a vector, not a
-  // deque: no node allocation as operations come and go).
-  std::vector<uint64_t> to_submit_;
-  size_t to_submit_head_ = 0;
+  OpQueue to_submit_;                    // prepared, or to resubmit, in order
   std::vector<IoCompletion> immediate_;  // Noops and inline transfers
-  // A NOP whose CQE wakes the loop for immediate_ (user data kWakeNop; ids
-  // from ops_ are small).
+  // A NOP whose CQE wakes the loop for immediate_ (user data kWakeNop, which
+  // no IoOp's address can be).
   static constexpr uint64_t kWakeNop = ~uint64_t{0};
   bool wake_nop_in_ring_ = false;
   bool nowait_writes_ = true;          // the filesystem takes RWF_NOWAIT buffered writes

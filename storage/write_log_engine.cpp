@@ -7,7 +7,7 @@ namespace minivmm::storage {
 WriteLogEngine::WriteLogEngine(std::shared_ptr<WriteLog> log, std::unique_ptr<IoEngine> host)
     : log_(std::move(log)), host_(std::move(host)) {}
 
-void WriteLogEngine::prepare(const IoOp& op) {
+void WriteLogEngine::prepare(IoOp& op) {
   WriteLogRecord r{};
   r.id = op.tag;
   WriteLogType done = WriteLogType::HostWriteDone;

@@ -18,7 +18,7 @@ class WriteLogEngine final : public IoEngine {
  public:
   WriteLogEngine(std::shared_ptr<WriteLog> log, std::unique_ptr<IoEngine> host);
   std::string_view name() const override { return host_->name(); }
-  void prepare(const IoOp& op) override;
+  void prepare(IoOp& op) override;
   void kick() override { host_->kick(); }
   int completion_fd() const override { return host_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override;

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <deque>
 #include <string>
 #include <vector>
 
@@ -18,7 +19,7 @@ class EarlyFlushEngine final : public IoEngine {
   explicit EarlyFlushEngine(std::unique_ptr<IoEngine> inner) : inner_(std::move(inner)) {}
   ~EarlyFlushEngine() override {
     // The host's fdatasyncs still run before the engine goes away.
-    for (IoOp& op : held_) released_.push_back(op);
+    for (IoOp* op : held_) released_.push_back(op);
     held_.clear();
     forward_released();
     inner_->kick();
@@ -34,15 +35,19 @@ class EarlyFlushEngine final : public IoEngine {
   }
   std::string_view name() const override { return inner_->name(); }
 
-  void prepare(const IoOp& op) override {
+  void prepare(IoOp& op) override {
     if (op.kind != IoOp::Kind::Fdatasync) {
       inner_->prepare(op);
       return;
     }
     fake_.push_back({op.tag, 0});  // BUG: success before any fdatasync ran
-    IoOp real = op;
-    real.tag = kHiddenTag | next_hidden_++;  // unique: the disk may reuse its tag at once
-    held_.push_back(real);
+    // A copy of its own (the engine holds it until reaped; the disk may
+    // reuse its op and tag at once).
+    IoOp& real = hidden_.emplace_back();
+    real.kind = op.kind;
+    real.fd = op.fd;
+    real.tag = kHiddenTag | next_hidden_++;
+    held_.push_back(&real);
   }
 
   void kick() override {
@@ -57,7 +62,7 @@ class EarlyFlushEngine final : public IoEngine {
     // host only now, at the next kick.
     out.insert(out.end(), fake_.begin(), fake_.end());
     fake_.clear();
-    for (IoOp& op : held_) released_.push_back(op);
+    for (IoOp* op : held_) released_.push_back(op);
     held_.clear();
     std::vector<IoCompletion> real;
     inner_->reap(real);
@@ -77,8 +82,8 @@ class EarlyFlushEngine final : public IoEngine {
 
  private:
   void forward_released() {
-    for (const IoOp& op : released_) {
-      inner_->prepare(op);
+    for (IoOp* op : released_) {
+      inner_->prepare(*op);
       ++hidden_in_flight_;
     }
     released_.clear();
@@ -90,8 +95,9 @@ class EarlyFlushEngine final : public IoEngine {
 
   std::unique_ptr<IoEngine> inner_;
   std::vector<IoCompletion> fake_;
-  std::vector<IoOp> held_;
-  std::vector<IoOp> released_;
+  std::deque<IoOp> hidden_;  // the real fdatasyncs (stable addresses)
+  std::vector<IoOp*> held_;
+  std::vector<IoOp*> released_;
   size_t hidden_in_flight_ = 0;
   uint64_t next_hidden_ = 0;
 };
@@ -100,10 +106,9 @@ class DropDsyncEngine final : public IoEngine {
  public:
   explicit DropDsyncEngine(std::unique_ptr<IoEngine> inner) : inner_(std::move(inner)) {}
   std::string_view name() const override { return inner_->name(); }
-  void prepare(const IoOp& op) override {
-    IoOp copy = op;
-    copy.dsync = false;  // BUG: the write is no longer durable at completion
-    inner_->prepare(copy);
+  void prepare(IoOp& op) override {
+    op.dsync = false;  // BUG: the write is no longer durable at completion
+    inner_->prepare(op);
   }
   void kick() override { inner_->kick(); }
   int completion_fd() const override { return inner_->completion_fd(); }

@@ -161,7 +161,8 @@ TEST_F(DiskFailure, SyncEngineBoundsTheBytesMovedPerKick) {
   constexpr uint64_t kLen = 8 << 20;
   AlignedBuffer buf(kLen, 4096);
   const iovec iov{buf.data(), kLen};
-  engine->prepare({IoOp::Kind::Read, fd.get(), 0, {&iov, 1}, 0, 0, false, 5});
+  IoOp op{IoOp::Kind::Read, fd.get(), 0, {&iov, 1}, 0, 0, false, 5, false, {}};
+  engine->prepare(op);
   std::vector<IoCompletion> done;
   size_t kicks = 0;
   while (done.empty()) {

@@ -70,7 +70,7 @@ class ManualEngine final : public IoEngine {
  public:
   explicit ManualEngine(std::shared_ptr<ManualOps> ops) : ops_(std::move(ops)) {}
   std::string_view name() const override { return "manual"; }
-  void prepare(const IoOp& op) override {
+  void prepare(IoOp& op) override {
     uint64_t len = op.length;
     if (op.kind == Kind::Read || op.kind == Kind::Write) {
       len = 0;

@@ -243,11 +243,13 @@ class FailingSyncEngine final : public IoEngine {
  public:
   explicit FailingSyncEngine(std::unique_ptr<IoEngine> inner) : inner_(std::move(inner)) {}
   std::string_view name() const override { return "failing-sync"; }
-  void prepare(const IoOp& op) override {
+  void prepare(IoOp& op) override {
     if (op.kind != Kind::Fdatasync) return inner_->prepare(op);
     failed_.insert(op.tag);
-    IoOp noop = op;
-    noop.kind = Kind::Noop;  // completes through the inner engine's eventfd
+    // A no-op in its place completes through the inner engine's eventfd
+    // (kept: the engine holds it until reaped).
+    IoOp& noop = noops_.emplace_back();
+    noop.tag = op.tag;
     inner_->prepare(noop);
   }
   void kick() override { inner_->kick(); }
@@ -262,6 +264,7 @@ class FailingSyncEngine final : public IoEngine {
   void wait() override { inner_->wait(); }
 
  private:
+  std::deque<IoOp> noops_;  // stable addresses
   std::unique_ptr<IoEngine> inner_;
   std::unordered_set<uint64_t> failed_;
 };

@@ -56,7 +56,7 @@ TEST_P(Engine, CompletionsArriveOnlyAfterKickAndSignalTheEventfd) {
   auto engine = make();
   AlignedBuffer buf(4096, 4096);
   const iovec iov{buf.data(), 4096};
-  IoOp op{IoOp::Kind::Read, fd_.get(), 4096, {&iov, 1}, 0, 0, false, 77};
+  IoOp op{IoOp::Kind::Read, fd_.get(), 4096, {&iov, 1}, 0, 0, false, 77, false, {}};
   engine->prepare(op);
   EXPECT_FALSE(readable(engine->completion_fd(), 50));  // nothing before kick()
   engine->kick();
@@ -73,9 +73,11 @@ TEST_P(Engine, OverflowBeyondQueueDepthIsQueuedNotLost) {
   auto engine = make(4);
   AlignedBuffer buf(64UL * 512, 4096);
   std::vector<iovec> iov(64);
+  std::vector<IoOp> ops(64);  // the engine holds each until reaped
   for (uint64_t i = 0; i < 64; ++i) {
     iov[i] = {buf.data() + i * 512, 512};
-    engine->prepare({IoOp::Kind::Read, fd_.get(), i * 1024, {&iov[i], 1}, 0, 0, false, i});
+    ops[i] = {IoOp::Kind::Read, fd_.get(), i * 1024, {&iov[i], 1}, 0, 0, false, i, false, {}};
+    engine->prepare(ops[i]);
   }
   engine->kick();
   const auto done = collect(*engine, 64);
@@ -94,7 +96,8 @@ TEST_P(Engine, ReadRunningIntoEofIsAnErrorNotAShortSuccess) {
   AlignedBuffer buf(8192, 4096);
   const iovec iov{buf.data(), 8192};
   // The first 4096 bytes come back short; the resubmitted rest reads 0 bytes.
-  engine->prepare({IoOp::Kind::Read, fd_.get(), (1 << 20) - 4096, {&iov, 1}, 0, 0, false, 1});
+  IoOp op{IoOp::Kind::Read, fd_.get(), (1 << 20) - 4096, {&iov, 1}, 0, 0, false, 1, false, {}};
+  engine->prepare(op);
   engine->kick();
   const auto done = collect(*engine, 1);
   EXPECT_EQ(done[0].result, -EIO);
@@ -105,7 +108,8 @@ TEST_P(Engine, SyscallErrorsComeBackAsNegativeErrno) {
   UniqueFd ro(::open(path_.c_str(), O_RDONLY | O_CLOEXEC));
   AlignedBuffer buf(4096, 4096);
   const iovec iov{buf.data(), 4096};
-  engine->prepare({IoOp::Kind::Write, ro.get(), 0, {&iov, 1}, 0, 0, false, 5});
+  IoOp op{IoOp::Kind::Write, ro.get(), 0, {&iov, 1}, 0, 0, false, 5, false, {}};
+  engine->prepare(op);
   engine->kick();
   EXPECT_EQ(collect(*engine, 1)[0].result, -EBADF);
 }
@@ -116,10 +120,12 @@ TEST_P(Engine, TracingLogsIssueAndCompletionInOrderWithWriteData) {
   AlignedBuffer buf(4096, 4096);
   std::memset(buf.data(), 0xab, 4096);
   const iovec iov{buf.data(), 4096};
-  engine.prepare({IoOp::Kind::Write, fd_.get(), 8192, {&iov, 1}, 0, 0, true, 1});
+  IoOp write{IoOp::Kind::Write, fd_.get(), 8192, {&iov, 1}, 0, 0, true, 1, false, {}};
+  engine.prepare(write);
   engine.kick();
   collect(engine, 1);
-  engine.prepare({IoOp::Kind::Fdatasync, fd_.get(), 0, {}, 0, 0, false, 2});
+  IoOp sync{IoOp::Kind::Fdatasync, fd_.get(), 0, {}, 0, 0, false, 2, false, {}};
+  engine.prepare(sync);
   engine.kick();
   collect(engine, 1);
   const auto& ev = trace->events();
@@ -150,7 +156,7 @@ TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
     w[i] = {src.data() + i * 512, 512};
     r[i] = {dst.data() + i * 512, 512};
   }
-  IoOp write{IoOp::Kind::Write, fd_.get(), 8192, w, 0, 0, false, 1, true};
+  IoOp write{IoOp::Kind::Write, fd_.get(), 8192, w, 0, 0, false, 1, true, {}};
   engine->prepare(write);
   engine->kick();
   ASSERT_TRUE(readable(engine->completion_fd(), 5000));
@@ -158,7 +164,7 @@ TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
   ASSERT_EQ(done.size(), 1u);
   EXPECT_EQ(done[0].tag, 1u);
   EXPECT_EQ(done[0].result, 3072);
-  IoOp read{IoOp::Kind::Read, fd_.get(), 8192, r, 0, 0, false, 2, true};
+  IoOp read{IoOp::Kind::Read, fd_.get(), 8192, r, 0, 0, false, 2, true, {}};
   engine->prepare(read);
   engine->kick();
   done = collect(*engine, 1);
@@ -168,7 +174,7 @@ TEST_P(Engine, BufferedTransfersCompleteThroughReapWithTheRightData) {
   EXPECT_EQ(test::read_file(path_, 8192, 3072), src);
   // Past the end of the file: the inline attempt reads 0 bytes and the
   // ring's path reports it as an error, as for an unbuffered read.
-  IoOp eof{IoOp::Kind::Read, fd_.get(), 1 << 20, r, 0, 0, false, 3, true};
+  IoOp eof{IoOp::Kind::Read, fd_.get(), 1 << 20, r, 0, 0, false, 3, true, {}};
   engine->prepare(eof);
   engine->kick();
   done = collect(*engine, 1);
@@ -190,9 +196,11 @@ TEST(UringEngineBatches, SubmitsAtMostTwoSqesPerEnter) {
   static_assert(UringEngine::kMaxSubmitBatch == 2);
   AlignedBuffer buf(7UL * 4096, 4096);
   std::vector<iovec> iov(7);
+  std::vector<IoOp> ops(7);  // the engine holds each until reaped
   for (uint64_t i = 0; i < 7; ++i) {
     iov[i] = {buf.data() + i * 4096, 4096};
-    engine.prepare({IoOp::Kind::Read, fd.get(), i * 8192, {&iov[i], 1}, 0, 0, false, i});
+    ops[i] = {IoOp::Kind::Read, fd.get(), i * 8192, {&iov[i], 1}, 0, 0, false, i, false, {}};
+    engine.prepare(ops[i]);
   }
   engine.kick();
   EXPECT_EQ(engine.submit_calls(), 4u);

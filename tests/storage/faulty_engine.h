@@ -27,7 +27,7 @@ class FaultyEngine final : public IoEngine {
       : inner_(std::move(inner)), faults_(std::move(faults)) {}
 
   std::string_view name() const override { return inner_->name(); }
-  void prepare(const IoOp& op) override {
+  void prepare(IoOp& op) override {
     if (faults_->throw_on_prepare) throw Error("injected: prepare failed");
     kinds_[op.tag] = op.kind;
     inner_->prepare(op);

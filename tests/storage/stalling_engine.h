@@ -35,7 +35,7 @@ class StallingEngine final : public IoEngine {
       : state_(std::move(state)), event_fd_(::eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK)) {}
 
   std::string_view name() const override { return "stalling"; }
-  void prepare(const IoOp& op) override {
+  void prepare(IoOp& op) override {
     const bool rw = op.kind == IoOp::Kind::Read || op.kind == IoOp::Kind::Write;
     held_.push_back({op.tag, rw ? static_cast<int64_t>(iov_total(op.iov)) : 0});
   }

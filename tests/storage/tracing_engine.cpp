@@ -26,7 +26,7 @@ size_t IoTrace::completed() const {
 TracingEngine::TracingEngine(std::unique_ptr<IoEngine> inner, std::shared_ptr<IoTrace> trace)
     : inner_(std::move(inner)), trace_(std::move(trace)) {}
 
-void TracingEngine::prepare(const IoOp& op) {
+void TracingEngine::prepare(IoOp& op) {
   TracedEvent e;
   e.type = TracedEvent::Type::Issued;
   e.tag = op.tag;

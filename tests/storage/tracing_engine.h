@@ -51,7 +51,7 @@ class TracingEngine final : public IoEngine {
  public:
   TracingEngine(std::unique_ptr<IoEngine> inner, std::shared_ptr<IoTrace> trace);
   std::string_view name() const override { return inner_->name(); }
-  void prepare(const IoOp& op) override;
+  void prepare(IoOp& op) override;
   void kick() override { inner_->kick(); }
   int completion_fd() const override { return inner_->completion_fd(); }
   void reap(std::vector<IoCompletion>& out) override;

@@ -92,17 +92,24 @@ TEST_F(UringRestrictions, EveryOperationTheEngineIssuesStillWorks) {
   const iovec w{out.data(), out.size()};
   const iovec r{in.data(), in.size()};
   const int fd = fd_.get();
-  engine_->prepare({IoOp::Kind::Write, fd, 8192, {&w, 1}, 0, 0, true, 1});  // RWF_DSYNC
-  engine_->prepare({IoOp::Kind::Fdatasync, fd, 0, {}, 0, 0, false, 2});
-  engine_->prepare({IoOp::Kind::Fallocate, fd, 65536, {}, 4096, FALLOC_FL_KEEP_SIZE, false, 3});
-  engine_->prepare({IoOp::Kind::Noop, fd, 0, {}, 0, 0, false, 4});
+  // The engine holds each op until it is reaped.
+  IoOp write{IoOp::Kind::Write, fd, 8192, {&w, 1}, 0, 0, true, 1, false, {}};  // RWF_DSYNC
+  IoOp sync{IoOp::Kind::Fdatasync, fd, 0, {}, 0, 0, false, 2, false, {}};
+  IoOp fallocate{IoOp::Kind::Fallocate, fd,    65536, {},    4096,
+                 FALLOC_FL_KEEP_SIZE,   false, 3,     false, {}};
+  IoOp noop{IoOp::Kind::Noop, fd, 0, {}, 0, 0, false, 4, false, {}};
+  engine_->prepare(write);
+  engine_->prepare(sync);
+  engine_->prepare(fallocate);
+  engine_->prepare(noop);
   engine_->kick();
   std::vector<IoCompletion> done;
   while (done.size() < 4) {
     engine_->wait();
     engine_->reap(done);
   }
-  engine_->prepare({IoOp::Kind::Read, fd, 8192, {&r, 1}, 0, 0, false, 5});
+  IoOp read{IoOp::Kind::Read, fd, 8192, {&r, 1}, 0, 0, false, 5, false, {}};
+  engine_->prepare(read);
   engine_->kick();
   while (done.size() < 5) {
     engine_->wait();
