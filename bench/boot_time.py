@@ -4,7 +4,12 @@ the guest's late-init marker, for minivmm; QEMU (TCG, same kernel) as the peer
 in the same run when qemu-system-x86_64 is installed (QEMU cannot use this
 host's PVM /dev/kvm: nested-kvm.md).
 
+With --baseline-minivmm and/or --baseline-vmlinux, a baseline (the unchanged
+binary or kernel) boots after each run of the candidate, alternating, so both
+see the same host noise; both get a summary.
+
 usage: bench/boot_time.py MINIVMM VMLINUX [--runs N] [--memory MIB]
+                          [--baseline-minivmm PATH] [--baseline-vmlinux PATH]
 """
 import argparse
 import re
@@ -46,20 +51,30 @@ def main():
     ap.add_argument("vmlinux")
     ap.add_argument("--runs", type=int, default=3)
     ap.add_argument("--memory", type=int, default=64)
+    ap.add_argument("--baseline-minivmm", help="unchanged minivmm binary, booted alternately")
+    ap.add_argument("--baseline-vmlinux", help="unchanged guest kernel, booted alternately")
     args = ap.parse_args()
     cmdline = "console=ttyS0 reboot=k panic=-1 minivmm_agent.exit_status=0"
 
-    first_run_ms, marker_s = [], []
+    variants = [("minivmm", args.minivmm, args.vmlinux)]
+    if args.baseline_minivmm or args.baseline_vmlinux:
+        variants.append(("baseline", args.baseline_minivmm or args.minivmm,
+                         args.baseline_vmlinux or args.vmlinux))
+    results = {name: ([], []) for name, _, _ in variants}
     for i in range(args.runs):
-        m, f, rc = time_to_marker([args.minivmm, "--kernel", args.vmlinux, "--memory", str(args.memory),
-                                   "--no-stdin", "--cmdline", cmdline])
-        print(f"minivmm run {i + 1}: first KVM_RUN {f} ms, late init {m and round(m, 2)} s, exit {rc}", flush=True)
-        first_run_ms.append(f)
-        marker_s.append(m)
+        for name, binary, vmlinux in variants:
+            m, f, rc = time_to_marker([binary, "--kernel", vmlinux, "--memory", str(args.memory),
+                                       "--no-stdin", "--cmdline", cmdline])
+            print(f"{name} run {i + 1}: first KVM_RUN {f} ms, late init {m and round(m, 2)} s, exit {rc}",
+                  flush=True)
+            results[name][0].append(f)
+            results[name][1].append(m)
 
-    print(f"\nminivmm, {args.memory} MiB, {args.runs} runs")
-    print(f"  start -> first KVM_RUN (ms):  {summary(first_run_ms)}")
-    print(f"  start -> late init (s):       {summary(marker_s)}")
+    for name, binary, vmlinux in variants:
+        first_run_ms, marker_s = results[name]
+        print(f"\n{name} ({binary}, {vmlinux}), {args.memory} MiB, {args.runs} runs")
+        print(f"  start -> first KVM_RUN (ms):  {summary(first_run_ms)}")
+        print(f"  start -> late init (s):       {summary(marker_s)}")
 
     qemu = shutil.which("qemu-system-x86_64")
     if qemu:

@@ -177,18 +177,6 @@ void log_disk_stats(EventLoop& loop, const std::vector<BlockDevice>& disks) {
   }
 }
 
-// Milliseconds since the process started, for the set-up timing log lines.
-class StartClock {
- public:
-  explicit StartClock(Clock::time_point started) : started_(started) {}
-  double ms() const {
-    return std::chrono::duration<double, std::milli>(Clock::now() - started_).count();
-  }
-
- private:
-  Clock::time_point started_;
-};
-
 // Opens /dev/kvm, checks what the VM needs and decides on the PVM
 // workarounds (pvm_quirks.h).
 KvmSystem open_kvm(const VmConfig& config, bool& pvm) {
@@ -424,8 +412,7 @@ std::string build_kernel_cmdline(const std::string& configured, bool pvm,
   return cmdline;
 }
 
-int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started) {
-  const StartClock clock(started);
+int run_machine(const VmConfig& config, StartupTimeline& timeline) {
   const bool sandbox = config.seccomp;
   if (sandbox) install_seccomp_violation_handler();
   RunState state;
@@ -434,57 +421,65 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   const StopSignals stop_signals(state, [sandbox] {
     if (sandbox) install_seccomp_filter(ThreadKind::kControl);
   });
+  timeline.step("stop signals");
 
   bool pvm = false;
   const KvmSystem kvm = open_kvm(config, pvm);
+  timeline.step("/dev/kvm open and capabilities");
   const auto cpuid = kvm.supported_cpuid();
+  timeline.step("supported CPUID");
   const Vm vm = create_vm(kvm, config, cpuid);
   const GuestMemory mem = vm.memory();
-  spdlog::debug("VM created: {:.2f} ms", clock.ms());
+  timeline.step("VM create and RAM map");
 
   const LoadedKernel kernel = load_kernel(mem, config.kernel);
-  spdlog::debug("kernel loaded: {:.2f} ms", clock.ms());
   check_disks_fit_cmdline(config, pvm, kernel.header);
   BootParamsConfig boot;
   boot.ram_size = config.memory_mib << 20;
   boot.kernel_header = kernel.header;
   load_initrd_file(mem, config, kernel, boot);
+  timeline.step("kernel and initrd load");
 
   IoBus bus;
   LegacyDevices legacy(config, vm, state, bus);
   EventLoop device_loop("minivmm-io", EventLoop::Threading::OwnThread,
                         std::chrono::microseconds(config.io_poll_us));
+  timeline.step("legacy devices and I/O thread");
   std::vector<std::string> mmio_args;
   std::vector<BlockDevice> disks = attach_disks(config, vm, device_loop, bus, mmio_args);
+  timeline.step("disks open");
 
   boot.cmdline = build_kernel_cmdline(config.cmdline, pvm, mmio_args);
   write_boot_tables(mem, config, boot);
   spdlog::info("kernel {} entry 0x{:x}, {} MiB RAM, {} vCPU(s), cmdline: {}", config.kernel,
                kernel.entry, config.memory_mib, config.vcpus, boot.cmdline);
-  spdlog::debug("devices and boot tables ready: {:.2f} ms", clock.ms());
+  timeline.step("boot tables");
 
   std::vector<std::unique_ptr<Vcpu>> vcpus =
       create_vcpus(kvm, vm, config, cpuid, pvm, kernel.entry);
   VcpuPause pause_gate(config.vcpus);
   for (auto& v : vcpus) v->set_pause_gate(pause_gate);
+  timeline.step("vCPU create");
   // Bound before any vCPU runs: a path that cannot be served ends set-up.
   UniqueFd api_listener =
       config.api_socket.empty() ? UniqueFd() : api::listen_api_socket(config.api_socket);
-  spdlog::debug("vCPUs created: {:.2f} ms", clock.ms());
+  timeline.step("API socket");
 
   // Set-up is over: from here on every thread runs under its seccomp filter.
   const std::string system_map_text =
       config.rip_sample_ms ? read_system_map(config.system_map) : std::string();
   device_loop.run_sync([sandbox] { enter_thread(ThreadKind::kIoLoop, "minivmm-io", sandbox); });
+  timeline.step("I/O thread seccomp");
   std::optional<RawTerminal> raw_terminal;
   std::jthread stdin_thread;
   start_console_input(config, legacy.uart, state, raw_terminal, stdin_thread);
-  spdlog::info("first KVM_RUN {:.2f} ms after start", clock.ms());
+  timeline.step("console input");
+  spdlog::info("first KVM_RUN {:.2f} ms after start", timeline.ms());
   std::vector<std::jthread> threads = start_vcpus(vcpus, bus, state, sandbox);
   // Declared after the vCPUs, their threads and the disks: it goes first.
   std::optional<ControlApi> control_api;
   start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus, disks,
-                    started);
+                    timeline.started());
   filter_main_thread(state, sandbox);
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
   control_api.reset();         // no request from here on touches a disk or a vCPU
@@ -494,7 +489,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   legacy.console.flush();
   raw_terminal.reset();
   report_vcpus(config, vcpus, system_map_text);
-  spdlog::info("guest stopped after {:.0f} ms: {} (exit code {})", clock.ms(), state.reason(),
+  spdlog::info("guest stopped after {:.0f} ms: {} (exit code {})", timeline.ms(), state.reason(),
                state.exit_code());
   return state.exit_code();
 }

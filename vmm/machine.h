@@ -4,12 +4,12 @@
 // everything down in order. Returns minivmm's exit code (vmm/run/exit_codes.h).
 #pragma once
 
-#include <chrono>
 #include <string>
 #include <vector>
 
 #include "common/error.h"
 #include "vmm/config/config.h"
+#include "vmm/run/startup_timeline.h"
 
 namespace minivmm {
 
@@ -19,8 +19,9 @@ class ImageError : public Error {
   using Error::Error;
 };
 
-// `started`: when the process started, for the time-to-first-KVM_RUN log line.
-int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point started);
+// `timeline`: started at process start; each set-up step up to the first
+// KVM_RUN is logged on it (debug level).
+int run_machine(const VmConfig& config, StartupTimeline& timeline);
 
 // The kernel command line minivmm passes: the configured one plus, when
 // `pvm` is set, the flags PVM guests need (nested-kvm.md), and one

@@ -15,6 +15,7 @@
 #include "vmm/kvm/kvm_system.h"
 #include "vmm/machine.h"
 #include "vmm/run/exit_codes.h"
+#include "vmm/run/startup_timeline.h"
 
 namespace {
 
@@ -45,7 +46,7 @@ void ensure_standard_fds() {
 
 int main(int argc, char** argv) {
   using namespace minivmm;
-  const auto started = std::chrono::steady_clock::now();
+  StartupTimeline timeline(std::chrono::steady_clock::now());
   // A reader that went away (`minivmm | head`) must not kill the VMM: with
   // SIGPIPE ignored, write(2) fails with EPIPE instead (signal(7), pipe(7)),
   // and the console output stops the guest gracefully (console_output.h).
@@ -94,7 +95,8 @@ int main(int argc, char** argv) {
 
   try {
     setup_logging(config.log_level);
-    return run_machine(config, started);
+    timeline.step("config parse, file checks and logging");
+    return run_machine(config, timeline);
   } catch (const KvmUnavailable& e) {
     spdlog::error("{}", e.what());
     return exit_code::kKvmUnavailable;

@@ -4,6 +4,7 @@
 
 #include <cstring>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "common/error.h"
@@ -231,6 +232,29 @@ TEST(BootParamsTest, RngSeedIsLinkedAsSetupData) {
   EXPECT_EQ(std::memcmp(sd + 16, config.rng_seed.data(), 8), 0);
   config.rng_seed.assign(layout::kSetupDataMax, 0);  // does not fit with its header
   EXPECT_THROW(write_boot_params(ram.view(), config), Error);
+}
+
+// The kernel reads setup_data in setup_arch, after it has started using the
+// low RAM the e820 map calls usable: the entry must lie in one RAM range and
+// clear of the other boot data there, or one write corrupts the other.
+TEST(BootParamsTest, SetupDataAreaIsUsableRamClearOfOtherBootData) {
+  const uint64_t begin = layout::kSetupDataAddr;
+  const uint64_t end = begin + layout::kSetupDataMax;
+  bool in_ram = false;
+  for (const E820Entry& e : build_e820_map(64 * kMiB)) {
+    in_ram |= e.type == E820Type::kRam && e.addr <= begin && end <= e.addr + e.size;
+  }
+  EXPECT_TRUE(in_ram);
+  const std::pair<uint64_t, uint64_t> others[] = {
+      {layout::kGdtAddr, layout::kGdtEntryCount * 8},
+      {layout::kZeroPageAddr, layout::kZeroPageSize},
+      {layout::kPml4Addr, layout::kPageTableSize * (2 + layout::kPdCount)},
+      {layout::kCmdlineAddr, layout::kCmdlineMax},
+      {layout::kMpTableAddr, layout::kHighMemStart - layout::kMpTableAddr},
+  };
+  for (const auto& [addr, size] : others) {
+    EXPECT_TRUE(end <= addr || addr + size <= begin) << std::hex << "overlaps 0x" << addr;
+  }
 }
 
 }  // namespace
