@@ -86,8 +86,10 @@ void ImageDisk::Steps::push_front(Step s) {
 ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
   Steps steps;
   if (request.op == RequestType::Flush) {
-    // unsafe ignores flushes; a read-only disk has nothing of ours to flush.
-    steps.push_back(traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing);
+    // unsafe ignores the guest's flushes (not a host_sync one); a read-only
+    // disk has nothing of ours to flush.
+    const bool sync = traits(mode_).flush_honoured || request.host_sync;
+    steps.push_back(sync && !read_only_ ? Step::Sync : Step::Nothing);
     return steps;
   }
   if (length == 0) {
@@ -197,7 +199,9 @@ uint64_t ImageDisk::transfer_length(const PendingRequest& p) const {
 
 bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
   if (sticky_sync_error_.error() == 0) return false;
-  if (request.op == RequestType::Flush) return traits(mode_).flush_honoured && !read_only_;
+  if (request.op == RequestType::Flush) {
+    return (traits(mode_).flush_honoured || request.host_sync) && !read_only_;
+  }
   return request.op != RequestType::Read && writes_must_be_durable();
 }
 
