@@ -20,6 +20,7 @@
 #include "devices/serial/uart8250.h"
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
+#include "devices/virtio_blk/virtio_blk.h"
 #include "storage/disk.h"
 #include "vmm/api/api_server.h"
 #include "vmm/api/api_socket.h"
@@ -86,7 +87,8 @@ LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
 struct BlockDevice {
   std::unique_ptr<virtio::VirtioMmioTransport> transport;
   VirtioMmioSlot slot;
-  const storage::Disk* disk;  // owned by the transport's device; read on the loop thread
+  const storage::Disk* disk;       // owned by the transport's device; read on the loop thread
+  virtio::blk::VirtioBlk* device;  // the transport's device (the API's FlushDisks)
 };
 
 BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d, size_t index,
@@ -109,6 +111,7 @@ BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d
   BlockDevice dev;
   dev.disk = disk.get();
   dev.transport = virtio::blk::make_virtio_blk_mmio(vm.memory(), std::move(disk), blk, loop);
+  dev.device = &dynamic_cast<virtio::blk::VirtioBlk&>(dev.transport->device());
   dev.slot = virtio_mmio_slot(index, disk_count);
   for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
     vm.add_ioeventfd(dev.slot.base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
@@ -341,13 +344,18 @@ std::vector<std::jthread> start_vcpus(const std::vector<std::unique_ptr<Vcpu>>& 
 struct ControlApi {
   ControlApi(UniqueFd listener, const VmConfig& config, RunState& state, VcpuPause& pause,
              const std::vector<std::unique_ptr<Vcpu>>& vcpus, const std::vector<BlockDevice>& disks,
-             Clock::time_point started)
-      : control(config, state, pause, vcpus, disk_pointers(disks), started),
+             EventLoop& loop, Clock::time_point started)
+      : control(config, state, pause, vcpus, disk_pointers(disks), devices(disks), loop, started),
         server(std::move(listener), config.api_socket, control, config.seccomp) {}
 
   static std::vector<const storage::Disk*> disk_pointers(const std::vector<BlockDevice>& disks) {
     std::vector<const storage::Disk*> out;
     for (const BlockDevice& d : disks) out.push_back(d.disk);
+    return out;
+  }
+  static std::vector<virtio::blk::VirtioBlk*> devices(const std::vector<BlockDevice>& disks) {
+    std::vector<virtio::blk::VirtioBlk*> out;
+    for (const BlockDevice& d : disks) out.push_back(d.device);
     return out;
   }
 
@@ -360,10 +368,11 @@ struct ControlApi {
 void start_control_api(std::optional<ControlApi>& api, UniqueFd listener, const VmConfig& config,
                        RunState& state, VcpuPause& pause,
                        const std::vector<std::unique_ptr<Vcpu>>& vcpus,
-                       const std::vector<BlockDevice>& disks, Clock::time_point started) {
+                       const std::vector<BlockDevice>& disks, EventLoop& loop,
+                       Clock::time_point started) {
   if (!listener) return;
   try {
-    api.emplace(std::move(listener), config, state, pause, vcpus, disks, started);
+    api.emplace(std::move(listener), config, state, pause, vcpus, disks, loop, started);
   } catch (const std::exception& e) {
     spdlog::error("control API: {}", e.what());
     state.request_stop(exit_code::kInternal, e.what());
@@ -483,7 +492,7 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   // Declared after the vCPUs, their threads and the disks: it goes first.
   std::optional<ControlApi> control_api;
   start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus, disks,
-                    started);
+                    device_loop, started);
   filter_main_thread(state, sandbox);
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
   control_api.reset();         // no request from here on touches a disk or a vCPU
