@@ -341,11 +341,18 @@ std::vector<std::jthread> start_vcpus(const std::vector<std::unique_ptr<Vcpu>>& 
 
 // The control API (vmm/api/), when configured: its server thread loads
 // its own filter, so it starts before the main thread's.
+// The disks as the API reaches them: their devices, on the loop that serves them.
+struct ApiDisks {
+  const std::vector<BlockDevice>& disks;
+  EventLoop& loop;
+};
+
 struct ControlApi {
   ControlApi(UniqueFd listener, const VmConfig& config, RunState& state, VcpuPause& pause,
-             const std::vector<std::unique_ptr<Vcpu>>& vcpus, const std::vector<BlockDevice>& disks,
-             EventLoop& loop, Clock::time_point started)
-      : control(config, state, pause, vcpus, disk_pointers(disks), devices(disks), loop, started),
+             const std::vector<std::unique_ptr<Vcpu>>& vcpus, ApiDisks disks,
+             Clock::time_point started)
+      : control(config, state, pause, vcpus, disk_pointers(disks.disks), devices(disks.disks),
+                disks.loop, started),
         server(std::move(listener), config.api_socket, control, config.seccomp) {}
 
   static std::vector<const storage::Disk*> disk_pointers(const std::vector<BlockDevice>& disks) {
@@ -367,12 +374,11 @@ struct ControlApi {
 // normal teardown (the socket is bound already: set-up checked the path).
 void start_control_api(std::optional<ControlApi>& api, UniqueFd listener, const VmConfig& config,
                        RunState& state, VcpuPause& pause,
-                       const std::vector<std::unique_ptr<Vcpu>>& vcpus,
-                       const std::vector<BlockDevice>& disks, EventLoop& loop,
+                       const std::vector<std::unique_ptr<Vcpu>>& vcpus, ApiDisks disks,
                        Clock::time_point started) {
   if (!listener) return;
   try {
-    api.emplace(std::move(listener), config, state, pause, vcpus, disks, loop, started);
+    api.emplace(std::move(listener), config, state, pause, vcpus, disks, started);
   } catch (const std::exception& e) {
     spdlog::error("control API: {}", e.what());
     state.request_stop(exit_code::kInternal, e.what());
@@ -491,8 +497,8 @@ int run_machine(const VmConfig& config, std::chrono::steady_clock::time_point st
   std::vector<std::jthread> threads = start_vcpus(vcpus, bus, state, sandbox);
   // Declared after the vCPUs, their threads and the disks: it goes first.
   std::optional<ControlApi> control_api;
-  start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus, disks,
-                    device_loop, started);
+  start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus,
+                    {disks, device_loop}, started);
   filter_main_thread(state, sandbox);
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
   control_api.reset();         // no request from here on touches a disk or a vCPU
