@@ -44,6 +44,10 @@ struct DiskRequest {
   std::span<const iovec> iov;
   uint64_t length = 0;  // Discard/WriteZeroes: bytes
   bool unmap = false;   // WriteZeroes: may deallocate
+  // Flush: an fdatasync on the host even where the mode ignores the guest's
+  // flushes (unsafe). The operator's explicit flush (the control API's
+  // FlushDisks) asks for it; the guest's flushes never do.
+  bool host_sync = false;
   // Called exactly once, from process_completions() (or from submit() for
   // requests rejected up front): 0 on success, -errno on failure.
   std::function<void(int result)> done;

@@ -30,7 +30,9 @@ void ImageDisk::stage_or_issue(uint64_t id, PendingRequest& p) {
 
 bool ImageDisk::refused_by_sticky_error(const DiskRequest& request) const {
   if (sticky_sync_error_.error() == 0) return false;
-  if (request.op == RequestType::Flush) return traits(mode_).flush_honoured && !read_only_;
+  if (request.op == RequestType::Flush) {
+    return (traits(mode_).flush_honoured || request.host_sync) && !read_only_;
+  }
   return request.op != RequestType::Read && writes_must_be_durable();
 }
 

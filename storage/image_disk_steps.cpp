@@ -24,8 +24,10 @@ void ImageDisk::Steps::push_front(Step s) {
 ImageDisk::Steps ImageDisk::plan(const DiskRequest& request, uint64_t length) const {
   Steps steps;
   if (request.op == RequestType::Flush) {
-    // unsafe ignores flushes; a read-only disk has nothing of ours to flush.
-    steps.push_back(traits(mode_).flush_honoured && !read_only_ ? Step::Sync : Step::Nothing);
+    // unsafe ignores the guest's flushes (not a host_sync one); a read-only
+    // disk has nothing of ours to flush.
+    const bool sync = traits(mode_).flush_honoured || request.host_sync;
+    steps.push_back(sync && !read_only_ ? Step::Sync : Step::Nothing);
     return steps;
   }
   if (length == 0) {

@@ -20,6 +20,7 @@
 #include "devices/serial/uart8250.h"
 #include "devices/virtio/virtio_mmio_transport.h"
 #include "devices/virtio_blk/make_virtio_blk.h"
+#include "devices/virtio_blk/virtio_blk.h"
 #include "storage/disk.h"
 #include "vmm/api/api_server.h"
 #include "vmm/api/api_socket.h"
@@ -86,7 +87,8 @@ LoadedKernel load_kernel(const GuestMemory& mem, const std::string& path) {
 struct BlockDevice {
   std::unique_ptr<virtio::VirtioMmioTransport> transport;
   VirtioMmioSlot slot;
-  const storage::Disk* disk;  // owned by the transport's device; read on the loop thread
+  const storage::Disk* disk;       // owned by the transport's device; read on the loop thread
+  virtio::blk::VirtioBlk* device;  // the transport's device (the API's FlushDisks)
 };
 
 BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d, size_t index,
@@ -110,6 +112,7 @@ BlockDevice make_block_device(const Vm& vm, EventLoop& loop, const DiskConfig& d
   BlockDevice dev;
   dev.disk = disk.get();
   dev.transport = virtio::blk::make_virtio_blk_mmio(vm.memory(), std::move(disk), blk, loop);
+  dev.device = &dynamic_cast<virtio::blk::VirtioBlk&>(dev.transport->device());
   dev.slot = virtio_mmio_slot(index, disk_count);
   for (const auto& [queue, fd] : dev.transport->queue_notify_eventfds()) {
     vm.add_ioeventfd(dev.slot.base + 0x50, 4, queue, fd);  // QueueNotify (virtio 1.x 4.2.2)
@@ -327,16 +330,28 @@ std::vector<std::jthread> start_vcpus(const std::vector<std::unique_ptr<Vcpu>>& 
 
 // The control API (vmm/api/), when configured: its server thread loads
 // its own filter, so it starts before the main thread's.
+// The disks as the API reaches them: their devices, on the loop that serves them.
+struct ApiDisks {
+  const std::vector<BlockDevice>& disks;
+  EventLoop& loop;
+};
+
 struct ControlApi {
   ControlApi(UniqueFd listener, const VmConfig& config, RunState& state, VcpuPause& pause,
-             const std::vector<std::unique_ptr<Vcpu>>& vcpus, const std::vector<BlockDevice>& disks,
+             const std::vector<std::unique_ptr<Vcpu>>& vcpus, ApiDisks disks,
              Clock::time_point started)
-      : control(config, state, pause, vcpus, disk_pointers(disks), started),
+      : control(config, state, pause, vcpus, disk_pointers(disks.disks), devices(disks.disks),
+                disks.loop, started),
         server(std::move(listener), config.api_socket, control, config.seccomp) {}
 
   static std::vector<const storage::Disk*> disk_pointers(const std::vector<BlockDevice>& disks) {
     std::vector<const storage::Disk*> out;
     for (const BlockDevice& d : disks) out.push_back(d.disk);
+    return out;
+  }
+  static std::vector<virtio::blk::VirtioBlk*> devices(const std::vector<BlockDevice>& disks) {
+    std::vector<virtio::blk::VirtioBlk*> out;
+    for (const BlockDevice& d : disks) out.push_back(d.device);
     return out;
   }
 
@@ -348,8 +363,8 @@ struct ControlApi {
 // normal teardown (the socket is bound already: set-up checked the path).
 void start_control_api(std::optional<ControlApi>& api, UniqueFd listener, const VmConfig& config,
                        RunState& state, VcpuPause& pause,
-                       const std::vector<std::unique_ptr<Vcpu>>& vcpus,
-                       const std::vector<BlockDevice>& disks, Clock::time_point started) {
+                       const std::vector<std::unique_ptr<Vcpu>>& vcpus, ApiDisks disks,
+                       Clock::time_point started) {
   if (!listener) return;
   try {
     api.emplace(std::move(listener), config, state, pause, vcpus, disks, started);
@@ -478,8 +493,8 @@ int run_machine(const VmConfig& config, StartupTimeline& timeline) {
   std::vector<std::jthread> threads = start_vcpus(vcpus, bus, state, sandbox);
   // Declared after the vCPUs, their threads and the disks: it goes first.
   std::optional<ControlApi> control_api;
-  start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus, disks,
-                    timeline.started());
+  start_control_api(control_api, std::move(api_listener), config, state, pause_gate, vcpus,
+                    {disks, device_loop}, timeline.started());
   filter_main_thread(state, sandbox);
   wait_for_stop(state, *vcpus[0], config.rip_sample_ms);
   control_api.reset();         // no request from here on touches a disk or a vCPU

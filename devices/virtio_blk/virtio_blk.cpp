@@ -179,7 +179,7 @@ void VirtioBlk::notify(uint16_t queue) {
 
 void VirtioBlk::process_queue(uint16_t queue) {
   SplitQueue& q = queues_[queue];
-  if (!q.ready()) return;
+  if (!q.ready() || intake_stopped_) return;
   bool submitted = false;
   while (q.pop_into(chain_)) {
     Slot& slot = slots_[queue][chain_.head];  // pop_into checked head < size
@@ -312,7 +312,7 @@ bool VirtioBlk::poll() {
     on_disk_completions();
     found = true;
   }
-  for (size_t q = 0; q < queues_.size(); ++q) {
+  for (size_t q = 0; q < queues_.size() && !intake_stopped_; ++q) {
     if (!queues_[q].has_available()) continue;
     process_queue(static_cast<uint16_t>(q));
     found = true;
@@ -395,16 +395,37 @@ void VirtioBlk::quiesce() {
   // Requests the guest submitted finish (and are reported in the used ring),
   // then one flush: a no-op where the mode ignores flushes (unsafe), an
   // fdatasync where it honours them, so a graceful stop loses nothing.
-  disk_->drain();
-  if (disk_->read_only()) return;
-  storage::DiskRequest flush;
-  flush.op = storage::RequestType::Flush;
-  int result = 0;
-  flush.done = [&result](int r) { result = r; };
-  disk_->submit(std::move(flush));
-  disk_->kick();
-  disk_->drain();
+  const int result = drain_and_flush(*disk_, false);
   if (result != 0) log_.warn("final flush on shutdown failed: {}", std::strerror(-result));
+}
+
+DiskFlushReport VirtioBlk::flush_to_host() {
+  DiskFlushReport report;
+  report.flushed = !disk_->read_only();
+  try {
+    report.error = drain_and_flush(*disk_, true);
+    if (report.error != 0) {
+      log_.warn("flush requested through the API failed: {}", std::strerror(-report.error));
+    }
+  } catch (const std::exception& e) {
+    log_.warn("flush requested through the API failed: {}", e.what());
+    report.error = -EIO;
+  }
+  signal_used();  // what the drain completed reaches the guest now
+  const storage::DiskStats stats = disk_->stats();
+  report.at_risk_bytes = stats.at_risk_bytes;
+  report.at_risk_requests = stats.at_risk_requests;
+  return report;
+}
+
+void VirtioBlk::resume_intake() {
+  intake_stopped_ = false;
+  if (!active_) return;
+  // The guest's notify for a chain published while intake was stopped may
+  // have been consumed already: look at every ring once.
+  for (size_t q = 0; q < queues_.size(); ++q) {
+    if (queues_[q].has_available()) process_queue(static_cast<uint16_t>(q));
+  }
 }
 
 }  // namespace minivmm::virtio::blk

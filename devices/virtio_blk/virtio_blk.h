@@ -16,6 +16,7 @@
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"
+#include "devices/virtio_blk/host_flush.h"
 #include "devices/virtio_blk/ring_report.h"
 #include "devices/virtio_blk/virtio_blk_config_space.h"
 #include "devices/virtio_blk/virtio_blk_options.h"
@@ -45,6 +46,15 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
   void notify(uint16_t queue) override;
   void reset() override;
   void quiesce() override;
+
+  // The control API's FlushDisks (host_flush.h), loop thread. While intake
+  // is stopped no chain is taken from the avail rings; resume_intake()
+  // takes what the guest published meanwhile (its notify may be gone).
+  void stop_intake() { intake_stopped_ = true; }
+  void resume_intake();
+  // Every request in flight completes and is answered, then a flush that
+  // reaches the host in every mode; never throws.
+  DiskFlushReport flush_to_host();
 
   // RingStateSource (the SIGUSR1 ring lines).
   std::vector<QueueRingState> published_ring_states() const override;
@@ -103,7 +113,8 @@ class VirtioBlk : public VirtioDevice, public RingStateSource {
 
   // Event-loop thread only.
   bool active_ = false;
-  uint64_t generation_ = 0;  // completions of an older generation are dropped
+  bool intake_stopped_ = false;  // FlushDisks in progress
+  uint64_t generation_ = 0;      // completions of an older generation are dropped
   GuestMemory memory_;
   std::vector<SplitQueue> queues_;
   std::vector<bool> used_pending_;  // queue got used entries since the last signal

@@ -36,6 +36,11 @@ class FuzzVm : public VmControl {
     return "";
   }
   std::string stop() override { return ""; }
+  FlushDisksResult flush_disks() override {
+    FlushDisksResult r;
+    r.drives.push_back({"0", "/img/root.img", "writeback", true, 0, 0, 0});
+    return r;
+  }
 
  private:
   bool paused_ = false;

@@ -136,6 +136,26 @@ TEST_F(DiskFailure, FailedFdatasyncMakesLaterFlushesAndDurableWritesFail) {
   EXPECT_EQ(test::run_write(*disk, 8192, buf.data(), 4096), -EIO);
 }
 
+// unsafe ignores the guest's flushes, but an operator's host_sync flush
+// (the control API's FlushDisks) that fails sticks like any failed sync:
+// the next one fails too, while the guest's flushes stay no-ops.
+TEST_F(DiskFailure, FailedHostSyncFlushInUnsafeIsSticky) {
+  auto disk = open(CacheMode::Unsafe);
+  AlignedBuffer buf(4096, 4096);
+  ASSERT_EQ(test::run_write(*disk, 0, buf.data(), 4096), 0);
+  auto host_flush = [] {
+    DiskRequest r;
+    r.op = RequestType::Flush;
+    r.host_sync = true;
+    return r;
+  };
+  faults_->failing_fdatasyncs = 1;
+  EXPECT_EQ(test::run_request(*disk, host_flush()), -EIO);
+  ASSERT_EQ(faults_->failing_fdatasyncs, 0);  // the host would now report success
+  EXPECT_EQ(test::run_request(*disk, host_flush()), -EIO);
+  EXPECT_EQ(test::run_flush(*disk), 0);
+}
+
 TEST_F(DiskFailure, FailedBatchSyncInWritethroughIsSticky) {
   auto disk = open(CacheMode::Writethrough);
   AlignedBuffer buf(3UL * 4096, 4096);

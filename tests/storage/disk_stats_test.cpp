@@ -87,6 +87,26 @@ TEST_P(DiskStatsPerMode, RejectedRequestsAreNotCounted) {
   EXPECT_EQ(s.dsync_writes, 0u);
 }
 
+// The control API's FlushDisks: a host_sync flush reaches the host as an
+// fdatasync in every mode, unsafe included (whose guest flushes never do),
+// and leaves nothing acknowledged-but-not-durable behind.
+TEST_P(DiskStatsPerMode, HostSyncFlushIsAnFdatasyncInEveryModeAndEmptiesTheWindow) {
+  const CacheMode mode = GetParam().mode;
+  ASSERT_EQ(test::run_write(*disk_, 0, buf_.data(), 4096), 0);
+  const DiskStats before = disk_->stats();
+  // Writes acked from the write cache are at risk until a sync covers them.
+  EXPECT_EQ(before.at_risk_bytes, traits(mode).write_cache ? 4096u : 0u);
+  DiskRequest flush;
+  flush.op = RequestType::Flush;
+  flush.host_sync = true;
+  ASSERT_EQ(test::run_request(*disk_, std::move(flush)), 0);
+  const DiskStats after = disk_->stats();
+  EXPECT_EQ(after.fdatasyncs, before.fdatasyncs + 1);
+  EXPECT_EQ(trace_->issued(Kind::Fdatasync), after.fdatasyncs);
+  EXPECT_EQ(after.at_risk_bytes, 0u);
+  EXPECT_EQ(after.at_risk_requests, 0u);
+}
+
 INSTANTIATE_TEST_SUITE_P(AllModes, DiskStatsPerMode,
                          ::testing::ValuesIn(test::all_modes_both_engines()),
                          test::mode_engine_name);

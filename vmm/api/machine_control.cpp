@@ -15,18 +15,25 @@ namespace {
 // leaves at the next exit or at once on the interrupt signal, so seconds
 // mean a stuck host.
 constexpr std::chrono::milliseconds kPauseTimeout{2000};
+// How long FlushDisks may take before the answer is a 504: under the 10 s a
+// client gets to read its answer, long enough for an fdatasync of a large
+// dirty page cache on a healthy host.
+constexpr std::chrono::milliseconds kFlushDisksTimeout{8000};
 
 }  // namespace
 
 MachineControl::MachineControl(const VmConfig& config, RunState& state, VcpuPause& pause,
                                const std::vector<std::unique_ptr<Vcpu>>& vcpus,
                                std::vector<const storage::Disk*> disks,
+                               std::vector<virtio::blk::VirtioBlk*> devices, EventLoop& loop,
                                std::chrono::steady_clock::time_point started)
     : config_(config),
       state_(state),
       pause_(pause),
       vcpus_(vcpus),
       disks_(std::move(disks)),
+      devices_(std::move(devices)),
+      loop_(loop),
       started_(started) {}
 
 std::string MachineControl::id() const { return "minivmm-" + std::to_string(::getpid()); }
@@ -89,6 +96,35 @@ std::string MachineControl::stop() {
   spdlog::info("API: stop requested: stopping the guest");
   state_.request_stop(exit_code::kOk, "stop requested through the API");
   return "";
+}
+
+FlushDisksResult MachineControl::flush_disks() {
+  FlushDisksResult out;
+  if (state_.stopping()) {
+    out.refused = "the VM is stopping";
+    return out;
+  }
+  spdlog::info("API: flushing {} disk(s)", devices_.size());
+  const auto reports = virtio::blk::flush_disks(loop_, devices_, kFlushDisksTimeout);
+  if (!reports) {
+    spdlog::warn("API: the disks did not drain and flush within {} ms", kFlushDisksTimeout.count());
+    out.timed_out = true;
+    out.waited = kFlushDisksTimeout;
+    return out;
+  }
+  for (size_t i = 0; i < reports->size() && i < config_.disks.size(); ++i) {
+    const virtio::blk::DiskFlushReport& r = (*reports)[i];
+    DriveFlush d;
+    d.drive_id = std::to_string(i);
+    d.path_on_host = config_.disks[i].path;
+    d.cache_type = storage::to_string(config_.disks[i].cache);
+    d.flushed = r.flushed;
+    d.error = r.error;
+    d.at_risk_bytes = r.at_risk_bytes;
+    d.at_risk_requests = r.at_risk_requests;
+    out.drives.push_back(std::move(d));
+  }
+  return out;
 }
 
 }  // namespace minivmm::api

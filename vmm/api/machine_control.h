@@ -6,6 +6,8 @@
 #include <memory>
 #include <vector>
 
+#include "common/event_loop.h"
+#include "devices/virtio_blk/virtio_blk.h"
 #include "storage/disk.h"
 #include "vmm/api/vm_control.h"
 #include "vmm/config/vm_config.h"
@@ -17,10 +19,12 @@ namespace minivmm::api {
 
 class MachineControl final : public VmControl {
  public:
-  // `disks[i]` is config.disks[i]'s open disk; all must outlive this.
+  // `disks[i]` is config.disks[i]'s open disk and `devices[i]` its
+  // virtio-blk device, served by `loop`; all must outlive this.
   MachineControl(const VmConfig& config, RunState& state, VcpuPause& pause,
                  const std::vector<std::unique_ptr<Vcpu>>& vcpus,
                  std::vector<const storage::Disk*> disks,
+                 std::vector<virtio::blk::VirtioBlk*> devices, EventLoop& loop,
                  std::chrono::steady_clock::time_point started);
 
   std::string id() const override;
@@ -31,6 +35,7 @@ class MachineControl final : public VmControl {
   std::string pause() override;
   std::string resume() override;
   std::string stop() override;
+  FlushDisksResult flush_disks() override;
 
  private:
   const VmConfig& config_;
@@ -38,6 +43,8 @@ class MachineControl final : public VmControl {
   VcpuPause& pause_;
   const std::vector<std::unique_ptr<Vcpu>>& vcpus_;
   std::vector<const storage::Disk*> disks_;
+  std::vector<virtio::blk::VirtioBlk*> devices_;
+  EventLoop& loop_;
   std::chrono::steady_clock::time_point started_;
 };
 

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include <cstring>
 #include <set>
 
 #include "vmm/api/drive_json.h"
@@ -98,14 +99,47 @@ HttpResponse get_drive(const VmControl& vm, const std::string& id) {
   return fault(404, "no drive with drive_id '" + id + "' (GET /drives lists them)");
 }
 
-// PUT /actions: {"action_type": "Stop"}. Firecracker's SendCtrlAltDel
-// needs a keyboard the i8042 here does not emulate.
+// FlushDisks: 200 with each disk's report; 500 naming every disk whose
+// flush failed (its sticky error stays: later flushes fail too); 504 when
+// the flush outlasted the wait (the disks resume when it ends).
+HttpResponse flush_disks(VmControl& vm) {
+  const FlushDisksResult r = vm.flush_disks();
+  if (!r.refused.empty()) return fault(400, "PUT /actions FlushDisks: " + r.refused);
+  if (r.timed_out) {
+    return fault(504, fmt::format("PUT /actions FlushDisks: the disks did not drain and flush "
+                                  "within {} ms; they take requests again once it ends",
+                                  r.waited.count()));
+  }
+  std::string failed;
+  json drives = json::array();
+  for (const DriveFlush& d : r.drives) {
+    if (d.error != 0) {
+      failed += fmt::format("{}drive {} ({}): {} (errno {})", failed.empty() ? "" : "; ",
+                            d.drive_id, d.path_on_host, std::strerror(-d.error), -d.error);
+    }
+    drives.push_back({{"drive_id", d.drive_id},
+                      {"cache_type", d.cache_type},
+                      {"flushed", d.flushed},
+                      {"at_risk_bytes", d.at_risk_bytes},
+                      {"at_risk_requests", d.at_risk_requests}});
+  }
+  if (!failed.empty()) {
+    return fault(500, "PUT /actions FlushDisks: flush failed on " + failed +
+                          "; the disk fails every later flush until restart");
+  }
+  return json_response(200, {{"drives", drives}});
+}
+
+// PUT /actions: {"action_type": "Stop" | "FlushDisks"}. Firecracker's
+// SendCtrlAltDel needs a keyboard the i8042 here does not emulate.
 HttpResponse put_actions(const HttpRequest& req, VmControl& vm) {
   Body b = object_body(req, {"action_type"});
   if (b.error) return *b.error;
   const std::string action = b.value["action_type"];
   if (action == "Stop") return done_or_fault(vm.stop());
-  return fault(400, "PUT /actions: unknown action_type '" + action + "'; supported: Stop");
+  if (action == "FlushDisks") return flush_disks(vm);
+  return fault(400,
+               "PUT /actions: unknown action_type '" + action + "'; supported: Stop, FlushDisks");
 }
 
 // PATCH /vm: {"state": "Paused" | "Resumed"}, as Firecracker names them.
@@ -132,6 +166,7 @@ const char* reason_phrase(int status) {
     case 500: return "Internal Server Error";
     case 501: return "Not Implemented";
     case 503: return "Service Unavailable";
+    case 504: return "Gateway Timeout";
     case 505: return "HTTP Version Not Supported";
     default: return "Error";
   }

@@ -5,6 +5,7 @@
 // long.
 #pragma once
 
+#include <chrono>
 #include <cstdint>
 #include <string>
 #include <vector>
@@ -29,6 +30,25 @@ struct DriveReport {
   storage::DiskStats stats;  // a snapshot the disk's loop thread published
 };
 
+// One disk after PUT /actions FlushDisks.
+struct DriveFlush {
+  std::string drive_id;  // as DriveReport's
+  std::string path_on_host;
+  std::string cache_type;
+  bool flushed = false;        // false: read-only, nothing to flush
+  int error = 0;               // the flush's -errno; 0 when it succeeded
+  uint64_t at_risk_bytes = 0;  // after the flush: 0 unless it failed
+  uint64_t at_risk_requests = 0;
+};
+
+struct FlushDisksResult {
+  std::string refused;  // why it did not start (a 400's message); "" when it ran
+  // It did not end within `waited` (the disks still resume when it ends).
+  bool timed_out = false;
+  std::chrono::milliseconds waited{0};
+  std::vector<DriveFlush> drives;  // config order, when it ended in time
+};
+
 class VmControl {
  public:
   virtual ~VmControl() = default;
@@ -41,6 +61,8 @@ class VmControl {
   virtual std::string pause() = 0;   // every vCPU out of KVM_RUN and waiting
   virtual std::string resume() = 0;  // the vCPUs run again
   virtual std::string stop() = 0;    // the graceful stop SIGTERM starts
+  // Quiesces every disk, flushes it to the host and resumes (docs/api.md).
+  virtual FlushDisksResult flush_disks() = 0;
 };
 
 const char* state_name(VmState state);

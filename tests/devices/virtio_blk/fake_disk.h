@@ -12,6 +12,7 @@
 #include <cerrno>
 #include <cstring>
 #include <deque>
+#include <functional>
 #include <stdexcept>
 #include <string>
 #include <vector>
@@ -70,7 +71,8 @@ class FakeDisk : public storage::Disk {
   }
   size_t in_flight() const override { return queued_.size() + done_.size(); }
   // Counted like a real Disk: write-cache-off writes count as RWF_DSYNC ones,
-  // honoured flushes as one fdatasync each.
+  // honoured (or host_sync) flushes as one fdatasync each, which empties the
+  // durability window the cached writes fill.
   storage::DiskStats stats() const override { return stats_; }
 
   // Completes held requests (as if the kernel finished them).
@@ -87,7 +89,10 @@ class FakeDisk : public storage::Disk {
   uint64_t submitted = 0;
   uint64_t kicks = 0;
   uint64_t flushes = 0;
-  uint64_t out_of_range = 0;  // requests reaching outside the image: must stay 0
+  uint64_t host_syncs = 0;         // flushes that asked for a host sync (DiskRequest::host_sync)
+  int fail_flush_with = 0;         // non-zero: flushes complete with -fail_flush_with
+  std::function<void()> on_flush;  // runs as a flush executes (loop thread)
+  uint64_t out_of_range = 0;       // requests reaching outside the image: must stay 0
   std::vector<bool> wce_calls;
   struct Range {
     storage::RequestType op;
@@ -128,13 +133,26 @@ class FakeDisk : public storage::Disk {
           off += v.iov_len;
         }
         ++stats_.writes;
-        if (!write_cache_ && storage::traits(options_.mode).flush_honoured) ++stats_.dsync_writes;
+        if (!write_cache_ && storage::traits(options_.mode).flush_honoured) {
+          ++stats_.dsync_writes;
+        } else {  // acked from the write cache: at risk until a sync (disk_stats.h)
+          stats_.at_risk_bytes += len;
+          ++stats_.at_risk_requests;
+        }
         return 0;
       }
-      case Op::Flush:
+      case Op::Flush: {
         ++flushes;
-        if (storage::traits(options_.mode).flush_honoured) ++stats_.fdatasyncs;
+        if (on_flush) on_flush();
+        if (fail_flush_with) return -fail_flush_with;
+        host_syncs += r.host_sync ? 1 : 0;
+        if (storage::traits(options_.mode).flush_honoured || r.host_sync) {
+          ++stats_.fdatasyncs;
+          stats_.at_risk_bytes = 0;
+          stats_.at_risk_requests = 0;
+        }
         return 0;
+      }
       case Op::Discard:
       case Op::WriteZeroes:
         ranges.push_back({r.op, r.offset, r.length, r.unmap});

@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
 #include <cstring>
 #include <memory>
 #include <vector>
@@ -35,6 +36,12 @@ struct GuestRequest {
 
 class VirtioBlkTest : public ::testing::Test {
  protected:
+  VirtioBlkTest() = default;
+  // poll_max 0: the loop never polls the rings, so only notifies (or the
+  // device itself) make it look at them.
+  explicit VirtioBlkTest(std::chrono::nanoseconds poll_max)
+      : loop("blk-test", EventLoop::Threading::OwnThread, poll_max) {}
+
   EventLoop loop{"blk-test"};
   GuestRam ram{4 << 20};
   FakeDisk* disk = nullptr;

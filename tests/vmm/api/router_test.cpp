@@ -2,6 +2,9 @@
 
 #include <gtest/gtest.h>
 
+#include <cerrno>
+#include <chrono>
+
 #include <nlohmann/json.hpp>
 
 #include "vmm/api/prometheus_metrics.h"
@@ -43,8 +46,14 @@ class FakeVm : public VmControl {
     ++stops;
     return "";
   }
+  FlushDisksResult flush_disks() override {
+    ++flushes;
+    return flush_result;
+  }
   bool paused = false;
   int stops = 0;
+  int flushes = 0;
+  FlushDisksResult flush_result;  // what flush_disks() answers
 };
 
 HttpResponse call(FakeVm& vm, const std::string& method, const std::string& target,
@@ -142,9 +151,59 @@ TEST(Router, BadBodiesAre400NamingWhatIsWrong) {
   const HttpResponse a = call(vm, "PUT", "/actions", R"({"action_type": "SendCtrlAltDel"})");
   EXPECT_EQ(a.status, 400);
   EXPECT_EQ(fault_message(a),
-            "PUT /actions: unknown action_type 'SendCtrlAltDel'; supported: Stop");
+            "PUT /actions: unknown action_type 'SendCtrlAltDel'; supported: Stop, FlushDisks");
+  // Action names are case-sensitive, as Firecracker's.
+  EXPECT_EQ(call(vm, "PUT", "/actions", R"({"action_type": "flushdisks"})").status, 400);
+  EXPECT_EQ(call(vm, "PUT", "/actions", R"({"action_type": "FlushDisks", "x": "y"})").status, 400);
   EXPECT_FALSE(vm.paused);
   EXPECT_EQ(vm.stops, 0);
+  EXPECT_EQ(vm.flushes, 0);
+}
+
+DriveFlush flushed_drive(const std::string& id, const std::string& mode, int error = 0) {
+  return {id, "/img/" + id + ".img", mode, true, error, 0, 0};
+}
+
+TEST(Router, FlushDisksAnswersEachDrivesReport) {
+  FakeVm vm;
+  vm.flush_result.drives = {flushed_drive("0", "writeback"), flushed_drive("1", "unsafe")};
+  vm.flush_result.drives[1].flushed = false;
+  const HttpResponse r = call(vm, "PUT", "/actions", R"({"action_type": "FlushDisks"})");
+  EXPECT_EQ(r.status, 200);
+  EXPECT_EQ(r.content_type, "application/json");
+  EXPECT_EQ(json::parse(r.body), json::parse(R"({"drives":[
+              {"drive_id":"0","cache_type":"writeback","flushed":true,"at_risk_bytes":0,"at_risk_requests":0},
+              {"drive_id":"1","cache_type":"unsafe","flushed":false,"at_risk_bytes":0,"at_risk_requests":0}]})"));
+  EXPECT_EQ(vm.flushes, 1);
+}
+
+TEST(Router, FlushDisksFailureNamesEachFailedDriveAndErrno) {
+  FakeVm vm;
+  vm.flush_result.drives = {flushed_drive("0", "writeback"), flushed_drive("1", "none", -EIO),
+                            flushed_drive("2", "unsafe", -ENOSPC)};
+  const HttpResponse r = call(vm, "PUT", "/actions", R"({"action_type": "FlushDisks"})");
+  EXPECT_EQ(r.status, 500);
+  EXPECT_EQ(fault_message(r),
+            "PUT /actions FlushDisks: flush failed on drive 1 (/img/1.img): "
+            "Input/output error (errno 5); drive 2 (/img/2.img): No space left on device "
+            "(errno 28); the disk fails every later flush until restart");
+}
+
+TEST(Router, FlushDisksOutlastingTheWaitIs504AndRefusalIs400) {
+  FakeVm vm;
+  vm.flush_result.timed_out = true;
+  vm.flush_result.waited = std::chrono::milliseconds(8000);
+  const HttpResponse t = call(vm, "PUT", "/actions", R"({"action_type": "FlushDisks"})");
+  EXPECT_EQ(t.status, 504);
+  EXPECT_EQ(fault_message(t),
+            "PUT /actions FlushDisks: the disks did not drain and flush within 8000 ms; "
+            "they take requests again once it ends");
+  EXPECT_NE(serialize(t).find("HTTP/1.1 504 Gateway Timeout\r\n"), std::string::npos);
+  vm.flush_result = {};
+  vm.flush_result.refused = "the VM is stopping";
+  const HttpResponse s = call(vm, "PUT", "/actions", R"({"action_type": "FlushDisks"})");
+  EXPECT_EQ(s.status, 400);
+  EXPECT_EQ(fault_message(s), "PUT /actions FlushDisks: the VM is stopping");
 }
 
 TEST(Router, ResponsesCloseAndCarryTheirLength) {
