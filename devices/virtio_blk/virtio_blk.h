@@ -16,7 +16,7 @@
 #include "devices/virtio/rate_limited_log.h"
 #include "devices/virtio/virtio_device.h"
 #include "devices/virtio_blk/blk_request.h"
-#include "devices/virtio_blk/host_flush.h"
+#include "devices/virtio_blk/disk_flush.h"
 #include "devices/virtio_blk/ring_report.h"
 #include "devices/virtio_blk/virtio_blk_config_space.h"
 #include "devices/virtio_blk/virtio_blk_options.h"

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "common/event_loop.h"
+#include "devices/virtio_blk/host_flush.h"
 #include "devices/virtio_blk/virtio_blk.h"
 #include "storage/disk.h"
 #include "vmm/api/vm_control.h"

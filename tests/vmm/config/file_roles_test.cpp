@@ -16,7 +16,8 @@ namespace fs = std::filesystem;
 class FileRolesTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "file_roles_test";
+    // One directory per process: ctest -j runs this fixture's cases side by side.
+    dir_ = fs::path(::testing::TempDir()) / ("file_roles_test" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
     config_.kernel = file("vmlinux");

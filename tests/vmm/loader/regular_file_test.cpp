@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <gtest/gtest.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <filesystem>
 #include <fstream>
@@ -28,7 +29,8 @@ std::string open_error(const std::string& path, uint64_t max_bytes = 1 << 20) {
 class RegularFileTest : public ::testing::Test {
  protected:
   void SetUp() override {
-    dir_ = fs::path(::testing::TempDir()) / "regular_file_test";
+    // One directory per process: ctest -j runs this fixture's cases side by side.
+    dir_ = fs::path(::testing::TempDir()) / ("regular_file_test" + std::to_string(::getpid()));
     fs::remove_all(dir_);
     fs::create_directories(dir_);
   }
